@@ -1,0 +1,1 @@
+"""Fake devices, synthetic media that carries evidence, analysers and SFU forwarding."""

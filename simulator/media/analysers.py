@@ -1,0 +1,137 @@
+"""Receiving-side analysers: what a participant actually heard and saw.
+
+Each received track is consumed by :meth:`MediaEvidence.consume` (consuming also
+keeps aiortc's frame queues bounded, MEDIA.md pitfall 4). Video frames are decoded
+and their marks read: frames per source, freezes, end-to-end latency. Audio frames
+are measured: level and tone, so "who is heard" is a measurement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from simulator.media.marks import read_mark
+from simulator.media.tones import analyse
+
+__all__ = ["MediaEvidence", "ReceivedStream"]
+
+FREEZE_GAP: Final = 0.5
+"""A video gap longer than this is a freeze."""
+HEARD_WINDOW: Final = 0.3
+"""A stream is heard if it carried sound within this many seconds."""
+
+
+@dataclass(eq=False)
+class ReceivedStream:
+    """One remote stream and what arrived on it."""
+
+    participant_id: str
+    uid: str
+    source: Literal["mic", "camera", "screen"]
+    kind: str
+    active: bool = True
+    frames: int = 0
+    marked_frames: int = 0
+    last_counter: int | None = None
+    last_tag: int | None = None
+    freezes: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    level_dbfs: float = -120.0
+    tone_hz: int | None = None
+    last_frame_at: float | None = None
+    last_audible_at: float | None = None
+
+
+class MediaEvidence:
+    """Everything one participant received, queryable and awaitable."""
+
+    def __init__(self) -> None:
+        self.streams: list[ReceivedStream] = []
+        self._changed = asyncio.Condition()
+
+    # --- recording ----------------------------------------------------------------------
+
+    async def consume(self, track: MediaStreamTrack, stream: ReceivedStream) -> None:
+        """Read ``track`` until it ends, recording into ``stream``."""
+        self.streams.append(stream)
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()
+                now = loop.time()
+                if isinstance(frame, av.VideoFrame):
+                    self._on_video(stream, frame, now)
+                elif isinstance(frame, av.AudioFrame):
+                    self._on_audio(stream, frame, now)
+                stream.frames += 1
+                stream.last_frame_at = now
+                async with self._changed:
+                    self._changed.notify_all()
+
+    @staticmethod
+    def _on_video(stream: ReceivedStream, frame: av.VideoFrame, now: float) -> None:
+        if stream.last_frame_at is not None and now - stream.last_frame_at > FREEZE_GAP:
+            stream.freezes += 1
+        mark = read_mark(frame.to_ndarray(format="gray"))
+        if mark is None:
+            return
+        stream.marked_frames += 1
+        stream.last_counter = mark.counter
+        stream.last_tag = mark.tag
+        latency = ((int(now * 1000) - mark.capture_ms) & 0xFFFFFFFF) 
+        if latency < 60_000:  # a wrapped or foreign clock would give nonsense
+            stream.latencies_ms.append(float(latency))
+
+    @staticmethod
+    def _on_audio(stream: ReceivedStream, frame: av.AudioFrame, now: float) -> None:
+        samples = frame.to_ndarray()
+        mono = samples[0, :: len(frame.layout.channels)] if samples.ndim == 2 else samples
+        level, tone = analyse(np.asarray(mono, dtype=np.int16))
+        stream.level_dbfs = level
+        stream.tone_hz = tone
+        if tone is not None:
+            stream.last_audible_at = now
+
+    # --- querying -----------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def heard(self) -> dict[str, int]:
+        """uid → tone of every participant audible right now."""
+        now = self._now()
+        return {
+            s.uid: s.tone_hz or 0
+            for s in self.streams
+            if s.kind == "audio"
+            and s.active
+            and s.last_audible_at is not None
+            and now - s.last_audible_at <= HEARD_WINDOW
+        }
+
+    def frames_from(self, uid: str, source: str = "camera") -> int:
+        """Marked video frames received from ``uid``'s ``source``."""
+        return sum(s.marked_frames for s in self.streams if s.uid == uid and s.source == source)
+
+    def stream(self, uid: str, source: str) -> ReceivedStream | None:
+        """The newest active stream of ``uid``'s ``source``."""
+        for s in reversed(self.streams):
+            if s.uid == uid and s.source == source and s.active:
+                return s
+        return None
+
+    def latencies_ms(self) -> list[float]:
+        return [v for s in self.streams for v in s.latencies_ms]
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float) -> None:
+        """Wait until ``predicate()`` holds after some frame arrives; TimeoutError otherwise."""
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(predicate)

@@ -1,0 +1,232 @@
+"""Signalling messages between the reference client SDK and the reference backend.
+
+One JSON object per WebSocket text frame, tagged by ``type``. Both sides decode with
+:func:`decode_client_message` / :func:`decode_server_message`, which reject anything
+malformed with a :class:`ProtocolError` naming the offending field, so a bad message
+is answered with an error and never reaches the session logic.
+
+The flow (two peer connections per participant, so offers never cross):
+
+* client → ``join`` (call token) → server ``joined`` (the participants already there);
+* client → ``publish`` (offer: mic, camera, screen slots) → server ``publish-answer``;
+* server → ``subscribe-offer`` (the other participants' streams, renegotiated as they
+  come and go) → client ``subscribe-answer``;
+* client → ``state`` / ``switch-to-video`` / ``leave``; server pushes
+  ``participant-joined``, ``participant-left``, ``participant-state``,
+  ``switched-to-video``, ``session-command`` and ``error``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeVar
+
+import msgspec
+
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "ClientMessage",
+    "Error",
+    "Join",
+    "Joined",
+    "Leave",
+    "Left",
+    "ParticipantJoined",
+    "ParticipantLeft",
+    "ParticipantRecord",
+    "ParticipantState",
+    "ProtocolError",
+    "Publish",
+    "PublishAnswer",
+    "ServerMessage",
+    "SessionCommand",
+    "StateUpdate",
+    "StreamInfo",
+    "SubscribeAnswer",
+    "SubscribeOffer",
+    "SwitchToVideo",
+    "SwitchedToVideo",
+    "decode_client_message",
+    "decode_server_message",
+    "encode",
+]
+
+MAX_MESSAGE_BYTES = 256 * 1024
+"""Larger frames are refused before parsing (an SDP for a big room is ~20 KiB)."""
+
+StreamSource = Literal["mic", "camera", "screen"]
+LeaveReason = Literal["end", "button", "timeout"]
+
+
+class ProtocolError(ValueError):
+    """A message that is not valid JSON or not one of this protocol's messages."""
+
+
+class _Message(msgspec.Struct, tag_field="type", rename="camel", forbid_unknown_fields=False):
+    pass
+
+
+# --- shapes carried inside messages ---------------------------------------------------
+
+
+class ParticipantRecord(msgspec.Struct, rename="camel"):
+    """One participant as the backend knows it."""
+
+    participant_id: str
+    uid: str
+    name: str
+    avatar: str
+    joined_at: int
+    """Milliseconds since the epoch."""
+    audio_muted: bool = False
+    video_muted: bool = False
+    audio_only: bool = False
+    screen_sharing: bool = False
+
+
+class StreamInfo(msgspec.Struct, rename="camel"):
+    """Whose media a subscribe m-line carries."""
+
+    participant_id: str
+    uid: str
+    source: StreamSource
+    active: bool = True
+
+
+class MediaState(msgspec.Struct, rename="camel"):
+    audio_muted: bool = False
+    video_muted: bool = False
+    audio_only: bool = False
+
+
+# --- client → server ------------------------------------------------------------------
+
+
+class Join(_Message, tag="join"):
+    token: str
+    session_id: str
+    state: MediaState = msgspec.field(default_factory=MediaState)
+
+
+class Publish(_Message, tag="publish"):
+    sdp: str
+
+
+class SubscribeAnswer(_Message, tag="subscribe-answer"):
+    sdp: str
+
+
+class StateUpdate(_Message, tag="state"):
+    audio_muted: bool | None = None
+    video_muted: bool | None = None
+    screen_sharing: bool | None = None
+
+
+class SwitchToVideo(_Message, tag="switch-to-video"):
+    pass
+
+
+class Leave(_Message, tag="leave"):
+    reason: LeaveReason = "end"
+    idle_timeout_period: float | None = None
+
+
+ClientMessage = Join | Publish | SubscribeAnswer | StateUpdate | SwitchToVideo | Leave
+
+# --- server → client ------------------------------------------------------------------
+
+
+class Joined(_Message, tag="joined"):
+    session_id: str
+    me: ParticipantRecord
+    participants: list[ParticipantRecord]
+    """The others already present, in the order they joined."""
+
+
+class PublishAnswer(_Message, tag="publish-answer"):
+    sdp: str
+
+
+class SubscribeOffer(_Message, tag="subscribe-offer"):
+    sdp: str
+    streams: dict[str, StreamInfo]
+    """By m-line mid."""
+
+
+class ParticipantJoined(_Message, tag="participant-joined"):
+    participant: ParticipantRecord
+
+
+class ParticipantLeft(_Message, tag="participant-left"):
+    participant: ParticipantRecord
+
+
+class ParticipantState(_Message, tag="participant-state"):
+    participant: ParticipantRecord
+
+
+class SwitchedToVideo(_Message, tag="switched-to-video"):
+    session_id: str
+    initiator: ParticipantRecord
+    responder: ParticipantRecord
+
+
+class SessionCommand(_Message, tag="session-command"):
+    command: str
+    uid: str
+    idle_timeout_period: float | None = None
+
+
+class Left(_Message, tag="left"):
+    pass
+
+
+class Error(_Message, tag="error"):
+    code: str
+    message: str
+    fatal: bool = False
+
+
+ServerMessage = (
+    Joined
+    | PublishAnswer
+    | SubscribeOffer
+    | ParticipantJoined
+    | ParticipantLeft
+    | ParticipantState
+    | SwitchedToVideo
+    | SessionCommand
+    | Left
+    | Error
+)
+
+_T = TypeVar("_T")
+
+_client_decoder = msgspec.json.Decoder(ClientMessage)
+_server_decoder = msgspec.json.Decoder(ServerMessage)
+_encoder = msgspec.json.Encoder()
+
+
+def _decode(decoder: msgspec.json.Decoder[_T], data: str | bytes) -> _T:
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(f"message of {len(data)} bytes exceeds {MAX_MESSAGE_BYTES}")
+    try:
+        return decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        raise ProtocolError(str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(f"not JSON: {exc}") from None
+
+
+def decode_client_message(data: str | bytes) -> ClientMessage:
+    """Parse one client → server message, or raise :class:`ProtocolError`."""
+    return _decode(_client_decoder, data)
+
+
+def decode_server_message(data: str | bytes) -> ServerMessage:
+    """Parse one server → client message, or raise :class:`ProtocolError`."""
+    return _decode(_server_decoder, data)
+
+
+def encode(message: ClientMessage | ServerMessage) -> str:
+    """Serialise a message to the JSON text sent on the socket."""
+    return _encoder.encode(message).decode()

@@ -1,0 +1,445 @@
+"""One participant's call session: token check, signalling, media, events (contract §A, §C, §E).
+
+The session owns its socket, its two peer connections (publish, subscribe), its
+synthetic sources and the analysers of what it receives. It applies every change to
+its own state first and emits the contract's callbacks after (STYLE rule 5), and it
+tears down in the order of STYLE rule 6: producers, transports, final events, view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+from typing import TYPE_CHECKING, Final
+
+import aiohttp
+import jwt
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from simulator import protocol
+from simulator.media.analysers import ReceivedStream
+from simulator.media.loopback import rtc_configuration
+from simulator.media.sources import CameraTrack, MicrophoneTrack
+from simulator.sdk.constants import CALL_MODE, MODE_ALIASES
+from simulator.sdk.errors import ApiError, CometChatCallsException, InvalidArgumentError, Messages
+from simulator.sdk.events import CallSwitchedToVideoEvent, CallUser, ListedUser, ParticipantInfo, UserMutedEvent
+from simulator.sdk.idle import IdleState, IdleTimer
+from simulator.sdk.names import CallbackName
+from simulator.sdk.settings import CallSettings, effective_idle_timeout
+from simulator.tasks import TaskSet
+
+from simulator.sdk.call_view import CallView, Tile
+
+if TYPE_CHECKING:
+    from simulator.sdk.client import CallsClient
+
+__all__ = ["CallSession", "SessionState"]
+
+logger = logging.getLogger(__name__)
+
+LEAVE_ACK_TIMEOUT: Final = 5.0
+CONNECT_TIMEOUT: Final = 15.0
+
+
+class SessionState(enum.Enum):
+    JOINING = "joining"
+    JOINED = "joined"
+    LEAVING = "leaving"
+    CLOSED = "closed"
+
+
+def _user(record: protocol.ParticipantRecord, *, joined: bool) -> CallUser:
+    if joined:
+        return CallUser(record.uid, record.name, record.avatar, str(record.joined_at), False)
+    return CallUser(record.uid, record.name, record.avatar)
+
+
+def _info(record: protocol.ParticipantRecord) -> ParticipantInfo:
+    return ParticipantInfo(
+        uid=record.uid,
+        name=record.name,
+        avatar=record.avatar,
+        is_video_muted=record.video_muted,
+        is_audio_muted=record.audio_muted,
+        joined_at=str(record.joined_at),
+    )
+
+
+class CallSession:
+    """A call session started by :meth:`CallsClient.start_session`."""
+
+    def __init__(self, client: CallsClient, token: str, settings: CallSettings, view: CallView) -> None:
+        self._client = client
+        self._token = token
+        self.settings = settings
+        self.view = view
+        self.state = SessionState.JOINING
+        self.session_id: str | None = None
+        self.me: protocol.ParticipantRecord | None = None
+        self.participants: dict[str, protocol.ParticipantRecord] = {}
+        """The others, in join order."""
+        self.audio_only = settings.is_audio_only is True
+        self.switched_to_video = False
+        self.screen_sharing = False
+        self.mode = MODE_ALIASES.get(str(settings.mode), str(settings.mode))
+        self.joined = asyncio.Event()
+        self.closed = asyncio.Event()
+        self.media_connected = asyncio.Event()
+        self._tasks = TaskSet(f"session:{client.name}")
+        self._outbox: asyncio.Queue[protocol.ClientMessage | None] = asyncio.Queue()
+        self._leave_reason: protocol.LeaveReason | None = None
+        self._run_task: asyncio.Task[None] | None = None
+        self._publish_pc: RTCPeerConnection | None = None
+        self._subscribe_pc: RTCPeerConnection | None = None
+        self._consumed: dict[str, ReceivedStream] = {}
+        media = client.media
+        self.mic = MicrophoneTrack(media.tone_hz, muted=settings.start_audio_muted is True)
+        self.camera = CameraTrack(media.publisher_tag, client.devices, enabled=self._camera_should_run(
+            video_muted=settings.start_video_muted is True
+        ))
+        self.screen = CameraTrack(media.publisher_tag, None, screen=True, enabled=False)
+        self.video_muted = settings.start_video_muted is True
+        self.idle = IdleTimer(
+            client.clock,
+            effective_idle_timeout(settings),
+            on_expired=self._on_idle_expired,
+            on_leave_now=self._on_idle_leave_now,
+            on_change=self._redraw,
+        )
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def start(self, tasks: TaskSet) -> None:
+        self.view.mount(self, self.settings)
+        self._run_task = tasks.spawn(self._run(), "session")
+
+    @property
+    def active(self) -> bool:
+        """In-call methods act only while this is true (K3)."""
+        return self.state in (SessionState.JOINING, SessionState.JOINED)
+
+    def leave(self, reason: protocol.LeaveReason = "end") -> None:
+        """Leave the session; returns at once, teardown follows (``endSession``, §A.2 #5)."""
+        if not self.active:
+            return
+        self.state = SessionState.LEAVING
+        self._leave_reason = reason
+        if self.idle.state is not IdleState.EXPIRED:
+            self.idle.stop()
+        if self.joined.is_set():
+            period = self.idle.period if reason == "timeout" else None
+            self._outbox.put_nowait(protocol.Leave(reason=reason, idle_timeout_period=period))
+        elif self._run_task is not None:
+            self._run_task.cancel()  # not joined yet: nobody to tell
+
+    def _emit(self, callback: CallbackName, *args: object) -> None:
+        self._client.registry.dispatch(callback, *args, settings_listener=self.settings.call_listener)
+
+    def _emit_error(self, error: CometChatCallsException) -> None:
+        # §C onError: token and join errors reach the settings listener only.
+        listener = self.settings.call_listener
+        if listener is None:
+            logger.warning("%s: %s (no settings listener to receive onError)", self._client.name, error)
+            return
+        self._client.registry.dispatch_to(listener, "on_error", error)
+
+
+    async def _run(self) -> None:
+        try:
+            await self._verify_token()
+            async with self._client.http.ws_connect(
+                self._client.ws_url, timeout=aiohttp.ClientWSTimeout(ws_close=5.0), max_msg_size=0
+            ) as ws:
+                await self._converse(ws)
+        except CometChatCallsException as exc:
+            self._emit_error(exc)
+        except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+            self._emit_error(ApiError(Messages.UNKNOWN_API_ERROR, f"{Messages.UNKNOWN_API_MESSAGE} ({exc})"))
+        finally:
+            await self._teardown()
+
+    async def _verify_token(self) -> None:
+        try:
+            payload = jwt.decode(self._token, options={"verify_signature": False})
+        except jwt.InvalidTokenError:
+            payload = None
+        data = payload.get("data") if isinstance(payload, dict) else None
+        session_id = data.get("sessionId") if isinstance(data, dict) else None
+        if not session_id or not isinstance(session_id, str):
+            raise InvalidArgumentError(Messages.INVALID_ARGUMENT_EXCEPTION, Messages.CALL_TOKEN_INVALID)
+        self.session_id = session_id
+        await self._client.token_api.verify(self._token)
+
+    async def _converse(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        state = protocol.MediaState(
+            audio_muted=self.mic.muted, video_muted=self.video_muted, audio_only=self.audio_only
+        )
+        assert self.session_id is not None
+        await ws.send_str(protocol.encode(protocol.Join(token=self._token, session_id=self.session_id, state=state)))
+        writer = self._tasks.spawn(self._write(ws), "writer")
+        try:
+            async for raw in ws:
+                if raw.type is not aiohttp.WSMsgType.TEXT:
+                    break
+                try:
+                    message = protocol.decode_server_message(raw.data)
+                except protocol.ProtocolError as exc:
+                    logger.warning("%s: bad message from the backend: %s", self._client.name, exc)
+                    continue
+                if await self._on_message(message):
+                    break
+        finally:
+            writer.cancel()
+
+    async def _write(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        while (message := await self._outbox.get()) is not None:
+            await ws.send_str(protocol.encode(message))
+
+    def _send(self, message: protocol.ClientMessage) -> None:
+        if self.joined.is_set() and self.active:
+            self._outbox.put_nowait(message)
+
+    async def _teardown(self) -> None:
+        self.state = SessionState.CLOSED
+        if self.idle.state is not IdleState.EXPIRED:
+            self.idle.stop()
+        # Producers first, then transports.
+        for track in (self.mic, self.camera, self.screen):
+            track.stop()
+        for pc in (self._publish_pc, self._subscribe_pc):
+            if pc is not None:
+                with contextlib.suppress(Exception):
+                    await pc.close()
+        for stream in self._consumed.values():
+            stream.active = False
+        await self._tasks.aclose()
+        if self.idle.state is not IdleState.EXPIRED:
+            # §E.6 (v): after a timeout the view keeps the "meeting ended" screen until Leave now.
+            self.view.unmount()
+        self.closed.set()
+        self._client._session_closed(self)
+
+    # --- messages from the backend ---------------------------------------------------------
+
+    async def _on_message(self, message: protocol.ServerMessage) -> bool:
+        """Act on one message; True when the conversation is over."""
+        match message:
+            case protocol.Joined():
+                await self._on_joined(message)
+            case protocol.PublishAnswer(sdp=sdp):
+                assert self._publish_pc is not None
+                await self._publish_pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+            case protocol.SubscribeOffer():
+                await self._on_subscribe_offer(message)
+            case protocol.ParticipantJoined(participant=record):
+                self._on_participant_joined(record)
+            case protocol.ParticipantLeft(participant=record):
+                self._on_participant_left(record)
+            case protocol.ParticipantState(participant=record):
+                if record.participant_id in self.participants:
+                    self.participants[record.participant_id] = record
+                    self._redraw()
+            case protocol.SwitchedToVideo():
+                self._on_switched_to_video(message)
+            case protocol.SessionCommand():
+                logger.debug("%s: session command %s from %s", self._client.name, message.command, message.uid)
+            case protocol.Error(code=code, message=text, fatal=fatal):
+                error = ApiError(code, text)
+                if fatal or not self.joined.is_set():
+                    raise error
+                self._emit_error(error)
+            case protocol.Left():
+                return True
+        return False
+
+    async def _on_joined(self, message: protocol.Joined) -> None:
+        self.me = message.me
+        self.state = SessionState.JOINED if self.state is SessionState.JOINING else self.state
+        self.joined.set()
+        self._client._on_session_joined(self)
+        # K10: the joiner hears of everyone already there, one at a time.
+        for record in message.participants:
+            self._on_participant_joined(record)
+        if not self.participants:
+            self.idle.set_alone(True)
+        self._redraw()
+        await self._publish()
+
+    async def _publish(self) -> None:
+        pc = self._publish_pc = RTCPeerConnection(rtc_configuration())
+
+        @pc.on("connectionstatechange")
+        def _state() -> None:
+            if pc.connectionState == "connected":
+                self.media_connected.set()
+
+        for track in (self.mic, self.camera, self.screen):
+            pc.addTransceiver(track, direction="sendonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        self._outbox.put_nowait(protocol.Publish(sdp=pc.localDescription.sdp))
+
+    async def _on_subscribe_offer(self, message: protocol.SubscribeOffer) -> None:
+        if self._subscribe_pc is None:
+            self._subscribe_pc = RTCPeerConnection(rtc_configuration())
+        pc = self._subscribe_pc
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=message.sdp, type="offer"))
+        for transceiver in pc.getTransceivers():
+            info = message.streams.get(transceiver.mid or "")
+            if info is None:
+                continue
+            stream = self._consumed.get(transceiver.mid)
+            if stream is None:
+                stream = ReceivedStream(info.participant_id, info.uid, info.source, transceiver.kind)
+                self._consumed[transceiver.mid] = stream
+                self._tasks.spawn(
+                    self._client.evidence.consume(transceiver.receiver.track, stream), f"recv-{transceiver.mid}"
+                )
+            stream.active = info.active
+        await pc.setLocalDescription(await pc.createAnswer())
+        self._outbox.put_nowait(protocol.SubscribeAnswer(sdp=pc.localDescription.sdp))
+
+    def _listed(self) -> list[ListedUser]:
+        records = ([self.me] if self.me else []) + list(self.participants.values())
+        return [ListedUser(r.participant_id, r.name, r.avatar, r.uid) for r in records]
+
+    def _on_participant_joined(self, record: protocol.ParticipantRecord) -> None:
+        self.participants[record.participant_id] = record
+        self._redraw()
+        self._emit("on_user_joined", _user(record, joined=True))
+        self._emit("on_user_list_updated", self._listed())
+        self.idle.set_alone(False)
+
+    def _on_participant_left(self, record: protocol.ParticipantRecord) -> None:
+        if self.participants.pop(record.participant_id, None) is None:
+            return
+        for stream in self._consumed.values():
+            if stream.participant_id == record.participant_id:
+                stream.active = False
+        self._redraw()
+        self._emit("on_user_left", _user(record, joined=False))
+        self._emit("on_user_list_updated", self._listed())
+        if not self.participants:
+            self._emit("on_call_ended")  # K4: the one left alone, never the leaver
+            self.idle.set_alone(True)
+
+    def _on_switched_to_video(self, message: protocol.SwitchedToVideo) -> None:
+        if not self.audio_only or self.switched_to_video:
+            return
+        self.switched_to_video = True
+        self._apply_camera()
+        event = CallSwitchedToVideoEvent(message.session_id, _info(message.initiator), _info(message.responder))
+        self._emit("on_call_switched_to_video", event)
+
+    # --- local media state ------------------------------------------------------------------
+
+    def _camera_should_run(self, *, video_muted: bool) -> bool:
+        audio_only = self.settings.is_audio_only is True and not self.switched_to_video
+        return not audio_only and not video_muted
+
+    def _apply_camera(self) -> None:
+        self.camera.set_enabled(self._camera_should_run(video_muted=self.video_muted))
+        self._redraw()
+
+    def mute_audio(self, muted: bool) -> None:
+        self.mic.muted = muted
+        if self.me is not None:
+            self.me.audio_muted = muted
+        self._send(protocol.StateUpdate(audio_muted=muted))
+        self._redraw()
+
+    def pause_video(self, paused: bool) -> None:
+        self.video_muted = paused
+        if self.me is not None:
+            self.me.video_muted = paused
+        self._apply_camera()
+        self._send(protocol.StateUpdate(video_muted=paused))
+
+    def start_screen_share(self) -> None:
+        if self.screen_sharing:
+            return
+        self.screen_sharing = True
+        self.screen.set_enabled(True)
+        self._send(protocol.StateUpdate(screen_sharing=True))
+        self._redraw()
+        self._emit("on_screen_share_started")
+
+    def stop_screen_share(self) -> None:
+        if not self.screen_sharing:
+            return
+        self.screen_sharing = False
+        self.screen.set_enabled(False)
+        self._send(protocol.StateUpdate(screen_sharing=False))
+        self._redraw()
+        self._emit("on_screen_share_stopped")
+
+    def set_mode(self, mode: object) -> None:
+        # K37/K38: stored as given (GRID read as TILE); no callback; settings untouched.
+        self.mode = MODE_ALIASES.get(str(mode), str(mode))
+        self.view.mode = self.mode
+
+    def switch_to_video_call(self) -> None:
+        if self.audio_only and not self.switched_to_video:
+            self._send(protocol.SwitchToVideo())
+
+    # --- the call view's buttons (CallViewHost) ----------------------------------------------
+
+    def press_end_call(self) -> None:
+        # K21: the button emits, then leaves by itself; the app's end_session() is a no-op after.
+        self._emit("on_call_end_button_pressed")
+        self.leave("button")
+
+    def press_mute_audio(self) -> None:
+        muted = not self.mic.muted
+        self.mute_audio(muted)
+        if self.me is not None:
+            info = _info(self.me)
+            self._emit("on_user_muted" if muted else "on_user_un_muted", UserMutedEvent(info, info))
+
+    def press_pause_video(self) -> None:
+        self.pause_video(not self.video_muted)
+
+    def press_screen_share(self) -> None:
+        if self.screen_sharing:
+            self.stop_screen_share()
+        else:
+            self.start_screen_share()
+
+    def press_mode(self) -> None:
+        spotlight = CALL_MODE["SPOTLIGHT"]
+        self.set_mode(CALL_MODE["DEFAULT"] if self.mode == spotlight else spotlight)
+
+    def press_switch_to_video(self) -> None:
+        self.switch_to_video_call()
+
+    def press_stay(self) -> None:
+        self.idle.stay()
+
+    def press_leave_now(self) -> None:
+        self.idle.leave_now()
+
+    # --- idle timeout effects (§E) ------------------------------------------------------------
+
+    def _on_idle_expired(self) -> None:
+        # §E.6: command + leave go out together; locally onSessionTimeout, then the handlers go.
+        self.leave("timeout")
+        self._emit("on_session_timeout")
+
+    def _on_idle_leave_now(self, after_expiry: bool) -> None:
+        self._emit("on_call_end_button_pressed")
+        if after_expiry:
+            self.view.unmount()  # §E.7: the ended screen closes
+        else:
+            self.leave("button")  # §E.5
+
+    def _redraw(self) -> None:
+        view = self.view
+        if self.me is not None:
+            records = [self.me, *self.participants.values()]
+            view.tiles = tuple(
+                Tile(r.participant_id, r.uid, r.name, r.audio_muted, r.video_muted, r.screen_sharing, r is self.me)
+                for r in records
+            )
+        view.idle_state = self.idle.state if hasattr(self, "idle") else IdleState.OFF
+        view.idle_seconds_left = self.idle.seconds_left if hasattr(self, "idle") else None

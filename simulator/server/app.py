@@ -1,0 +1,111 @@
+"""The reference backend: embedded (an async context manager on a free loopback port)
+or standalone (``callsim serve``)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from aiohttp import web
+
+from simulator.server.rest import errors_and_cors, routes
+from simulator.server.rooms import Rooms
+from simulator.server.signalling import SignallingHandler
+from simulator.server.store import Store, UserRecord
+from simulator.server.tokens import DEFAULT_TTL, CallTokenAuthority
+
+__all__ = ["Backend"]
+
+
+class Backend:
+    """REST + WebSocket signalling + SFU, with SQLite for what must persist.
+
+    ``async with Backend() as backend:`` serves on ``backend.url`` until the block ends.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        db: str | Path = ":memory:",
+        app_id: str = "callsim",
+        region: str = "us",
+        api_key: str | None = None,
+        token_ttl: float = DEFAULT_TTL,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.app_id = app_id
+        self.region = region
+        self.api_key = api_key or secrets.token_hex(16)
+        self.store = Store(db)
+        self.tokens = CallTokenAuthority(
+            self.store.secret(), app_id=app_id, region=region, ttl=token_ttl, wall_clock=wall_clock
+        )
+        self.rooms = Rooms()
+        self.signalling = SignallingHandler(self)
+        self._runner: web.AppRunner | None = None
+        self._closed = False
+
+    @property
+    def url(self) -> str:
+        """The REST base (the SDK's ``host`` setting), ending in ``/``."""
+        return f"http://{self.host}:{self.port}/"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/ws"
+
+    def make_app(self) -> web.Application:
+        app = web.Application(middlewares=[errors_and_cors], client_max_size=1024 * 1024)
+        app.add_routes(routes(self))
+
+        async def close_sockets(_: web.Application) -> None:
+            await self.signalling.close_all()
+
+        app.on_shutdown.append(close_sockets)
+        return app
+
+    async def start(self) -> None:
+        runner = web.AppRunner(self.make_app(), handle_signals=False, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        await site.start()
+        self._runner = runner
+        if self.port == 0:
+            server = site._server
+            assert server is not None
+            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def close(self) -> None:
+        """Close every session and socket, stop serving, close the database (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._runner is not None:
+            await self._runner.cleanup()
+        self.store.close()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def provision_user(self, uid: str, name: str, avatar: str = "") -> str:
+        """Create a user (if new) and return a fresh auth token (in-process shortcut)."""
+        if self.store.get_user(uid) is None:
+            self.store.create_user(uid, name, avatar)
+        return self.store.issue_auth_token(uid)
+
+    def user(self, uid: str) -> UserRecord | None:
+        return self.store.get_user(uid)

@@ -1,0 +1,145 @@
+"""REST routes, in the published JavaScript SDK's own request shapes (contract §G, §A.2).
+
+* ``POST {host}call_tokens`` — header ``authToken``, body ``{"sessionId"}`` →
+  ``{"data": {"token", "sessionId"}}``;
+* ``GET {host}call_tokens`` — header ``callToken`` → ``{"data": …, "settings": …}``;
+* ``POST {host}users`` / ``POST {host}users/{uid}/auth_tokens`` — header ``apiKey``;
+* ``GET {host}sessions/{sessionId}`` — the participant count (§F.3) and who is in.
+
+Every error is ``{"error": {"code", "message"}}``; unknown headers are ignored; a
+browser page on loopback may call these (CORS).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from simulator.server.errors import ApiError, Codes
+
+if TYPE_CHECKING:
+    from simulator.server.app import Backend
+
+__all__ = ["routes"]
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_LOOPBACK_ORIGIN = re.compile(r"^https?://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$")
+_CORS_HEADERS = "authToken, callToken, apiKey, Content-Type, Accept, appId, sdk, resource"
+
+
+@web.middleware
+async def errors_and_cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map every error to the contract's JSON shape once; allow loopback browser origins.
+
+    A wildcard-free origin check on loopback is all CORS needs here, which
+    aiohttp-cors (exact origins or ``*``) cannot express.
+    """
+    origin = request.headers.get("Origin", "")
+    allowed = bool(_LOOPBACK_ORIGIN.match(origin))
+    response: web.StreamResponse
+    if request.method == "OPTIONS" and allowed:
+        response = web.Response(status=204)
+    else:
+        try:
+            response = await handler(request)
+        except ApiError as exc:
+            response = web.json_response(exc.body(), status=exc.status)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            code = Codes.BAD_REQUEST if exc.status != 404 else "ERR_NOT_FOUND"
+            response = web.json_response({"error": {"code": code, "message": exc.reason}}, status=exc.status)
+    if allowed and not response.prepared:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Headers"] = _CORS_HEADERS
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response.headers["Vary"] = "Origin"
+    return response
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(Codes.BAD_REQUEST, "the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise ApiError(Codes.BAD_REQUEST, "the body must be a JSON object")
+    return body
+
+
+def _string_field(body: dict[str, Any], key: str, *, required: bool = True) -> str:
+    value = body.get(key, "" if not required else None)
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise ApiError(Codes.INVALID_ARGUMENT, f"{key} must be a non-empty string")
+    return value
+
+
+def routes(backend: Backend) -> list[web.RouteDef]:
+    """The backend's HTTP routes."""
+
+    def require_api_key(request: web.Request) -> None:
+        if request.headers.get("apiKey") != backend.api_key:
+            raise ApiError(Codes.API_KEY_NOT_FOUND, "a valid apiKey header is required", 401)
+
+    async def create_user(request: web.Request) -> web.Response:
+        require_api_key(request)
+        body = await _json_body(request)
+        user = backend.store.create_user(
+            _string_field(body, "uid"),
+            _string_field(body, "name"),
+            _string_field(body, "avatar", required=False),
+        )
+        return web.json_response({"data": {"uid": user.uid, "name": user.name, "avatar": user.avatar}})
+
+    async def create_auth_token(request: web.Request) -> web.Response:
+        require_api_key(request)
+        token = backend.store.issue_auth_token(request.match_info["uid"])
+        return web.json_response({"data": {"uid": request.match_info["uid"], "authToken": token}})
+
+    async def generate_call_token(request: web.Request) -> web.Response:
+        auth_token = request.headers.get("authToken", "")
+        user = backend.store.user_for_auth_token(auth_token) if auth_token else None
+        if user is None:
+            raise ApiError(Codes.AUTH_TOKEN_NOT_FOUND, "The auth token is not found or invalid.", 401)
+        body = await _json_body(request)
+        session_id = _string_field(body, "sessionId")
+        token = backend.tokens.issue(user, session_id)
+        return web.json_response({"data": {"token": token, "sessionId": session_id}})
+
+    async def verify_call_token(request: web.Request) -> web.Response:
+        claims = backend.tokens.verify(
+            request.headers.get("callToken"), expected_session=request.query.get("sessionId")
+        )
+        data = dict(claims.payload["data"])
+        return web.json_response(
+            {
+                "data": data,
+                "room": claims.payload.get("room"),
+                "settings": {"PRESENTER_MODE_ENABLED": False, "WEBRTC_HOST": backend.url},
+            }
+        )
+
+    async def session_info(request: web.Request) -> web.Response:
+        session_id = request.match_info["session_id"]
+        room = backend.rooms.get(session_id)
+        participants = [] if room is None else [p.record.uid for p in room]
+        return web.json_response(
+            {"data": {"sessionId": session_id, "participantCount": len(participants), "uids": participants}}
+        )
+
+    return [
+        web.post("/users", create_user),
+        web.post("/users/{uid}/auth_tokens", create_auth_token),
+        web.post("/call_tokens", generate_call_token),
+        web.get("/call_tokens", verify_call_token),
+        web.get("/sessions/{session_id}", session_info),
+        web.get("/ws", backend.signalling),
+    ]
