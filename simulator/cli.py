@@ -1,0 +1,53 @@
+"""The ``callsim`` command: ``demo`` (the main job for now) and ``serve`` (standalone backend)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+async def _serve(host: str, port: int, db: str, api_key: str | None) -> None:
+    from simulator.server import Backend
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with Backend(host=host, port=port, db=db, api_key=api_key) as backend:
+        print(f"callsim backend on {backend.url} (db {db}); apiKey {backend.api_key}", flush=True)
+        await stop.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``callsim`` console script."""
+    parser = argparse.ArgumentParser(prog="callsim", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="a few virtual participants in one call on the embedded backend")
+    demo.add_argument("--participants", type=int, default=3, choices=range(2, 9), metavar="N", help="2–8 (default 3)")
+    demo.add_argument("--seed", type=int, default=7, help="identities come from this seed")
+
+    serve = commands.add_parser("serve", help="run the reference backend standalone")
+    serve.add_argument("--host", default="127.0.0.1", help="interface (loopback by default)")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--db", default="callsim.db", help="SQLite file (':memory:' for none)")
+    serve.add_argument("--api-key", default=None, help="the apiKey for user provisioning (random if unset)")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
+    if args.command == "demo":
+        from simulator.crowd.demo import main as demo_main
+
+        return demo_main(args.participants, args.seed)
+    asyncio.run(_serve(args.host, args.port, args.db, args.api_key))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
