@@ -91,6 +91,7 @@ class CallSession:
         self._outbox: asyncio.Queue[protocol.ClientMessage | None] = asyncio.Queue()
         self._leave_reason: protocol.LeaveReason | None = None
         self._run_task: asyncio.Task[None] | None = None
+        self._running = False
         self._publish_pc: RTCPeerConnection | None = None
         self._subscribe_pc: RTCPeerConnection | None = None
         self._consumed: dict[str, ReceivedStream] = {}
@@ -131,8 +132,10 @@ class CallSession:
         if self.joined.is_set():
             period = self.idle.period if reason == "timeout" else None
             self._outbox.put_nowait(protocol.Leave(reason=reason, idle_timeout_period=period))
-        elif self._run_task is not None:
-            self._run_task.cancel()  # not joined yet: nobody to tell
+        elif self._running and self._run_task is not None:
+            # Not joined yet: nobody to tell; stop the join where it is. (A join that
+            # has not started yet sees LEAVING and goes straight to teardown.)
+            self._run_task.cancel()
 
     def _emit(self, callback: CallbackName, *args: object) -> None:
         self._client.registry.dispatch(callback, *args, settings_listener=self.settings.call_listener)
@@ -147,7 +150,10 @@ class CallSession:
 
 
     async def _run(self) -> None:
+        self._running = True
         try:
+            if not self.active:
+                return
             await self._verify_token()
             async with self._client.http.ws_connect(
                 self._client.ws_url, timeout=aiohttp.ClientWSTimeout(ws_close=5.0), max_msg_size=0

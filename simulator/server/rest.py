@@ -141,5 +141,5 @@ def routes(backend: Backend) -> list[web.RouteDef]:
         web.post("/call_tokens", generate_call_token),
         web.get("/call_tokens", verify_call_token),
         web.get("/sessions/{session_id}", session_info),
-        web.get("/ws", backend.signalling),
+        web.get("/ws", backend.signalling.handle),
     ]

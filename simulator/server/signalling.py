@@ -38,7 +38,7 @@ class SignallingHandler:
         self._backend = backend
         self.sockets: set[web.WebSocketResponse] = set()
 
-    async def __call__(self, request: web.Request) -> web.WebSocketResponse:
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(max_msg_size=SOCKET_LIMIT, heartbeat=30.0)
         await ws.prepare(request)
         self.sockets.add(ws)

@@ -1,0 +1,121 @@
+"""Shared fixtures: the leak check, an embedded backend, and ready-made participants."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import psutil
+import pytest
+
+from simulator.clock import Clock
+from simulator.media.devices import FakeDevices
+from simulator.media.tones import TONES_HZ
+from simulator.sdk import (
+    CallAppSettingsBuilder,
+    CallSettingsBuilder,
+    CallsClient,
+    CallView,
+    MediaProfile,
+)
+from simulator.sdk.recorder import EventRecorder
+from simulator.sdk.settings import CallSettings
+from simulator.server import Backend
+
+
+def _threads() -> set[str]:
+    # The loop's default executor threads ("asyncio_N") belong to the loop and go with it.
+    return {t.name for t in threading.enumerate() if not t.name.startswith("asyncio")}
+
+
+def _sockets() -> int:
+    return len(psutil.Process().net_connections(kind="inet"))
+
+
+@pytest.fixture(autouse=True)
+async def no_leaks() -> AsyncIterator[None]:
+    """Tasks, threads and sockets return to their baseline after every test (STYLE rule 7)."""
+    threads, sockets = _threads(), _sockets()
+    yield
+    current = asyncio.current_task()
+    leftover = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    if leftover:
+        # Give finishing tasks a bounded chance to end on their own, then judge.
+        await asyncio.wait(leftover, timeout=2.0)
+    leftover = [t for t in leftover if not t.done()]
+    assert not leftover, f"tasks left running: {[t.get_name() for t in leftover]}"
+    extra_threads = _threads() - threads
+    for _ in range(20):
+        if not extra_threads:
+            break
+        await asyncio.sleep(0.05)  # threads report their end asynchronously; bounded wait
+        extra_threads = _threads() - threads
+    assert not extra_threads, f"threads left running: {extra_threads}"
+    assert _sockets() <= sockets, f"sockets left open: {_sockets() - sockets}"
+
+
+@pytest.fixture
+async def backend() -> AsyncIterator[Backend]:
+    async with Backend() as b:
+        yield b
+
+
+@dataclass
+class Participant:
+    """One virtual participant in a test: its client, view and recorder."""
+
+    uid: str
+    client: CallsClient
+    view: CallView
+    recorder: EventRecorder
+    auth_token: str
+
+    @property
+    def evidence(self):  # type: ignore[no-untyped-def]
+        return self.client.evidence
+
+
+Join = Callable[..., Awaitable[Participant]]
+
+
+@pytest.fixture
+async def join(backend: Backend) -> AsyncIterator[Join]:
+    """``await join("alice", session="s1", settings=..., clock=...)`` → a joined participant."""
+    made: list[Participant] = []
+
+    async def _join(
+        uid: str,
+        *,
+        session: str = "s1",
+        builder: CallSettingsBuilder | None = None,
+        clock: Clock | None = None,
+        devices: FakeDevices | None = None,
+        wait: bool = True,
+        media: bool = True,
+    ) -> Participant:
+        auth_token = backend.provision_user(uid, uid.title(), f"https://avatars.test/{uid}.png")
+        index = len(made)
+        client = CallsClient(
+            name=uid, clock=clock, devices=devices, media=MediaProfile(TONES_HZ[index], index + 1)
+        )
+        recorder = EventRecorder(uid)
+        participant = Participant(uid, client, CallView(), recorder, auth_token)
+        made.append(participant)
+        app = CallAppSettingsBuilder().set_app_id("callsim").set_region("us").set_host(backend.url).build()
+        await client.init(app)
+        token = await client.generate_token(session, auth_token)
+        settings: CallSettings = (builder or CallSettingsBuilder()).set_call_listener(recorder.listener()).build()
+        await client.start_session(token.token, settings, participant.view)
+        if wait:
+            await client.wait_joined()
+            if media:
+                assert client.session is not None
+                async with asyncio.timeout(15):
+                    await client.session.media_connected.wait()
+        return participant
+
+    yield _join
+    for p in made:
+        await p.client.aclose()
