@@ -125,8 +125,11 @@ class CameraTrack(_PausableTrack):
         super().set_enabled(enabled)
 
     async def recv(self) -> av.VideoFrame:
-        await self._ready()
-        slot = await self._pacer.wait()
+        while True:
+            await self._ready()
+            slot = await self._pacer.wait()
+            if self.enabled:  # paused while waiting for the slot: that frame is not taken
+                break
         if self._t0 is None:
             self._t0 = slot
         device = 0 if self._devices is None else self._devices.active_index("videoinput")

@@ -1,0 +1,31 @@
+"""The README's main command, in-process: ``callsim demo`` with two participants."""
+
+from __future__ import annotations
+
+import pytest
+
+from simulator.crowd.demo import run_demo
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_demo_measures_what_each_participant_heard_and_saw() -> None:
+    result = await run_demo(participants=3, seed=1)
+    uids = list(result.events)
+    assert len(uids) == 3
+    for uid in uids:
+        assert result.heard[uid] == set(uids) - {uid}
+    muted = uids[1]
+    assert all(muted not in heard for heard in result.heard_after_mute.values())
+    assert all(n >= 3 for n in result.screen_frames.values())
+    assert result.events[uids[0]][-1] == "on_call_end_button_pressed"
+    assert result.events[uids[-1]][-3:] == ["on_user_left", "on_user_list_updated", "on_call_ended"]
+    assert "on_user_muted" in result.events[uids[0]]
+
+
+def test_the_cli_refuses_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    from simulator.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["demo", "--participants", "1"])
+    assert "invalid choice" in capsys.readouterr().err

@@ -1,0 +1,119 @@
+"""Media as evidence: who hears whom, and the effects of mute, pause, share and switch (§A.2)."""
+
+from __future__ import annotations
+
+import pytest
+
+from simulator.media.sources import SourceTag
+from simulator.media.tones import TONES_HZ
+from simulator.sdk import CallSettingsBuilder
+from tests.conftest import Join
+
+pytestmark = pytest.mark.e2e
+MEDIA = 20.0
+
+
+async def test_everyone_hears_and_sees_everyone(join: Join) -> None:
+    people = [await join(uid) for uid in ("alice", "bob", "carol")]
+    for index, p in enumerate(people):
+        others = {q.uid: TONES_HZ[j] for j, q in enumerate(people) if q is not p}
+        await p.evidence.wait_for(
+            lambda p=p, others=others: p.evidence.heard() == others
+            and all(p.evidence.frames_from(uid) >= 5 for uid in others),
+            MEDIA,
+        )
+        # The picture carries its publisher's tag: nothing is cross-wired.
+        for j, q in enumerate(people):
+            if q is not p:
+                stream = p.evidence.stream(q.uid, "camera")
+                assert stream is not None and stream.last_tag is not None
+                assert SourceTag.unpack(stream.last_tag)[0] == j + 1
+        assert index >= 0
+    latencies = people[0].evidence.latencies_ms()
+    assert latencies and max(latencies) < 5_000
+
+
+async def test_mute_silences_for_the_others_and_unmute_restores(join: Join) -> None:
+    alice, bob = await join("alice"), await join("bob")
+    await alice.evidence.wait_for(lambda: "bob" in alice.evidence.heard(), MEDIA)
+    bob.client.mute_audio(True)
+    await alice.evidence.wait_for(lambda: "bob" not in alice.evidence.heard(), MEDIA)
+    assert bob.recorder.of("on_user_muted") == []  # K13: the API path emits nothing
+    bob.client.un_mute_audio()
+    await alice.evidence.wait_for(lambda: "bob" in alice.evidence.heard(), MEDIA)
+
+
+async def test_pause_video_freezes_and_resume_continues(join: Join) -> None:
+    alice, bob = await join("alice"), await join("bob")
+    await alice.evidence.wait_for(lambda: alice.evidence.frames_from("bob") >= 5, MEDIA)
+    bob.client.pause_video(True)
+    assert bob.client.session is not None
+    sent_when_paused = bob.client.session.camera.frames_sent
+    # Audio keeps flowing while video is paused: wait on it, then check no new picture came.
+    count = alice.evidence.frames_from("bob")
+    stream = alice.evidence.stream("bob", "mic")
+    assert stream is not None
+    audio_frames = stream.frames
+    await alice.evidence.wait_for(lambda: stream.frames >= audio_frames + 50, MEDIA)  # ≥ 1 s of audio
+    assert bob.client.session.camera.frames_sent == sent_when_paused
+    assert alice.evidence.frames_from("bob") <= count + 2  # at most what was in flight
+    frozen_at = alice.evidence.frames_from("bob")
+    bob.client.resume_video()
+    await alice.evidence.wait_for(lambda: alice.evidence.frames_from("bob") >= frozen_at + 5, MEDIA)
+    camera = alice.evidence.stream("bob", "camera")
+    assert camera is not None and camera.freezes >= 1
+
+
+async def test_screen_share_is_a_second_video_stream(join: Join) -> None:
+    alice, bob = await join("alice"), await join("bob")
+    await alice.evidence.wait_for(lambda: alice.evidence.frames_from("bob") >= 3, MEDIA)
+    assert alice.evidence.stream("bob", "screen") is None
+    bob.client.start_screen_share()
+    bob.client.start_screen_share()  # no second share
+    await alice.evidence.wait_for(lambda: alice.evidence.frames_from("bob", "screen") >= 3, MEDIA)
+    screen = alice.evidence.stream("bob", "screen")
+    assert screen is not None and screen.last_tag is not None and SourceTag.unpack(screen.last_tag)[1]
+    assert bob.recorder.names().count("on_screen_share_started") == 1
+    assert alice.recorder.of("on_screen_share_started") == []  # K34: local only
+    bob.client.stop_screen_share()
+    await bob.recorder.wait_for("on_screen_share_stopped")
+    await alice.evidence.wait_for(lambda: alice.evidence.stream("bob", "screen") is None, MEDIA)
+
+
+async def test_switch_to_video_starts_video_on_an_audio_only_call_k14(join: Join) -> None:
+    audio_only = lambda: CallSettingsBuilder().set_is_audio_only_call(True)  # noqa: E731
+    alice = await join("alice", builder=audio_only())
+    bob = await join("bob", builder=audio_only())
+    await alice.evidence.wait_for(lambda: "bob" in alice.evidence.heard(), MEDIA)
+    assert alice.evidence.frames_from("bob") == 0
+    alice.client.switch_to_video_call()
+    event = (await bob.recorder.wait_for("on_call_switched_to_video"))[0]
+    await alice.recorder.wait_for("on_call_switched_to_video")
+    assert (event.session_id, event.initiator.uid, event.responder.uid) == ("s1", "alice", "bob")
+    await alice.evidence.wait_for(lambda: alice.evidence.frames_from("bob") >= 3, MEDIA)
+    await bob.evidence.wait_for(lambda: bob.evidence.frames_from("alice") >= 3, MEDIA)
+    alice.client.switch_to_video_call()  # already switched: no-op
+    bob.client.switch_to_video_call()
+
+
+async def test_switch_to_video_on_a_video_call_is_a_no_op(join: Join) -> None:
+    alice, bob = await join("alice"), await join("bob")
+    await bob.evidence.wait_for(lambda: bob.evidence.frames_from("alice") >= 2, MEDIA)
+    alice.client.switch_to_video_call()
+    alice.client.mute_audio(True)  # a later message proves the earlier one was handled
+    await bob.evidence.wait_for(lambda: "alice" not in bob.evidence.heard(), MEDIA)
+    assert bob.recorder.of("on_call_switched_to_video") == []
+
+
+async def test_start_muted_settings(join: Join) -> None:
+    muted = CallSettingsBuilder().start_with_audio_muted(True).start_with_video_muted(True)
+    alice = await join("alice")
+    bob = await join("bob", builder=muted)
+    await alice.evidence.wait_for(lambda: alice.evidence.stream("bob", "mic") is not None, MEDIA)
+    stream = alice.evidence.stream("bob", "mic")
+    assert stream is not None
+    await alice.evidence.wait_for(lambda: stream.frames >= 25, MEDIA)
+    assert "bob" not in alice.evidence.heard()
+    assert alice.evidence.frames_from("bob") == 0
+    tiles = {t.uid: t for t in alice.view.tiles}
+    assert tiles["bob"].audio_muted and tiles["bob"].video_muted
