@@ -30,7 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="a few virtual participants in one call on the embedded backend")
-    demo.add_argument("--participants", type=int, default=3, choices=range(2, 9), metavar="N", help="2–8 (default 3)")
+    demo.add_argument(
+        "--participants", type=int, default=3, choices=range(2, 9), metavar="N", help="2–8 (default 3)"
+    )
     demo.add_argument("--seed", type=int, default=7, help="identities come from this seed")
 
     serve = commands.add_parser("serve", help="run the reference backend standalone")

@@ -18,7 +18,7 @@ The flow (two peer connections per participant, so offers never cross):
 
 from __future__ import annotations
 
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, cast
 
 import msgspec
 
@@ -219,12 +219,12 @@ def _decode(decoder: msgspec.json.Decoder[_T], data: str | bytes) -> _T:
 
 def decode_client_message(data: str | bytes) -> ClientMessage:
     """Parse one client → server message, or raise :class:`ProtocolError`."""
-    return _decode(_client_decoder, data)
+    return cast("ClientMessage", _decode(_client_decoder, data))
 
 
 def decode_server_message(data: str | bytes) -> ServerMessage:
     """Parse one server → client message, or raise :class:`ProtocolError`."""
-    return _decode(_server_decoder, data)
+    return cast("ServerMessage", _decode(_server_decoder, data))
 
 
 def encode(message: ClientMessage | ServerMessage) -> str:

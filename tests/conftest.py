@@ -3,26 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import psutil
 import pytest
+from hypothesis import settings
 
 from simulator.clock import Clock
 from simulator.media.devices import FakeDevices
 from simulator.media.tones import TONES_HZ
 from simulator.sdk import (
     CallAppSettingsBuilder,
-    CallSettingsBuilder,
     CallsClient,
+    CallSettingsBuilder,
     CallView,
     MediaProfile,
 )
 from simulator.sdk.recorder import EventRecorder
 from simulator.sdk.settings import CallSettings
 from simulator.server import Backend
+
+# STYLE rule 11: dev explores, ci is derandomised (replayable), nightly digs deeper.
+settings.register_profile("dev", max_examples=100)
+settings.register_profile("ci", derandomize=True, max_examples=100, print_blob=True)
+settings.register_profile("nightly", max_examples=2_000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def pytest_report_header() -> str:
+    return f"hypothesis profile: {settings._current_profile}"
 
 
 def _threads() -> set[str]:
@@ -106,7 +118,9 @@ async def join(backend: Backend) -> AsyncIterator[Join]:
         app = CallAppSettingsBuilder().set_app_id("callsim").set_region("us").set_host(backend.url).build()
         await client.init(app)
         token = await client.generate_token(session, auth_token)
-        settings: CallSettings = (builder or CallSettingsBuilder()).set_call_listener(recorder.listener()).build()
+        settings: CallSettings = (
+            (builder or CallSettingsBuilder()).set_call_listener(recorder.listener()).build()
+        )
         await client.start_session(token.token, settings, participant.view)
         if wait:
             await client.wait_joined()

@@ -12,6 +12,7 @@ import asyncio
 import resource
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,10 +20,11 @@ from faker import Faker
 from rich.console import Console
 from rich.table import Table
 
+from simulator.media.analysers import MediaEvidence
 from simulator.sdk import (
     CallAppSettingsBuilder,
-    CallSettingsBuilder,
     CallsClient,
+    CallSettingsBuilder,
     CallView,
     MediaProfile,
     to_wire,
@@ -59,6 +61,18 @@ class DemoResult:
     max_rss_mib: float = 0.0
 
 
+def _hears_and_sees(evidence: MediaEvidence, others: set[str]) -> Callable[[], bool]:
+    return lambda: set(evidence.heard()) == others and all(evidence.frames_from(o) >= 5 for o in others)
+
+
+def _not_hearing(evidence: MediaEvidence, uid: str) -> Callable[[], bool]:
+    return lambda: uid not in evidence.heard()
+
+
+def _screen_frames(evidence: MediaEvidence, uid: str, count: int) -> Callable[[], bool]:
+    return lambda: evidence.frames_from(uid, "screen") >= count
+
+
 def _summary(name: str, args: tuple[Any, ...]) -> str:
     if not args:
         return name
@@ -87,7 +101,9 @@ async def run_demo(participants: int = 3, seed: int = 7, console: Console | None
     session_id = f"demo-{fake.uuid4()[:8]}"
     people: list[_Participant] = []
     async with Backend() as backend:
-        app = CallAppSettingsBuilder().set_app_id(backend.app_id).set_region("us").set_host(backend.url).build()
+        app = (
+            CallAppSettingsBuilder().set_app_id(backend.app_id).set_region("us").set_host(backend.url).build()
+        )
         try:
             for index in range(participants):
                 name = fake.name()
@@ -104,7 +120,8 @@ async def run_demo(participants: int = 3, seed: int = 7, console: Console | None
                 t0 = time.monotonic()
                 await client.start_session(token.token, settings, person.view)
                 await client.wait_joined()
-                await client.session.media_connected.wait() if client.session else None
+                if client.session is not None:
+                    await client.session.media_connected.wait()
                 person.join_seconds = time.monotonic() - t0
                 result.join_seconds.append(person.join_seconds)
 
@@ -112,11 +129,7 @@ async def run_demo(participants: int = 3, seed: int = 7, console: Console | None
             for p in people:
                 others = everyone - {p.uid}
                 ev = p.client.evidence
-                await ev.wait_for(
-                    lambda ev=ev, others=others: set(ev.heard()) == others
-                    and all(ev.frames_from(o) >= 5 for o in others),
-                    MEDIA_TIMEOUT,
-                )
+                await ev.wait_for(_hears_and_sees(ev, others), MEDIA_TIMEOUT)
                 result.heard[p.uid] = set(ev.heard())
 
             # Mute through the API: nobody hears that participant any more.
@@ -125,7 +138,7 @@ async def run_demo(participants: int = 3, seed: int = 7, console: Console | None
             for p in people:
                 if p is not muted:
                     ev = p.client.evidence
-                    await ev.wait_for(lambda ev=ev: muted.uid not in ev.heard(), MEDIA_TIMEOUT)
+                    await ev.wait_for(_not_hearing(ev, muted.uid), MEDIA_TIMEOUT)
                     result.heard_after_mute[p.uid] = set(ev.heard())
             # The mute button emits on_user_muted locally (K13).
             people[0].view.press("mute_audio")
@@ -136,7 +149,7 @@ async def run_demo(participants: int = 3, seed: int = 7, console: Console | None
             for p in people:
                 if p is not sharer:
                     ev = p.client.evidence
-                    await ev.wait_for(lambda ev=ev: ev.frames_from(sharer.uid, "screen") >= 3, MEDIA_TIMEOUT)
+                    await ev.wait_for(_screen_frames(ev, sharer.uid, 3), MEDIA_TIMEOUT)
                     result.screen_frames[p.uid] = ev.frames_from(sharer.uid, "screen")
             sharer.client.stop_screen_share()
 
@@ -176,15 +189,25 @@ async def run_demo(participants: int = 3, seed: int = 7, console: Console | None
 
 def _print_media(console: Console, people: list[_Participant]) -> None:
     table = Table(title="What each participant heard and saw (measured from the media)")
-    for column in ("participant", "hears (uid: tone Hz)", "camera frames from", "screen frames", "latency p50"):
+    for column in (
+        "participant",
+        "hears (uid: tone Hz)",
+        "camera frames from",
+        "screen frames",
+        "latency p50",
+    ):
         table.add_column(column)
     for p in people:
         ev = p.client.evidence
         heard = ", ".join(f"{uid}: {tone}" for uid, tone in sorted(ev.heard().items())) or "nobody"
         frames = ", ".join(f"{o.uid}: {ev.frames_from(o.uid)}" for o in people if o is not p)
-        screens = ", ".join(f"{o.uid}: {n}" for o in people if o is not p and (n := ev.frames_from(o.uid, "screen")))
+        screens = ", ".join(
+            f"{o.uid}: {n}" for o in people if o is not p and (n := ev.frames_from(o.uid, "screen"))
+        )
         lat = ev.latencies_ms()
-        table.add_row(p.uid, heard, frames, screens or "-", f"{statistics.median(lat):.0f} ms" if lat else "-")
+        table.add_row(
+            p.uid, heard, frames, screens or "-", f"{statistics.median(lat):.0f} ms" if lat else "-"
+        )
     console.print(table)
 
 

@@ -80,13 +80,13 @@ class MediaEvidence:
     def _on_video(stream: ReceivedStream, frame: av.VideoFrame, now: float) -> None:
         if stream.last_frame_at is not None and now - stream.last_frame_at > FREEZE_GAP:
             stream.freezes += 1
-        mark = read_mark(frame.to_ndarray(format="gray"))
+        mark = read_mark(np.asarray(frame.to_ndarray(format="gray"), dtype=np.uint8))
         if mark is None:
             return
         stream.marked_frames += 1
         stream.last_counter = mark.counter
         stream.last_tag = mark.tag
-        latency = ((int(now * 1000) - mark.capture_ms) & 0xFFFFFFFF) 
+        latency = (int(now * 1000) - mark.capture_ms) & 0xFFFFFFFF
         if latency < 60_000:  # a wrapped or foreign clock would give nonsense
             stream.latencies_ms.append(float(latency))
 

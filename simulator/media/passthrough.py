@@ -62,7 +62,9 @@ class _PacketQueue(queue.Queue[Any]):
 def stop_decoding(receiver: RTCRtpReceiver) -> None:
     """Make ``receiver`` deliver encoded packets; call before it starts receiving."""
     track = receiver.track
-    receiver._RTCRtpReceiver__decoder_queue = _PacketQueue(track._queue, track.kind)
+    # The attribute aiortc 1.16's RTP handler puts re-assembled frames on (name-mangled).
+    queue = _PacketQueue(track._queue, track.kind)  # type: ignore[attr-defined]
+    setattr(receiver, "_RTCRtpReceiver__decoder_queue", queue)  # noqa: B010
 
 
 class ForwardedTrack(MediaStreamTrack):
@@ -72,11 +74,11 @@ class ForwardedTrack(MediaStreamTrack):
         super().__init__()
         self.kind = kind
         self._fanout = fanout
-        self._queue: asyncio.Queue[av.Packet | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[av.Packet[Any] | None] = asyncio.Queue()
         self.waiting_for_keyframe = kind == "video"
         self.forwarded = 0
 
-    def offer(self, packet: av.Packet, keyframe: bool) -> None:
+    def offer(self, packet: av.Packet[Any], keyframe: bool) -> None:
         if self.readyState != "live":
             return
         if self.waiting_for_keyframe:
@@ -97,7 +99,7 @@ class ForwardedTrack(MediaStreamTrack):
         while not self._queue.empty():
             self._queue.get_nowait()
 
-    async def recv(self) -> av.Packet:
+    async def recv(self) -> av.Packet[Any]:
         if self.readyState != "live":
             raise MediaStreamError
         packet = await self._queue.get()
@@ -142,7 +144,7 @@ class FanOut:
         """Forward the PLI/FIR a subscriber sends to ``sender`` to the publisher."""
         # The packetise path ignores keyframe requests (MEDIA.md pitfall 6); this
         # instance attribute replaces the sender's hook for this sender only.
-        sender._send_keyframe = self.request_keyframe
+        setattr(sender, "_send_keyframe", self.request_keyframe)  # noqa: B010
 
     def request_keyframe(self) -> None:
         if self.kind == "video":
@@ -163,6 +165,8 @@ class FanOut:
         with contextlib.suppress(MediaStreamError):
             while True:
                 packet = await self._track.recv()
+                if not isinstance(packet, av.Packet):
+                    continue
                 self.packets_in += 1
                 keyframe = self.kind == "audio" or is_vp8_keyframe(bytes(packet))
                 for forwarded in list(self._subscribers):

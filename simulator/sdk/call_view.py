@@ -122,11 +122,15 @@ class CallView:
     def press_stay(self) -> None:
         """The idle prompt's "Stay in the call"."""
         if self._host is None or self.idle_state is not IdleState.PROMPT:
-            raise InvalidStateError("PROMPT_NOT_SHOWN", f"the idle prompt is not shown ({self.idle_state.value})")
+            raise InvalidStateError(
+                "PROMPT_NOT_SHOWN", f"the idle prompt is not shown ({self.idle_state.value})"
+            )
         self._host.press_stay()
 
     def press_leave_now(self) -> None:
         """The idle prompt's "Leave now" (during the countdown or on the ended screen)."""
         if self._host is None or not self.prompt_visible:
-            raise InvalidStateError("PROMPT_NOT_SHOWN", f"the idle prompt is not shown ({self.idle_state.value})")
+            raise InvalidStateError(
+                "PROMPT_NOT_SHOWN", f"the idle prompt is not shown ({self.idle_state.value})"
+            )
         self._host.press_leave_now()

@@ -18,7 +18,7 @@ import aiohttp
 
 from simulator.clock import Clock, SystemClock, Timer
 from simulator.media.analysers import MediaEvidence
-from simulator.media.devices import DeviceKind, FakeDevices, MediaDevice
+from simulator.media.devices import DeviceKind, FacingMode, FakeDevices, MediaDevice
 from simulator.media.tones import tone_for
 from simulator.sdk.app_settings import CallAppSettings, validate_app_settings
 from simulator.sdk.call_view import CallView
@@ -165,7 +165,9 @@ class CallsClient:
                 joined.cancel()
                 closed.cancel()
         if not session.joined.is_set():
-            raise InvalidStateError("SESSION_NOT_JOINED", "the session closed before it joined (see on_error)")
+            raise InvalidStateError(
+                "SESSION_NOT_JOINED", "the session closed before it joined (see on_error)"
+            )
 
     async def wait_closed(self, timeout: float = 15.0) -> None:
         """Wait until the current session has torn down (a reference helper)."""
@@ -230,7 +232,7 @@ class CallsClient:
         if self._active() is None:
             return
         current = self.devices.active("videoinput")
-        facing = "environment" if current is None or current.facing_mode == "user" else "user"
+        facing: FacingMode = "environment" if current is None or current.facing_mode == "user" else "user"
         target = self.devices.camera_facing(facing)
         if target is not None and (current is None or target.device_id != current.device_id):
             self.devices.select(target.device_id)
@@ -258,7 +260,9 @@ class CallsClient:
                 # K39: an unknown id while in a call is reported, not raised.
                 session._emit_error(
                     CometChatCallsException(
-                        Messages.GENERIC_EXCEPTION, f"no {kind} device with id {device_id!r}", details=device_id
+                        Messages.GENERIC_EXCEPTION,
+                        f"no {kind} device with id {device_id!r}",
+                        details=device_id,
                     )
                 )
             return

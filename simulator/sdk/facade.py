@@ -20,6 +20,9 @@ from simulator.sdk.token_api import CallToken
 
 __all__ = ["CometChatCalls"]
 
+# Module-level names for annotations: inside the class the same names are attributes.
+_AppSettings = CallAppSettings
+
 
 class CometChatCalls:
     """Static façade over one default :class:`CallsClient`."""
@@ -50,7 +53,7 @@ class CometChatCalls:
             cls._client = None
 
     @classmethod
-    async def init(cls, app_settings: CallAppSettings) -> None:
+    async def init(cls, app_settings: _AppSettings) -> None:
         await cls.client().init(app_settings)
 
     @classmethod

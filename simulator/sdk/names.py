@@ -13,8 +13,8 @@ from typing import Final, Literal, get_args
 __all__ = [
     "CALLBACKS",
     "CLEARING_CALLBACKS",
-    "CallbackName",
     "METHODS",
+    "CallbackName",
     "to_camel",
     "to_snake",
 ]
@@ -52,9 +52,7 @@ CallbackName = Literal[
 
 CALLBACKS: Final = MappingProxyType({name: to_camel(name) for name in get_args(CallbackName)})
 
-CLEARING_CALLBACKS: Final = frozenset(
-    {"on_call_ended", "on_session_timeout", "on_call_end_button_pressed"}
-)
+CLEARING_CALLBACKS: Final = frozenset({"on_call_ended", "on_session_timeout", "on_call_end_button_pressed"})
 """§D.9: after dispatching one of these, the ``add_call_event_listener`` handlers are cleared."""
 
 _METHODS = (

@@ -22,15 +22,20 @@ from simulator import protocol
 from simulator.media.analysers import ReceivedStream
 from simulator.media.loopback import rtc_configuration
 from simulator.media.sources import CameraTrack, MicrophoneTrack
+from simulator.sdk.call_view import CallView, Tile
 from simulator.sdk.constants import CALL_MODE, MODE_ALIASES
 from simulator.sdk.errors import ApiError, CometChatCallsException, InvalidArgumentError, Messages
-from simulator.sdk.events import CallSwitchedToVideoEvent, CallUser, ListedUser, ParticipantInfo, UserMutedEvent
+from simulator.sdk.events import (
+    CallSwitchedToVideoEvent,
+    CallUser,
+    ListedUser,
+    ParticipantInfo,
+    UserMutedEvent,
+)
 from simulator.sdk.idle import IdleState, IdleTimer
 from simulator.sdk.names import CallbackName
 from simulator.sdk.settings import CallSettings, effective_idle_timeout
 from simulator.tasks import TaskSet
-
-from simulator.sdk.call_view import CallView, Tile
 
 if TYPE_CHECKING:
     from simulator.sdk.client import CallsClient
@@ -97,9 +102,11 @@ class CallSession:
         self._consumed: dict[str, ReceivedStream] = {}
         media = client.media
         self.mic = MicrophoneTrack(media.tone_hz, muted=settings.start_audio_muted is True)
-        self.camera = CameraTrack(media.publisher_tag, client.devices, enabled=self._camera_should_run(
-            video_muted=settings.start_video_muted is True
-        ))
+        self.camera = CameraTrack(
+            media.publisher_tag,
+            client.devices,
+            enabled=self._camera_should_run(video_muted=settings.start_video_muted is True),
+        )
         self.screen = CameraTrack(media.publisher_tag, None, screen=True, enabled=False)
         self.video_muted = settings.start_video_muted is True
         self.idle = IdleTimer(
@@ -148,7 +155,6 @@ class CallSession:
             return
         self._client.registry.dispatch_to(listener, "on_error", error)
 
-
     async def _run(self) -> None:
         self._running = True
         try:
@@ -183,7 +189,9 @@ class CallSession:
             audio_muted=self.mic.muted, video_muted=self.video_muted, audio_only=self.audio_only
         )
         assert self.session_id is not None
-        await ws.send_str(protocol.encode(protocol.Join(token=self._token, session_id=self.session_id, state=state)))
+        await ws.send_str(
+            protocol.encode(protocol.Join(token=self._token, session_id=self.session_id, state=state))
+        )
         writer = self._tasks.spawn(self._write(ws), "writer")
         try:
             async for raw in ws:
@@ -250,7 +258,9 @@ class CallSession:
             case protocol.SwitchedToVideo():
                 self._on_switched_to_video(message)
             case protocol.SessionCommand():
-                logger.debug("%s: session command %s from %s", self._client.name, message.command, message.uid)
+                logger.debug(
+                    "%s: session command %s from %s", self._client.name, message.command, message.uid
+                )
             case protocol.Error(code=code, message=text, fatal=fatal):
                 error = ApiError(code, text)
                 if fatal or not self.joined.is_set():
@@ -292,16 +302,16 @@ class CallSession:
         pc = self._subscribe_pc
         await pc.setRemoteDescription(RTCSessionDescription(sdp=message.sdp, type="offer"))
         for transceiver in pc.getTransceivers():
-            info = message.streams.get(transceiver.mid or "")
-            if info is None:
+            mid = transceiver.mid
+            info = None if mid is None else message.streams.get(mid)
+            if mid is None or info is None:
                 continue
-            stream = self._consumed.get(transceiver.mid)
+            stream = self._consumed.get(mid)
             if stream is None:
                 stream = ReceivedStream(info.participant_id, info.uid, info.source, transceiver.kind)
-                self._consumed[transceiver.mid] = stream
-                self._tasks.spawn(
-                    self._client.evidence.consume(transceiver.receiver.track, stream), f"recv-{transceiver.mid}"
-                )
+                self._consumed[mid] = stream
+                track = transceiver.receiver.track
+                self._tasks.spawn(self._client.evidence.consume(track, stream), f"recv-{mid}")
             stream.active = info.active
         await pc.setLocalDescription(await pc.createAnswer())
         self._outbox.put_nowait(protocol.SubscribeAnswer(sdp=pc.localDescription.sdp))
@@ -335,7 +345,9 @@ class CallSession:
             return
         self.switched_to_video = True
         self._apply_camera()
-        event = CallSwitchedToVideoEvent(message.session_id, _info(message.initiator), _info(message.responder))
+        event = CallSwitchedToVideoEvent(
+            message.session_id, _info(message.initiator), _info(message.responder)
+        )
         self._emit("on_call_switched_to_video", event)
 
     # --- local media state ------------------------------------------------------------------
@@ -444,7 +456,15 @@ class CallSession:
         if self.me is not None:
             records = [self.me, *self.participants.values()]
             view.tiles = tuple(
-                Tile(r.participant_id, r.uid, r.name, r.audio_muted, r.video_muted, r.screen_sharing, r is self.me)
+                Tile(
+                    r.participant_id,
+                    r.uid,
+                    r.name,
+                    r.audio_muted,
+                    r.video_muted,
+                    r.screen_sharing,
+                    r is self.me,
+                )
                 for r in records
             )
         view.idle_state = self.idle.state if hasattr(self, "idle") else IdleState.OFF

@@ -112,9 +112,7 @@ class CallSettings:
     start_audio_muted: Any = False
     start_video_muted: Any = False
     show_switch_to_video_call_button: Any = True
-    main_video_container_setting: MainVideoContainerSetting = field(
-        default_factory=MainVideoContainerSetting
-    )
+    main_video_container_setting: MainVideoContainerSetting = field(default_factory=MainVideoContainerSetting)
     idle_timeout_period: Any = DEFAULT_IDLE_TIMEOUT
     call_listener: Any = None
     show_recording_button: Any = False
@@ -220,9 +218,7 @@ class CallSettingsBuilder:
     def show_switch_to_video_call_button(self, value: bool) -> CallSettingsBuilder:
         return self._set("show_switch_to_video_call_button", value)
 
-    def set_main_video_container_setting(
-        self, setting: MainVideoContainerSetting
-    ) -> CallSettingsBuilder:
+    def set_main_video_container_setting(self, setting: MainVideoContainerSetting) -> CallSettingsBuilder:
         return self._set("main_video_container_setting", setting)
 
     def set_idle_timeout_period(self, seconds: float) -> CallSettingsBuilder:

@@ -34,7 +34,11 @@ class TokenApi:
         url = f"{self.host}call_tokens"
         try:
             async with self._http.request(
-                method, url, headers={"Accept": "application/json", **headers}, json=body, timeout=REQUEST_TIMEOUT
+                method,
+                url,
+                headers={"Accept": "application/json", **headers},
+                json=body,
+                timeout=REQUEST_TIMEOUT,
             ) as response:
                 payload = await response.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError):

@@ -79,9 +79,7 @@ class Backend:
         await site.start()
         self._runner = runner
         if self.port == 0:
-            server = site._server
-            assert server is not None
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            self.port = int(runner.addresses[0][1])
 
     async def close(self) -> None:
         """Close every session and socket, stop serving, close the database (idempotent)."""

@@ -70,14 +70,18 @@ class SignallingHandler:
             if raw.type is not WSMsgType.TEXT:
                 if raw.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
                     return
-                connection.send(protocol.Error(code=Codes.MESSAGE_INVALID, message="messages are JSON text frames"))
+                connection.send(
+                    protocol.Error(code=Codes.MESSAGE_INVALID, message="messages are JSON text frames")
+                )
                 continue
             try:
                 yield protocol.decode_client_message(raw.data)
             except protocol.ProtocolError as exc:
                 connection.send(protocol.Error(code=Codes.MESSAGE_INVALID, message=str(exc)))
 
-    async def _serve(self, ws: web.WebSocketResponse, connection: Connection, group: asyncio.TaskGroup) -> None:
+    async def _serve(
+        self, ws: web.WebSocketResponse, connection: Connection, group: asyncio.TaskGroup
+    ) -> None:
         messages = self._messages(ws, connection)
         joined = await self._await_join(messages, connection)
         if joined is None:

@@ -72,9 +72,7 @@ class CallTokenAuthority:
             raise ApiError(Codes.TOKEN_MISSING, "a call token is required", 401)
         try:
             # Expiry is checked below against our own clock.
-            payload = jwt.decode(
-                token, self._secret, algorithms=["HS256"], options={"verify_exp": False}
-            )
+            payload = jwt.decode(token, self._secret, algorithms=["HS256"], options={"verify_exp": False})
         except jwt.InvalidSignatureError:
             raise ApiError(Codes.TOKEN_INVALID_SIGNATURE, "token is invalid", 401) from None
         except jwt.InvalidTokenError as exc:

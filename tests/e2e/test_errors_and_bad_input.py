@@ -10,8 +10,8 @@ import pytest
 
 from simulator.sdk import (
     CallAppSettingsBuilder,
-    CallSettingsBuilder,
     CallsClient,
+    CallSettingsBuilder,
     CallView,
     CometChatCallsException,
 )
@@ -24,13 +24,18 @@ pytestmark = pytest.mark.e2e
 
 async def _client(backend: Backend) -> CallsClient:
     client = CallsClient()
-    await client.init(CallAppSettingsBuilder().set_app_id("callsim").set_region("us").set_host(backend.url).build())
+    await client.init(
+        CallAppSettingsBuilder().set_app_id("callsim").set_region("us").set_host(backend.url).build()
+    )
     return client
 
 
 async def test_before_init_both_refuse_k23() -> None:
     async with CallsClient() as client:
-        for call in (client.generate_token("s", "t"), client.start_session("x", CallSettingsBuilder().build(), CallView())):
+        for call in (
+            client.generate_token("s", "t"),
+            client.start_session("x", CallSettingsBuilder().build(), CallView()),
+        ):
             with pytest.raises(CometChatCallsException) as caught:
                 await call
             assert (caught.value.code, caught.value.message) == (
@@ -44,7 +49,10 @@ async def test_before_init_both_refuse_k23() -> None:
     [
         (lambda b: b.set_app_id("").set_region("us"), "Invalid app id, please check your appSettings"),
         (lambda b: b.set_app_id("a").set_region("mars"), "Invalid region, please check your appSettings"),
-        (lambda b: b.set_app_id("a").set_region("EU").set_host(5), "Invalid host, please check your appSettings"),
+        (
+            lambda b: b.set_app_id("a").set_region("EU").set_host(5),
+            "Invalid host, please check your appSettings",
+        ),
     ],
 )
 async def test_init_validation(build, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -83,7 +91,9 @@ async def test_bad_settings_reject_start_session_and_nothing_starts(backend: Bac
 async def _start_with_token(backend: Backend, token: str) -> tuple[CallsClient, EventRecorder]:
     client = await _client(backend)
     recorder = EventRecorder()
-    await client.start_session(token, CallSettingsBuilder().set_call_listener(recorder.listener()).build(), CallView())
+    await client.start_session(
+        token, CallSettingsBuilder().set_call_listener(recorder.listener()).build(), CallView()
+    )
     await recorder.wait_for("on_error")
     await client.wait_closed()
     return client, recorder
@@ -93,14 +103,19 @@ async def test_a_token_without_session_id_reaches_on_error(backend: Backend) -> 
     for token in ("garbage", jwt.encode({"data": {}}, "k" * 32, algorithm="HS256")):
         client, recorder = await _start_with_token(backend, token)
         error = recorder.of("on_error")[0][0]
-        assert (error.code, error.message) == ("INVALID_ARGUMENT_EXCEPTION", "callToken must be valid please verify.")
+        assert (error.code, error.message) == (
+            "INVALID_ARGUMENT_EXCEPTION",
+            "callToken must be valid please verify.",
+        )
         await client.aclose()
 
 
 async def test_forged_and_expired_tokens_reach_on_error_with_the_server_code(backend: Backend) -> None:
     user = backend.user(backend.provision_user("ann", "Ann").split("_")[0])
     assert user is not None
-    forged = jwt.encode({"data": {"sessionId": "s1", "user": {"uid": "ann"}}, "exp": 2**40}, "x" * 32, algorithm="HS256")
+    forged = jwt.encode(
+        {"data": {"sessionId": "s1", "user": {"uid": "ann"}}, "exp": 2**40}, "x" * 32, algorithm="HS256"
+    )
     client, recorder = await _start_with_token(backend, forged)
     assert recorder.of("on_error")[0][0].code == "AUTH_ERR_TOKEN_INVALID_SIGNATURE"
     await client.aclose()
@@ -141,26 +156,40 @@ async def test_in_call_methods_are_silent_no_ops_without_a_session_k3() -> None:
 async def test_rest_shapes_and_errors(backend: Backend) -> None:
     auth = backend.provision_user("alice", "Alice")
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{backend.url}call_tokens", headers={"authToken": auth, "X-Unknown": "1"}, json={"sessionId": "s1"}) as r:
+        async with http.post(
+            f"{backend.url}call_tokens",
+            headers={"authToken": auth, "X-Unknown": "1"},
+            json={"sessionId": "s1"},
+        ) as r:
             body = await r.json()
             assert r.status == 200 and set(body["data"]) >= {"token", "sessionId"}
         token = body["data"]["token"]
         async with http.get(f"{backend.url}call_tokens", headers={"callToken": token}) as r:
             assert (await r.json())["data"]["sessionId"] == "s1"
-        async with http.get(f"{backend.url}call_tokens", headers={"callToken": token}, params={"sessionId": "s2"}) as r:
+        async with http.get(
+            f"{backend.url}call_tokens", headers={"callToken": token}, params={"sessionId": "s2"}
+        ) as r:
             assert (await r.json())["error"]["code"] == "AUTH_ERR_TOKEN_SESSION_MISMATCH"
-        async with http.post(f"{backend.url}call_tokens", headers={"authToken": "nope"}, json={"sessionId": "s1"}) as r:
+        async with http.post(
+            f"{backend.url}call_tokens", headers={"authToken": "nope"}, json={"sessionId": "s1"}
+        ) as r:
             assert r.status == 401 and (await r.json())["error"]["code"] == "AUTH_ERR_AUTH_TOKEN_NOT_FOUND"
-        async with http.post(f"{backend.url}call_tokens", headers={"authToken": auth}, data=b"{not json") as r:
+        async with http.post(
+            f"{backend.url}call_tokens", headers={"authToken": auth}, data=b"{not json"
+        ) as r:
             assert (await r.json())["error"]["code"] == "ERR_BAD_REQUEST"
         async with http.post(f"{backend.url}users", json={"uid": "x", "name": "X"}) as r:
             assert (await r.json())["error"]["code"] == "AUTH_ERR_APIKEY_NOT_FOUND"
-        async with http.post(f"{backend.url}users", headers={"apiKey": backend.api_key}, json={"uid": 3}) as r:
+        async with http.post(
+            f"{backend.url}users", headers={"apiKey": backend.api_key}, json={"uid": 3}
+        ) as r:
             assert (await r.json())["error"]["code"] == "INVALID_ARGUMENT_EXCEPTION"
         async with http.get(f"{backend.url}nowhere") as r:
             assert r.status == 404 and "error" in await r.json()
         origin = "http://127.0.0.1:5173"
-        async with http.options(f"{backend.url}call_tokens", headers={"Origin": origin, "Access-Control-Request-Method": "POST"}) as r:
+        async with http.options(
+            f"{backend.url}call_tokens", headers={"Origin": origin, "Access-Control-Request-Method": "POST"}
+        ) as r:
             assert r.status == 204 and r.headers["Access-Control-Allow-Origin"] == origin
             assert "authToken" in r.headers["Access-Control-Allow-Headers"]
         async with http.get(f"{backend.url}sessions/s1", headers={"Origin": "http://evil.example"}) as r:
@@ -172,9 +201,10 @@ async def test_a_restarted_backend_still_knows_users_and_tokens(tmp_path) -> Non
     db = tmp_path / "callsim.db"
     async with Backend(db=db) as first:
         auth = first.provision_user("alice", "Alice")
-        async with aiohttp.ClientSession() as http, http.post(
-            f"{first.url}call_tokens", headers={"authToken": auth}, json={"sessionId": "s1"}
-        ) as r:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{first.url}call_tokens", headers={"authToken": auth}, json={"sessionId": "s1"}) as r,
+        ):
             token = (await r.json())["data"]["token"]
     async with Backend(db=db) as second:
         assert second.tokens.verify(token).user.uid == "alice"
@@ -189,6 +219,7 @@ async def test_malformed_messages_get_errors_and_harm_no_one(join: Join, backend
     bob = await join("bob")
     await alice.evidence.wait_for(lambda: "bob" in alice.evidence.heard(), 20)
     async with aiohttp.ClientSession() as http, http.ws_connect(backend.ws_url) as ws:
+
         async def reply(payload: str | bytes) -> dict[str, object]:
             await (ws.send_bytes(payload) if isinstance(payload, bytes) else ws.send_str(payload))
             return json.loads((await ws.receive(timeout=10)).data)  # type: ignore[no-any-return]
@@ -196,7 +227,9 @@ async def test_malformed_messages_get_errors_and_harm_no_one(join: Join, backend
         assert (await reply("{nope"))["code"] == "ERR_MESSAGE_INVALID"
         assert (await reply(b"\x00\x01"))["code"] == "ERR_MESSAGE_INVALID"
         assert (await reply(json.dumps({"type": "state", "audioMuted": True})))["code"] == "ERR_NOT_JOINED"
-        assert (await reply(json.dumps({"type": "publish", "sdp": "x" * 300_000})))["code"] == "ERR_MESSAGE_INVALID"
+        assert (await reply(json.dumps({"type": "publish", "sdp": "x" * 300_000})))[
+            "code"
+        ] == "ERR_MESSAGE_INVALID"
         answer = await reply(json.dumps({"type": "join", "token": "forged.token.here", "sessionId": "s1"}))
         assert answer["code"] == "AUTH_ERR_TOKEN_MALFORMED" and answer["fatal"] is True
     # A joined participant sending nonsense gets an error, stays in the call, and the
@@ -207,10 +240,17 @@ async def test_malformed_messages_get_errors_and_harm_no_one(join: Join, backend
         await ws.send_str(json.dumps({"type": "join", "token": token, "sessionId": "s1"}))
         assert json.loads((await ws.receive(timeout=10)).data)["type"] == "joined"
         await alice.recorder.wait_for("on_user_joined", 2)
-        for junk in ("[1, 2]", '{"type": "subscribe-answer", "sdp": "v=0 junk"}', '{"type": "publish", "sdp": "junk"}'):
+        for junk in (
+            "[1, 2]",
+            '{"type": "subscribe-answer", "sdp": "v=0 junk"}',
+            '{"type": "publish", "sdp": "junk"}',
+        ):
             await ws.send_str(junk)
             message = json.loads((await ws.receive(timeout=10)).data)
-            assert message["type"] == "error" and message["code"] in ("ERR_MESSAGE_INVALID", "ERR_NEGOTIATION_FAILED")
+            assert message["type"] == "error" and message["code"] in (
+                "ERR_MESSAGE_INVALID",
+                "ERR_NEGOTIATION_FAILED",
+            )
         assert backend.rooms.participant_count("s1") == 3
         alice.client.mute_audio(True)
         await bob.evidence.wait_for(lambda: "alice" not in bob.evidence.heard(), 20)

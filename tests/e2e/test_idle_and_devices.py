@@ -37,7 +37,9 @@ async def test_expiry_times_out_and_leaves(join: Join, backend: Backend) -> None
     alice.client.add_call_event_listener("app", {"on_user_left": lambda u: None})
     clock.advance(180)
     await alice.client.wait_closed()
-    assert [n for n in alice.recorder.names() if n != "on_media_device_list_updated"] == ["on_session_timeout"]
+    assert [n for n in alice.recorder.names() if n != "on_media_device_list_updated"] == [
+        "on_session_timeout"
+    ]
     assert alice.client.registry.ids() == []  # §E.6 (iii)
     assert "on_call_ended" not in alice.recorder.names()
     assert backend.rooms.participant_count("s1") == 0

@@ -18,8 +18,9 @@ async def test_everyone_hears_and_sees_everyone(join: Join) -> None:
     for index, p in enumerate(people):
         others = {q.uid: TONES_HZ[j] for j, q in enumerate(people) if q is not p}
         await p.evidence.wait_for(
-            lambda p=p, others=others: p.evidence.heard() == others
-            and all(p.evidence.frames_from(uid) >= 5 for uid in others),
+            lambda p=p, others=others: (
+                p.evidence.heard() == others and all(p.evidence.frames_from(uid) >= 5 for uid in others)
+            ),
             MEDIA,
         )
         # The picture carries its publisher's tag: nothing is cross-wired.
@@ -117,3 +118,9 @@ async def test_start_muted_settings(join: Join) -> None:
     assert alice.evidence.frames_from("bob") == 0
     tiles = {t.uid: t for t in alice.view.tiles}
     assert tiles["bob"].audio_muted and tiles["bob"].video_muted
+    # Unmuting makes the tone and the picture appear: the start state was the only gate.
+    bob.client.un_mute_audio()
+    bob.client.resume_video()
+    await alice.evidence.wait_for(
+        lambda: "bob" in alice.evidence.heard() and alice.evidence.frames_from("bob") >= 3, MEDIA
+    )

@@ -54,7 +54,7 @@ async def test_session_only_end_flow(join: Join, backend: Backend) -> None:
     alice.recorder.clear()
     bob.recorder.clear()
 
-    alice.client.add_call_event_listener("app", {"on_call_end_button_pressed": lambda: alice.client.end_session()})
+    alice.client.add_call_event_listener("app", {"on_call_end_button_pressed": alice.client.end_session})
     alice.view.press("end_call")
     await alice.client.wait_closed()
     await bob.recorder.wait_for("on_call_ended")
@@ -64,7 +64,12 @@ async def test_session_only_end_flow(join: Join, backend: Backend) -> None:
     assert not alice.view.mounted
     assert bob.recorder.names() == ["on_user_left", "on_user_list_updated", "on_call_ended"]
     left = bob.recorder.of("on_user_left")[0][0]
-    assert (left.uid, left.name, left.avatar, left.joinned_at) == ("alice", "Alice", "https://avatars.test/alice.png", None)
+    assert (left.uid, left.name, left.avatar, left.joinned_at) == (
+        "alice",
+        "Alice",
+        "https://avatars.test/alice.png",
+        None,
+    )
     assert uids(bob.recorder.of("on_user_list_updated")[0][0]) == ["bob"]
     assert backend.rooms.participant_count("s1") == 1
 

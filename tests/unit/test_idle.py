@@ -16,7 +16,9 @@ class Harness:
             self.clock,
             period,
             on_expired=lambda: self.log.append(f"expired@{self.clock.now():g}"),
-            on_leave_now=lambda after: self.log.append(f"leave_now(after_expiry={after})@{self.clock.now():g}"),
+            on_leave_now=lambda after: self.log.append(
+                f"leave_now(after_expiry={after})@{self.clock.now():g}"
+            ),
         )
 
 

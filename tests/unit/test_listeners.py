@@ -70,7 +70,10 @@ def test_registration_copies_only_known_callbacks_d2() -> None:
         def on_something_else(self) -> None:
             log.append("never")
 
-    source = {"onUserLeft": lambda user: log.append(f"camel:{user}"), "onYouJoined": lambda: log.append("never")}
+    source = {
+        "onUserLeft": lambda user: log.append(f"camel:{user}"),
+        "onYouJoined": lambda: log.append("never"),
+    }
     registry = ListenerRegistry()
     registry.add("plain", Plain())
     registry.add("mapping", source)
@@ -119,7 +122,9 @@ def test_other_events_keep_the_handlers() -> None:
     assert registry.ids() == ["a"]
 
 
-def test_a_throwing_listener_is_isolated_and_clearing_still_happens_k8(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_throwing_listener_is_isolated_and_clearing_still_happens_k8(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     log: list[str] = []
 
     def boom() -> None:

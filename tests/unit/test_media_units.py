@@ -34,7 +34,9 @@ def test_marks_survive_vp8() -> None:
         payloads, timestamp = encoder.encode(frame, i == 0)
         data = b"".join(vp8_depayload(p) for p in payloads)
         assert is_vp8_keyframe(data) == (i == 0)
-        read += [read_mark(out.to_ndarray(format="gray")) for out in decoder.decode(JitterFrame(data, timestamp))]
+        read += [
+            read_mark(out.to_ndarray(format="gray")) for out in decoder.decode(JitterFrame(data, timestamp))
+        ]
     assert read == [Mark(i, 5_000 + i, SourceTag.pack(7, device=1)) for i in range(10)]
 
 
@@ -79,7 +81,11 @@ def test_devices_select_plug_unplug() -> None:
     assert devices.select(cameras[1].device_id)
     active = devices.active("videoinput")
     assert active is not None
-    assert (active.device_id, active.active, active.facing_mode) == (cameras[1].device_id, True, "environment")
+    assert (active.device_id, active.active, active.facing_mode) == (
+        cameras[1].device_id,
+        True,
+        "environment",
+    )
     assert not devices.select("nope")
     usb = FakeDevices.make("audioinput", "USB Mic")
     devices.plug(usb)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -18,7 +19,9 @@ JSON = st.recursive(
 TYPES = ["join", "publish", "subscribe-answer", "state", "switch-to-video", "leave", "nope"]
 
 
-@given(st.one_of(JSON, st.dictionaries(st.sampled_from(["type", "token", "sessionId", "sdp", "reason"]), JSON)))
+@given(
+    st.one_of(JSON, st.dictionaries(st.sampled_from(["type", "token", "sessionId", "sdp", "reason"]), JSON))
+)
 def test_arbitrary_json_decodes_or_raises_protocol_error(value: object) -> None:
     try:
         message = protocol.decode_client_message(json.dumps(value))
@@ -27,12 +30,13 @@ def test_arbitrary_json_decodes_or_raises_protocol_error(value: object) -> None:
     assert isinstance(message, protocol.ClientMessage)  # type: ignore[arg-type]
 
 
-@given(st.sampled_from(TYPES), st.dictionaries(st.sampled_from(["token", "sessionId", "sdp", "reason", "audioMuted"]), JSON))
+@given(
+    st.sampled_from(TYPES),
+    st.dictionaries(st.sampled_from(["token", "sessionId", "sdp", "reason", "audioMuted"]), JSON),
+)
 def test_typed_messages_with_random_fields(kind: str, fields: dict[str, object]) -> None:
-    try:
+    with contextlib.suppress(protocol.ProtocolError):
         protocol.decode_client_message(json.dumps({"type": kind, **fields}))
-    except protocol.ProtocolError:
-        pass
 
 
 @pytest.mark.parametrize(

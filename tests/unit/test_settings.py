@@ -103,14 +103,16 @@ def test_none_passes_the_boolean_checks() -> None:
 
 def test_idle_check_sits_between_recording_button_and_recording_on_start() -> None:
     settings = CallSettingsBuilder().set_idle_timeout_period(10).start_recording_on_call_start("x").build()  # type: ignore[arg-type]
-    with pytest.raises(InvalidArgumentError, match="Minimum value for idleTimeoutPeriod is 120 seconds."):
+    with pytest.raises(InvalidArgumentError, match=r"Minimum value for idleTimeoutPeriod is 120 seconds\."):
         validate_call_settings(settings)
     settings = CallSettingsBuilder().set_idle_timeout_period(10).show_recording_button("x").build()  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError, match="showRecordingButton"):
         validate_call_settings(settings)
 
 
-@pytest.mark.parametrize(("value", "ok"), [(119, False), (119.99, False), (120, True), (120.0, True), (10_000, True)])
+@pytest.mark.parametrize(
+    ("value", "ok"), [(119, False), (119.99, False), (120, True), (120.0, True), (10_000, True)]
+)
 def test_idle_minimum_is_120(value: float, ok: bool) -> None:
     settings = CallSettingsBuilder().set_idle_timeout_period(value).build()
     if ok:
