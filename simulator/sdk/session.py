@@ -20,7 +20,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from simulator import protocol
 from simulator.media.analysers import ReceivedStream
-from simulator.media.loopback import rtc_configuration
+from simulator.media.ice import rtc_configuration
 from simulator.media.sources import CameraTrack, MicrophoneTrack
 from simulator.sdk.call_view import CallView, Tile
 from simulator.sdk.constants import CALL_MODE, MODE_ALIASES

@@ -20,7 +20,7 @@ from typing import Final, Literal
 from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 
 from simulator import protocol
-from simulator.media.loopback import rtc_configuration
+from simulator.media.ice import rtc_configuration
 from simulator.media.passthrough import FanOut, ForwardedTrack, stop_decoding
 from simulator.server.errors import ApiError, Codes
 from simulator.server.rooms import Participant, Room

@@ -93,3 +93,26 @@ def test_devices_select_plug_unplug() -> None:
     devices.unplug(cameras[1].device_id)
     assert devices.active("videoinput").device_id == cameras[0].device_id  # type: ignore[union-attr]
     assert len(changes) == 3
+
+
+@pytest.mark.parametrize("closed", [True, False])
+async def test_consent_task_is_dropped_only_when_close_ran_during_connect(closed: bool) -> None:
+    """The aioice race fixed in simulator/media/ice.py, reproduced deterministically."""
+    import asyncio
+
+    from simulator.media.ice import _respecting_close
+
+    class Connection:
+        _closing = closed
+        _query_consent_task: asyncio.Task[None] | None = None
+
+    async def connect_whose_checks_finish_after_close(self: Connection) -> None:
+        # What aioice's connect() does once its checks succeeded.
+        self._query_consent_task = asyncio.create_task(asyncio.Event().wait())  # type: ignore[arg-type]
+
+    connection = Connection()
+    await _respecting_close(connect_whose_checks_finish_after_close)(connection)
+    task = connection._query_consent_task
+    assert (task is None) == closed
+    if task is not None:
+        task.cancel()
