@@ -51,10 +51,17 @@ class ReceivedStream:
 
 
 class MediaEvidence:
-    """Everything one participant received, queryable and awaitable."""
+    """Everything one participant received, queryable and awaitable.
 
-    def __init__(self) -> None:
+    ``speaker`` tells which output device is active; every received audio frame is
+    counted as played on it (:attr:`played_on`), so switching the output device is
+    observable.
+    """
+
+    def __init__(self, speaker: Callable[[], str | None] = lambda: None) -> None:
         self.streams: list[ReceivedStream] = []
+        self.played_on: dict[str, int] = {}
+        self._speaker = speaker
         self._changed = asyncio.Condition()
 
     # --- recording ----------------------------------------------------------------------
@@ -71,6 +78,8 @@ class MediaEvidence:
                     self._on_video(stream, frame, now)
                 elif isinstance(frame, av.AudioFrame):
                     self._on_audio(stream, frame, now)
+                    if (speaker := self._speaker()) is not None:
+                        self.played_on[speaker] = self.played_on.get(speaker, 0) + 1
                 stream.frames += 1
                 stream.last_frame_at = now
                 async with self._changed:

@@ -17,7 +17,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from simulator.media.devices import FakeDevices
 from simulator.media.marks import Mark, write_mark
-from simulator.media.tones import SAMPLE_RATE, tone_samples
+from simulator.media.tones import AMPLITUDE, SAMPLE_RATE, tone_samples
 
 __all__ = ["CameraTrack", "MicrophoneTrack", "SourceTag"]
 
@@ -147,14 +147,17 @@ class MicrophoneTrack(_PausableTrack):
     """A continuous tone unique to its participant; silence while muted.
 
     Unlike the camera it never stops producing: a muted browser microphone sends
-    silence, and the receivers' analysers see exactly that.
+    silence, and the receivers' analysers see exactly that. Each microphone device
+    picks the tone up 6 dB quieter than the one before it, so switching the input
+    device (§I) is audible at the receivers as a change of level.
     """
 
     kind = "audio"
 
-    def __init__(self, tone_hz: float, *, muted: bool = False) -> None:
+    def __init__(self, tone_hz: float, devices: FakeDevices | None = None, *, muted: bool = False) -> None:
         super().__init__(enabled=True)
         self.tone_hz = tone_hz
+        self._devices = devices
         self.muted = muted
         self._samples = int(SAMPLE_RATE * AUDIO_PTIME)
         self._pacer = _Pacer(AUDIO_PTIME)
@@ -166,7 +169,8 @@ class MicrophoneTrack(_PausableTrack):
         if self.muted:
             samples = np.zeros(self._samples, dtype=np.int16)
         else:
-            samples = tone_samples(self.tone_hz, self._sent, self._samples)
+            device = 0 if self._devices is None else self._devices.active_index("audioinput")
+            samples = tone_samples(self.tone_hz, self._sent, self._samples, AMPLITUDE / 2**device)
         frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = SAMPLE_RATE
         frame.pts = self._sent

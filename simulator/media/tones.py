@@ -30,10 +30,12 @@ def tone_for(index: int | str) -> int:
     return TONES_HZ[index % len(TONES_HZ)]
 
 
-def tone_samples(frequency: float, start: int, count: int) -> npt.NDArray[np.int16]:
+def tone_samples(
+    frequency: float, start: int, count: int, amplitude: float = AMPLITUDE
+) -> npt.NDArray[np.int16]:
     """``count`` samples of the tone starting at sample ``start`` (phase-continuous)."""
     t = (np.arange(start, start + count, dtype=np.float64)) / SAMPLE_RATE
-    wave = AMPLITUDE * np.sin(2 * np.pi * frequency * t)
+    wave = amplitude * np.sin(2 * np.pi * frequency * t)
     return (wave * 32767).astype(np.int16)
 
 

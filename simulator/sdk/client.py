@@ -73,7 +73,7 @@ class CallsClient:
         self.devices = devices or FakeDevices()
         self.media = media or MediaProfile(tone_for(number), number)
         self.registry = ListenerRegistry()
-        self.evidence = MediaEvidence()
+        self.evidence = MediaEvidence(self._speaker)
         self.session: CallSession | None = None
         self.app_settings: CallAppSettings | None = None
         self._http = http
@@ -141,7 +141,7 @@ class CallsClient:
         token = call_token.token if isinstance(call_token, CallToken) else call_token
         if not isinstance(token, str):
             token = ""
-        self.evidence = MediaEvidence()
+        self.evidence = MediaEvidence(self._speaker)
         session = CallSession(self, token, settings, element)
         self.session = session
         self._device_list = self.devices.list()
@@ -238,6 +238,10 @@ class CallsClient:
             self.devices.select(target.device_id)
 
     # --- devices (§I) ------------------------------------------------------------------------
+
+    def _speaker(self) -> str | None:
+        speaker = self.devices.active("audiooutput")
+        return None if speaker is None else speaker.device_id
 
     def _devices_of(self, kind: DeviceKind) -> list[MediaDevice]:
         return [d for d in self._device_list if d.kind == kind]

@@ -101,7 +101,7 @@ class CallSession:
         self._subscribe_pc: RTCPeerConnection | None = None
         self._consumed: dict[str, ReceivedStream] = {}
         media = client.media
-        self.mic = MicrophoneTrack(media.tone_hz, muted=settings.start_audio_muted is True)
+        self.mic = MicrophoneTrack(media.tone_hz, client.devices, muted=settings.start_audio_muted is True)
         self.camera = CameraTrack(
             media.publisher_tag,
             client.devices,

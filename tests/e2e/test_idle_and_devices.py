@@ -147,3 +147,27 @@ async def test_hot_plug_and_switch_camera_reach_the_media(join: Join) -> None:
     await bob.evidence.wait_for(lambda: camera_device() == 1, 20)
     clock.advance(0.5)
     assert alice.recorder.of("on_media_device_list_updated")[-1][0].video_input_devices[1].active
+
+
+async def test_switching_microphone_and_speaker_reaches_the_media(join: Join) -> None:
+    """§I: the setters switch the live source and sink, not only the list."""
+    alice, bob = await join("alice"), await join("bob")
+    await bob.evidence.wait_for(lambda: "alice" in bob.evidence.heard(), 20)
+    heard = bob.evidence.stream("alice", "mic")
+    assert heard is not None
+    await bob.evidence.wait_for(lambda: heard.level_dbfs > -30, 20)  # clearly audible
+    before = heard.level_dbfs
+
+    microphones = alice.client.get_audio_input_devices()
+    alice.client.set_audio_input_device(microphones[1].device_id)
+    # The second microphone picks the tone up 6 dB quieter: bob measures that.
+    await bob.evidence.wait_for(lambda: heard.level_dbfs < before - 4, 20)
+    assert "alice" in bob.evidence.heard()
+
+    speakers = bob.client.get_audio_output_devices()
+    assert bob.evidence.played_on.get(speakers[1].device_id, 0) == 0
+    bob.client.set_audio_output_device(speakers[1].device_id)
+    await bob.evidence.wait_for(lambda: bob.evidence.played_on.get(speakers[1].device_id, 0) >= 25, 20)
+    played_before = bob.evidence.played_on[speakers[0].device_id]
+    await bob.evidence.wait_for(lambda: bob.evidence.played_on[speakers[1].device_id] >= 50, 20)
+    assert bob.evidence.played_on[speakers[0].device_id] == played_before

@@ -124,3 +124,36 @@ async def test_start_muted_settings(join: Join) -> None:
     await alice.evidence.wait_for(
         lambda: "bob" in alice.evidence.heard() and alice.evidence.frames_from("bob") >= 3, MEDIA
     )
+
+
+async def test_a_subscribers_picture_loss_reaches_the_publisher(join: Join) -> None:
+    """The SFU does not decode, so it cannot make keyframes: it forwards PLI to the publisher."""
+    import asyncio
+
+    alice, bob = await join("alice"), await join("bob")
+    await bob.evidence.wait_for(lambda: bob.evidence.frames_from("alice") >= 3, MEDIA)
+    alice_session, bob_session = alice.client.session, bob.client.session
+    assert alice_session is not None and bob_session is not None
+    assert alice_session._publish_pc is not None and bob_session._subscribe_pc is not None
+
+    camera_sender = alice_session._publish_pc.getTransceivers()[1].sender
+    keyframe_asked = asyncio.Event()
+    force_keyframe = camera_sender._send_keyframe
+
+    def spy() -> None:
+        keyframe_asked.set()
+        force_keyframe()
+
+    camera_sender._send_keyframe = spy
+    receiver = next(
+        t.receiver
+        for t in bob_session._subscribe_pc.getTransceivers()
+        if (s := bob_session._consumed.get(t.mid or "")) is not None
+        and (s.uid, s.source) == ("alice", "camera")
+    )
+    # Bob's decoder reports a lost picture for the stream it gets from the SFU.
+    await receiver._send_rtcp_pli(receiver.getSynchronizationSources()[-1].source)
+    async with asyncio.timeout(MEDIA):
+        await keyframe_asked.wait()
+    frames = bob.evidence.frames_from("alice")
+    await bob.evidence.wait_for(lambda: bob.evidence.frames_from("alice") >= frames + 3, MEDIA)
