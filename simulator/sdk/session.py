@@ -20,7 +20,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from simulator import protocol
 from simulator.media.analysers import ReceivedStream
-from simulator.media.ice import rtc_configuration
+from simulator.media.peer import close_peer_connection, open_peer_connection
 from simulator.media.sources import CameraTrack, MicrophoneTrack
 from simulator.sdk.call_view import CallView, Tile
 from simulator.sdk.constants import CALL_MODE, MODE_ALIASES
@@ -225,7 +225,7 @@ class CallSession:
         for pc in (self._publish_pc, self._subscribe_pc):
             if pc is not None:
                 with contextlib.suppress(Exception):
-                    await pc.close()
+                    await close_peer_connection(pc)
         for stream in self._consumed.values():
             stream.active = False
         await self._tasks.aclose()
@@ -284,7 +284,7 @@ class CallSession:
         await self._publish()
 
     async def _publish(self) -> None:
-        pc = self._publish_pc = RTCPeerConnection(rtc_configuration())
+        pc = self._publish_pc = open_peer_connection()
 
         @pc.on("connectionstatechange")
         def _state() -> None:
@@ -298,7 +298,7 @@ class CallSession:
 
     async def _on_subscribe_offer(self, message: protocol.SubscribeOffer) -> None:
         if self._subscribe_pc is None:
-            self._subscribe_pc = RTCPeerConnection(rtc_configuration())
+            self._subscribe_pc = open_peer_connection()
         pc = self._subscribe_pc
         await pc.setRemoteDescription(RTCSessionDescription(sdp=message.sdp, type="offer"))
         for transceiver in pc.getTransceivers():

@@ -20,8 +20,8 @@ from typing import Final, Literal
 from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 
 from simulator import protocol
-from simulator.media.ice import rtc_configuration
 from simulator.media.passthrough import FanOut, ForwardedTrack, stop_decoding
+from simulator.media.peer import close_peer_connection, open_peer_connection
 from simulator.server.errors import ApiError, Codes
 from simulator.server.rooms import Participant, Room
 from simulator.tasks import TaskSet
@@ -60,15 +60,20 @@ class SfuPeer:
         self._streams: dict[str, protocol.StreamInfo] = {}
         self._dirty = asyncio.Event()
         self._answer: asyncio.Future[str] | None = None
+        self._closed = False
         self.negotiations = 0
+
+    def start(self) -> None:
+        """Start negotiating the subscribe side as the room changes."""
+        self._tasks.spawn(self._negotiate_when_dirty(), "negotiator")
 
     # --- publish --------------------------------------------------------------------------
 
     async def publish(self, sdp: str) -> str:
         """Answer the participant's publish offer; returns the answer SDP."""
-        if self._publish is not None:
+        if self._publish is not None or self._closed:
             raise ApiError(Codes.NEGOTIATION_FAILED, "already publishing; the publish offer is sent once")
-        pc = self._publish = RTCPeerConnection(rtc_configuration())
+        pc = self._publish = open_peer_connection()
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         except Exception as exc:
@@ -111,8 +116,7 @@ class SfuPeer:
                 wanted[(other.participant_id, source)] = fanout
         return wanted
 
-    async def run(self) -> None:
-        """Negotiate the subscribe side whenever it is out of date, until cancelled."""
+    async def _negotiate_when_dirty(self) -> None:
         while True:
             await self._dirty.wait()
             self._dirty.clear()
@@ -133,7 +137,7 @@ class SfuPeer:
                 changed = True
         new = [key for key in wanted if key not in self._subscriptions]
         if new and self._subscribe is None:
-            self._subscribe = RTCPeerConnection(rtc_configuration())
+            self._subscribe = open_peer_connection()
         for key in new:
             fanout = wanted[key]
             track = fanout.subscribe()
@@ -179,7 +183,9 @@ class SfuPeer:
     # --- lifecycle ------------------------------------------------------------------------
 
     async def close(self) -> None:
-        """Stop forwarding and close both connections (idempotent)."""
+        """Stop negotiating and forwarding, then close both connections (idempotent)."""
+        self._closed = True
+        await self._tasks.aclose()  # producers first: the negotiator and the fan-outs
         for key in list(self._subscriptions):
             self._unsubscribe(key)
         if self._answer is not None and not self._answer.done():
@@ -187,5 +193,4 @@ class SfuPeer:
         for pc in (self._publish, self._subscribe):
             if pc is not None:
                 with contextlib.suppress(Exception):
-                    await pc.close()
-        await self._tasks.aclose()
+                    await close_peer_connection(pc)

@@ -47,7 +47,7 @@ class SignallingHandler:
             async with asyncio.TaskGroup() as group:
                 writer = group.create_task(self._write(ws, connection))
                 try:
-                    await self._serve(ws, connection, group)
+                    await self._serve(ws, connection)
                 finally:
                     connection.close()
                     await writer
@@ -79,17 +79,12 @@ class SignallingHandler:
             except protocol.ProtocolError as exc:
                 connection.send(protocol.Error(code=Codes.MESSAGE_INVALID, message=str(exc)))
 
-    async def _serve(
-        self, ws: web.WebSocketResponse, connection: Connection, group: asyncio.TaskGroup
-    ) -> None:
+    async def _serve(self, ws: web.WebSocketResponse, connection: Connection) -> None:
         messages = self._messages(ws, connection)
         joined = await self._await_join(messages, connection)
         if joined is None:
             return
         room, participant = joined
-        sfu = participant.sfu
-        assert sfu is not None
-        negotiator = group.create_task(sfu.run())
         try:
             async for message in messages:
                 try:
@@ -98,7 +93,6 @@ class SignallingHandler:
                 except ApiError as exc:
                     connection.send(protocol.Error(code=exc.code, message=exc.message))
         finally:
-            negotiator.cancel()
             await self._leave(room, participant)
 
     async def _await_join(self, messages, connection: Connection) -> tuple[Room, Participant] | None:  # type: ignore[no-untyped-def]
@@ -130,6 +124,7 @@ class SignallingHandler:
             connection=connection,
         )
         participant.sfu = SfuPeer(participant, room)
+        participant.sfu.start()
         others = room.others(participant)
         connection.send(
             protocol.Joined(
