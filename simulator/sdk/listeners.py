@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from simulator.sdk.names import CALLBACKS, CLEARING_CALLBACKS, CallbackName
+from simulator.sdk.names import CALLBACKS, CLEARING_CALLBACKS, to_camel
 
 __all__ = ["ListenerRegistry", "OngoingCallListener"]
 
@@ -92,23 +92,47 @@ class OngoingCallListener:
         return {f.name: v for f in fields(self) if (v := getattr(self, f.name)) is not None}
 
 
-class ListenerRegistry:
-    """The ``add_call_event_listener`` handlers of one client (§D)."""
+def _as_passed(listener: object) -> object:
+    if listener is None:
+        raise TypeError("a listener object is required")
+    return listener
 
-    def __init__(self) -> None:
-        self._handlers: list[tuple[str, OngoingCallListener]] = []
+
+class ListenerRegistry:
+    """Listeners by id, in registration order (§D; the Chat SDK's ``CallListener``s too, §D.12).
+
+    ``store`` turns what the caller passed into what is kept: the Calls SDK keeps a
+    copy of the 15 known callbacks (§D.2, the default); the Chat SDK keeps the object
+    as passed (:meth:`as_passed`). ``clearing`` names the callbacks after which the
+    registry empties (§D.9; none for the Chat SDK).
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Callable[[object], object] = OngoingCallListener.of,
+        clearing: frozenset[str] = CLEARING_CALLBACKS,
+    ) -> None:
+        self._handlers: list[tuple[str, object]] = []
+        self._store = store
+        self._clearing = clearing
+
+    @classmethod
+    def as_passed(cls) -> ListenerRegistry:
+        """A registry that keeps listener objects as passed and never clears (§D.12)."""
+        return cls(store=_as_passed, clearing=frozenset())
 
     def add(self, listener_id: object, listener: object) -> None:
         """Register ``listener`` under ``listener_id``, replacing and moving any earlier one."""
         key = str(listener_id)
         self._handlers = [(k, v) for k, v in self._handlers if k != key]
         try:
-            copied = OngoingCallListener.of(listener)
+            stored = self._store(listener)
         except TypeError:
             # §D.5: the old entry is gone and nothing replaces it.
             logger.warning("listener %r is not a listener object; the id is now unregistered", key)
             return
-        self._handlers.append((key, copied))
+        self._handlers.append((key, stored))
 
     def remove(self, listener_id: object) -> None:
         """Unregister ``listener_id``; unknown ids are ignored."""
@@ -125,28 +149,23 @@ class ListenerRegistry:
     def __len__(self) -> int:
         return len(self._handlers)
 
-    def dispatch(
-        self,
-        callback: CallbackName,
-        *args: object,
-        settings_listener: object = None,
-    ) -> None:
+    def dispatch(self, callback: str, *args: object, settings_listener: object = None) -> None:
         """Deliver one event: handlers in order, then the settings listener (§D.6–D.9)."""
         targets: list[tuple[str, object]] = list(self._handlers)  # the snapshot of §D.7
         if settings_listener is not None:
             targets.append(("<settings listener>", settings_listener))
         for key, listener in targets:
             _invoke(key, listener, callback, args)
-        if callback in CLEARING_CALLBACKS:
+        if callback in self._clearing:
             self.clear()
 
     @staticmethod
-    def dispatch_to(listener: object, callback: CallbackName, *args: object) -> None:
+    def dispatch_to(listener: object, callback: str, *args: object) -> None:
         """Deliver one event to one listener only (``onError`` of the settings listener, §C)."""
         _invoke("<settings listener>", listener, callback, args)
 
 
-def _invoke(key: str, listener: object, callback: CallbackName, args: tuple[object, ...]) -> None:
+def _invoke(key: str, listener: object, callback: str, args: tuple[object, ...]) -> None:
     function = _callback_of(listener, callback)
     if function is None:
         return
@@ -158,13 +177,12 @@ def _invoke(key: str, listener: object, callback: CallbackName, args: tuple[obje
         logger.exception("listener %r raised in %s", key, callback)
 
 
-def _callback_of(listener: object, callback: CallbackName) -> Callable[..., object] | None:
-    if isinstance(listener, OngoingCallListener):
-        value = getattr(listener, callback)
-    elif isinstance(listener, Mapping):
-        value = listener.get(callback, listener.get(CALLBACKS[callback]))
+def _callback_of(listener: object, callback: str) -> Callable[..., object] | None:
+    camel = to_camel(callback)
+    if isinstance(listener, Mapping):
+        value = listener.get(callback, listener.get(camel))
     else:
-        value = getattr(listener, callback, None) or getattr(listener, CALLBACKS[callback], None)
+        value = getattr(listener, callback, None) or getattr(listener, camel, None)
     if not value:
         return None
     if not callable(value):
