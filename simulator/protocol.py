@@ -24,6 +24,12 @@ import msgspec
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
+    "CallEntity",
+    "CallMessage",
+    "ChatClientMessage",
+    "ChatLoggedIn",
+    "ChatLogin",
+    "ChatServerMessage",
     "ClientMessage",
     "Error",
     "Join",
@@ -34,6 +40,7 @@ __all__ = [
     "ParticipantLeft",
     "ParticipantRecord",
     "ParticipantState",
+    "Party",
     "ProtocolError",
     "Publish",
     "PublishAnswer",
@@ -45,9 +52,13 @@ __all__ = [
     "SubscribeOffer",
     "SwitchToVideo",
     "SwitchedToVideo",
+    "decode_call",
+    "decode_chat_client_message",
+    "decode_chat_server_message",
     "decode_client_message",
     "decode_server_message",
     "encode",
+    "to_json_data",
 ]
 
 MAX_MESSAGE_BYTES = 256 * 1024
@@ -199,10 +210,57 @@ ServerMessage = (
     | Error
 )
 
+# --- the chat socket: call messages for a logged-in user (§F.4) --------------------------
+
+
+class Party(msgspec.Struct, rename="camel"):
+    """A user (``id`` = uid) or a group (``id`` = guid) in a call."""
+
+    id: str
+    name: str
+    avatar: str = ""
+    kind: Literal["user", "group"] = "user"
+
+
+class CallEntity(msgspec.Struct, rename="camel"):
+    """A call as the backend reports it (contract §F.2)."""
+
+    session_id: str
+    status: str
+    type: str
+    receiver_type: str
+    receiver_id: str
+    initiator: Party
+    receiver: Party
+    sender: Party
+    """Who made the change this message reports."""
+    initiated_at: float
+    joined_at: float | None = None
+    ended_at: float | None = None
+    updated_at: float | None = None
+
+
+class ChatLogin(_Message, tag="login"):
+    auth_token: str
+
+
+class ChatLoggedIn(_Message, tag="logged-in"):
+    uid: str
+
+
+class CallMessage(_Message, tag="call"):
+    call: CallEntity
+
+
+ChatClientMessage = ChatLogin
+ChatServerMessage = ChatLoggedIn | CallMessage | Error
+
 _T = TypeVar("_T")
 
 _client_decoder = msgspec.json.Decoder(ClientMessage)
 _server_decoder = msgspec.json.Decoder(ServerMessage)
+_chat_client_decoder = msgspec.json.Decoder(ChatClientMessage)
+_chat_server_decoder = msgspec.json.Decoder(ChatServerMessage)
 _encoder = msgspec.json.Encoder()
 
 
@@ -227,6 +285,29 @@ def decode_server_message(data: str | bytes) -> ServerMessage:
     return cast("ServerMessage", _decode(_server_decoder, data))
 
 
-def encode(message: ClientMessage | ServerMessage) -> str:
+def decode_chat_client_message(data: str | bytes) -> ChatClientMessage:
+    """Parse one message a chat client sends, or raise :class:`ProtocolError`."""
+    return _decode(_chat_client_decoder, data)
+
+
+def decode_chat_server_message(data: str | bytes) -> ChatServerMessage:
+    """Parse one message the chat socket sends, or raise :class:`ProtocolError`."""
+    return cast("ChatServerMessage", _decode(_chat_server_decoder, data))
+
+
+def decode_call(data: object) -> CallEntity:
+    """A call from already-parsed JSON (a REST answer), or :class:`ProtocolError`."""
+    try:
+        return msgspec.convert(data, CallEntity)
+    except msgspec.ValidationError as exc:
+        raise ProtocolError(str(exc)) from None
+
+
+def to_json_data(value: msgspec.Struct) -> object:
+    """A struct as plain JSON data (camelCase keys), for REST answers."""
+    return msgspec.to_builtins(value)
+
+
+def encode(message: ClientMessage | ServerMessage | ChatServerMessage | ChatClientMessage) -> str:
     """Serialise a message to the JSON text sent on the socket."""
     return _encoder.encode(message).decode()

@@ -7,20 +7,25 @@ timeout instead of sleeping; the demo prints what it recorded.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from simulator.sdk.listeners import OngoingCallListener
-from simulator.sdk.names import CALLBACKS, CallbackName
+from simulator.sdk.names import CALLBACKS
 
 __all__ = ["EventRecorder"]
 
 
 class EventRecorder:
-    """Records ``(callback, args)`` for all 15 callbacks; :meth:`listener` registers it."""
+    """Records ``(callback, args)`` for every callback it is given (by default the 15 of §C).
 
-    def __init__(self, name: str = "recorder") -> None:
+    :meth:`listener` is an ``OngoingCallListener``; :meth:`handlers` a mapping of the
+    names to recording functions, which any registry accepts (the Chat SDK's too).
+    """
+
+    def __init__(self, name: str = "recorder", names: Iterable[str] = CALLBACKS) -> None:
         self.name = name
+        self._names = tuple(names)
         self.events: list[tuple[str, tuple[Any, ...]]] = []
         self._changed: asyncio.Event | None = None
 
@@ -32,15 +37,19 @@ class EventRecorder:
 
         return record
 
+    def handlers(self) -> dict[str, Callable[..., None]]:
+        """Callback name → a function recording that callback here."""
+        return {name: self._record(name) for name in self._names}
+
     def listener(self) -> OngoingCallListener:
         """A fresh ``OngoingCallListener`` whose every callback records here."""
-        return OngoingCallListener(**{name: self._record(name) for name in CALLBACKS})
+        return OngoingCallListener(**self.handlers())
 
     def names(self) -> list[str]:
         """The callbacks received, in order."""
         return [name for name, _ in self.events]
 
-    def of(self, callback: CallbackName) -> list[tuple[Any, ...]]:
+    def of(self, callback: str) -> list[tuple[Any, ...]]:
         """The argument tuples of every ``callback`` received."""
         return [args for name, args in self.events if name == callback]
 
@@ -48,7 +57,7 @@ class EventRecorder:
         self.events.clear()
 
     async def wait_for(
-        self, callback: CallbackName, count: int = 1, timeout: float = 10.0
+        self, callback: str, count: int = 1, timeout: float = 10.0
     ) -> tuple[Any, ...]:
         """Wait until ``callback`` has been received ``count`` times; its last arguments."""
         async with asyncio.timeout(timeout):

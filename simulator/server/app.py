@@ -12,6 +12,8 @@ from typing import Self
 
 from aiohttp import web
 
+from simulator.server.calls import CallService
+from simulator.server.chat import ChatHub
 from simulator.server.rest import errors_and_cors, routes
 from simulator.server.rooms import Rooms
 from simulator.server.signalling import SignallingHandler
@@ -49,6 +51,8 @@ class Backend:
             self.store.secret(), app_id=app_id, region=region, ttl=token_ttl, wall_clock=wall_clock
         )
         self.rooms = Rooms()
+        self.chat = ChatHub(self.store)
+        self.calls = CallService(self.store, self.chat, wall_clock)
         self.signalling = SignallingHandler(self)
         self._runner: web.AppRunner | None = None
         self._closed = False
@@ -68,6 +72,7 @@ class Backend:
 
         async def close_sockets(_: web.Application) -> None:
             await self.signalling.close_all()
+            await self.chat.close_all()
 
         app.on_shutdown.append(close_sockets)
         return app
@@ -107,3 +112,15 @@ class Backend:
 
     def user(self, uid: str) -> UserRecord | None:
         return self.store.get_user(uid)
+
+    def direct_room_prefix(self) -> str:
+        """§F.3: a session-only ("direct") session's media room is ``v1.{region}.{appId}.{sessionId}``."""
+        return f"v1.{self.region}.{self.app_id}.".lower()
+
+    def room_size(self, room: str) -> int:
+        """Participants in a media room named either way §F.3 names it (one room per session here)."""
+        prefix = self.direct_room_prefix()
+        if room.lower().startswith(prefix):
+            wanted = room[len(prefix) :].lower()
+            return sum(len(r.participants) for r in self.rooms if r.session_id.lower() == wanted)
+        return self.rooms.participant_count(room)

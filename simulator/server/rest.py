@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from simulator import protocol
 from simulator.server.errors import ApiError, Codes
+from simulator.server.store import UserRecord
 
 if TYPE_CHECKING:
     from simulator.server.app import Backend
@@ -33,6 +35,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _LOOPBACK_ORIGIN = re.compile(r"^https?://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$")
 _CORS_HEADERS = "authToken, callToken, apiKey, Content-Type, Accept, appId, sdk, resource"
+_CORS_METHODS = "GET, POST, PUT, OPTIONS"
 
 
 @web.middleware
@@ -60,7 +63,7 @@ async def errors_and_cors(request: web.Request, handler: Handler) -> web.StreamR
     if allowed and not response.prepared:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Headers"] = _CORS_HEADERS
-        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response.headers["Access-Control-Allow-Methods"] = _CORS_METHODS
         response.headers["Vary"] = "Origin"
     return response
 
@@ -127,6 +130,58 @@ def routes(backend: Backend) -> list[web.RouteDef]:
             }
         )
 
+    def require_user(request: web.Request) -> UserRecord:
+        auth_token = request.headers.get("authToken", "")
+        user = backend.store.user_for_auth_token(auth_token) if auth_token else None
+        if user is None:
+            raise ApiError(Codes.AUTH_TOKEN_NOT_FOUND, "The auth token is not found or invalid.", 401)
+        return user
+
+    async def get_user(request: web.Request) -> web.Response:
+        require_user(request)
+        user = backend.store.get_user(request.match_info["uid"])
+        if user is None:
+            raise ApiError(Codes.UID_NOT_FOUND, f"no user with uid {request.match_info['uid']!r}", 404)
+        return web.json_response({"data": {"uid": user.uid, "name": user.name, "avatar": user.avatar}})
+
+    async def create_group(request: web.Request) -> web.Response:
+        require_api_key(request)
+        body = await _json_body(request)
+        members = body.get("members", [])
+        if not isinstance(members, list) or not all(isinstance(m, str) and m for m in members):
+            raise ApiError(Codes.INVALID_ARGUMENT, "members must be a list of uids")
+        group = backend.store.create_group(_string_field(body, "guid"), _string_field(body, "name"), members)
+        return web.json_response(
+            {"data": {"guid": group.guid, "name": group.name, "members": list(group.members)}}
+        )
+
+    async def create_call(request: web.Request) -> web.Response:
+        user = require_user(request)
+        body = await _json_body(request)
+        call = backend.calls.create(
+            user,
+            _string_field(body, "receiverId"),
+            _string_field(body, "receiverType"),
+            _string_field(body, "type"),
+        )
+        return web.json_response({"data": protocol.to_json_data(call)})
+
+    async def update_call(request: web.Request) -> web.Response:
+        user = require_user(request)
+        body = await _json_body(request)
+        call = backend.calls.update(user, request.match_info["session_id"], _string_field(body, "status"))
+        return web.json_response({"data": protocol.to_json_data(call)})
+
+    async def call_details(request: web.Request) -> web.Response:
+        require_user(request)
+        return web.json_response({"data": [backend.calls.details(request.match_info["session_id"])]})
+
+    async def room_size(request: web.Request) -> web.Response:
+        room = request.query.get("room", "")
+        if not room:
+            raise ApiError(Codes.INVALID_ARGUMENT, "the room query parameter is required")
+        return web.json_response({"participants": backend.room_size(room)})
+
     async def session_info(request: web.Request) -> web.Response:
         session_id = request.match_info["session_id"]
         room = backend.rooms.get(session_id)
@@ -138,8 +193,15 @@ def routes(backend: Backend) -> list[web.RouteDef]:
     return [
         web.post("/users", create_user),
         web.post("/users/{uid}/auth_tokens", create_auth_token),
+        web.get("/users/{uid}", get_user),
         web.post("/call_tokens", generate_call_token),
         web.get("/call_tokens", verify_call_token),
         web.get("/sessions/{session_id}", session_info),
+        web.post("/groups", create_group),
+        web.post("/calls", create_call),
+        web.put("/calls/{session_id}", update_call),
+        web.get("/calls/{session_id}", call_details),
+        web.get("/room_size", room_size),
         web.get("/ws", backend.signalling.handle),
+        web.get("/chat", backend.chat.handle),
     ]

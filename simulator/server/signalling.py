@@ -125,6 +125,7 @@ class SignallingHandler:
         )
         participant.sfu = SfuPeer(participant, room)
         participant.sfu.start()
+        backend.calls.participant_joined(room.session_id, user.uid)
         others = room.others(participant)
         connection.send(
             protocol.Joined(
@@ -203,6 +204,7 @@ class SignallingHandler:
     async def _leave(self, room: Room, participant: Participant) -> None:
         if not self._backend.rooms.leave(room, participant):
             return
+        self._backend.calls.participant_left(room.session_id, participant.record.uid)
         room.broadcast(protocol.ParticipantLeft(participant=participant.record))
         if participant.sfu is not None:
             await participant.sfu.close()

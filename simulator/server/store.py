@@ -1,4 +1,5 @@
-"""What the backend persists, in SQLite: users, auth tokens and the token secret.
+"""What the backend persists, in SQLite: users, auth tokens, the token secret, groups,
+calls and who was in each call when.
 
 A file database survives a restart (users and their auth tokens still work, and call
 tokens signed before the restart still verify, because the secret is stored too);
@@ -31,6 +32,42 @@ CREATE TABLE IF NOT EXISTS auth_tokens (
     created_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS groups (
+    guid TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS group_members (
+    guid TEXT NOT NULL REFERENCES groups(guid) ON DELETE CASCADE,
+    uid TEXT NOT NULL REFERENCES users(uid) ON DELETE CASCADE,
+    PRIMARY KEY (guid, uid)
+);
+CREATE TABLE IF NOT EXISTS calls (
+    session_id TEXT PRIMARY KEY,
+    initiator TEXT NOT NULL REFERENCES users(uid),
+    receiver_type TEXT NOT NULL CHECK (receiver_type IN ('user', 'group')),
+    receiver_id TEXT NOT NULL,
+    type TEXT NOT NULL CHECK (type IN ('audio', 'video')),
+    status TEXT NOT NULL,
+    initiated_at REAL NOT NULL,
+    joined_at REAL,
+    ended_at REAL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS call_answers (
+    session_id TEXT NOT NULL REFERENCES calls(session_id) ON DELETE CASCADE,
+    uid TEXT NOT NULL,
+    status TEXT NOT NULL,
+    answered_at REAL NOT NULL,
+    PRIMARY KEY (session_id, uid)
+);
+CREATE TABLE IF NOT EXISTS call_participants (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL REFERENCES calls(session_id) ON DELETE CASCADE,
+    uid TEXT NOT NULL,
+    joined_at REAL NOT NULL,
+    left_at REAL
+);
 """
 
 
@@ -39,6 +76,38 @@ class UserRecord:
     uid: str
     name: str
     avatar: str
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    guid: str
+    name: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CallRow:
+    """One stored call (contract §F.2's ``Call``, server side)."""
+
+    session_id: str
+    initiator: str
+    receiver_type: str
+    receiver_id: str
+    type: str
+    status: str
+    initiated_at: float
+    joined_at: float | None
+    ended_at: float | None
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceRow:
+    """One stretch of one participant in a call's media session."""
+
+    uid: str
+    joined_at: float
+    left_at: float | None
 
 
 class Store:
@@ -95,3 +164,91 @@ class Store:
             (token,),
         ).fetchone()
         return None if row is None else UserRecord(*row)
+
+    # --- groups -----------------------------------------------------------------------------
+
+    def create_group(self, guid: str, name: str, members: list[str]) -> GroupRecord:
+        unknown = [uid for uid in members if self.get_user(uid) is None]
+        if unknown:
+            raise ApiError(Codes.UID_NOT_FOUND, f"no users with uids {unknown}", 404)
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.execute(
+                    "INSERT INTO groups (guid, name, created_at) VALUES (?, ?, ?)", (guid, name, time.time())
+                )
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO group_members (guid, uid) VALUES (?, ?)",
+                    [(guid, m) for m in members],
+                )
+        except sqlite3.IntegrityError:
+            raise ApiError(
+                Codes.GUID_ALREADY_EXISTS, f"a group with guid {guid!r} already exists", 409
+            ) from None
+        return GroupRecord(guid, name, tuple(dict.fromkeys(members)))
+
+    def get_group(self, guid: str) -> GroupRecord | None:
+        row = self._db.execute("SELECT guid, name FROM groups WHERE guid = ?", (guid,)).fetchone()
+        if row is None:
+            return None
+        members = self._db.execute("SELECT uid FROM group_members WHERE guid = ? ORDER BY rowid", (guid,))
+        return GroupRecord(row[0], row[1], tuple(m[0] for m in members))
+
+    # --- calls ------------------------------------------------------------------------------
+
+    _CALL_COLUMNS = (
+        "session_id, initiator, receiver_type, receiver_id, type, status, initiated_at, joined_at, "
+        "ended_at, updated_at"
+    )
+
+    def insert_call(self, call: CallRow) -> None:
+        self._db.execute(
+            f"INSERT INTO calls ({self._CALL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                call.session_id, call.initiator, call.receiver_type, call.receiver_id, call.type,
+                call.status, call.initiated_at, call.joined_at, call.ended_at, call.updated_at,
+            ),
+        )  # fmt: skip
+
+    def get_call(self, session_id: str) -> CallRow | None:
+        row = self._db.execute(
+            f"SELECT {self._CALL_COLUMNS} FROM calls WHERE session_id = ?", (session_id,)
+        ).fetchone()
+        return None if row is None else CallRow(*row)
+
+    def update_call(self, call: CallRow) -> None:
+        self._db.execute(
+            "UPDATE calls SET status = ?, joined_at = ?, ended_at = ?, updated_at = ? WHERE session_id = ?",
+            (call.status, call.joined_at, call.ended_at, call.updated_at, call.session_id),
+        )
+
+    def record_answer(self, session_id: str, uid: str, status: str) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO call_answers (session_id, uid, status, answered_at) VALUES (?, ?, ?, ?)",
+            (session_id, uid, status, time.time()),
+        )
+
+    def answers(self, session_id: str) -> dict[str, str]:
+        rows = self._db.execute("SELECT uid, status FROM call_answers WHERE session_id = ?", (session_id,))
+        return dict(rows.fetchall())
+
+    def participant_joined(self, session_id: str, uid: str, at: float) -> None:
+        self._db.execute(
+            "INSERT INTO call_participants (session_id, uid, joined_at) VALUES (?, ?, ?)",
+            (session_id, uid, at),
+        )
+
+    def participant_left(self, session_id: str, uid: str, at: float) -> None:
+        self._db.execute(
+            "UPDATE call_participants SET left_at = ? WHERE id = ("
+            "SELECT id FROM call_participants WHERE session_id = ? AND uid = ? AND left_at IS NULL "
+            "ORDER BY id DESC LIMIT 1)",
+            (at, session_id, uid),
+        )
+
+    def presence(self, session_id: str) -> list[PresenceRow]:
+        rows = self._db.execute(
+            "SELECT uid, joined_at, left_at FROM call_participants WHERE session_id = ? ORDER BY id",
+            (session_id,),
+        )
+        return [PresenceRow(*row) for row in rows.fetchall()]

@@ -1,0 +1,131 @@
+"""The chat socket: each logged-in user's connection for real-time call messages (§F.4).
+
+A user may be connected more than once (several devices); a message for a user goes
+to every one of its connections. The user whose request caused a change is not sent
+it (:class:`CallService` leaves it out): it gets the ``Call`` in its answer instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Final
+
+from aiohttp import WSMsgType, web
+
+from simulator import protocol
+from simulator.server.errors import Codes
+
+if TYPE_CHECKING:
+    from simulator.server.store import Store
+
+__all__ = ["ChatHub"]
+
+logger = logging.getLogger(__name__)
+
+LOGIN_TIMEOUT: Final = 15.0
+
+
+class _ChatConnection:
+    def __init__(self, uid: str) -> None:
+        self.uid = uid
+        self.outbox: asyncio.Queue[protocol.ChatServerMessage | None] = asyncio.Queue()
+
+
+class ChatHub:
+    """Who is connected, and delivery of call messages to users."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._connections: dict[str, list[_ChatConnection]] = {}
+        self.sockets: set[web.WebSocketResponse] = set()
+
+    def deliver(self, uids: Iterable[str], message: protocol.ChatServerMessage) -> int:
+        """Queue ``message`` for every connection of ``uids``; how many connections got it."""
+        count = 0
+        for uid in dict.fromkeys(uids):
+            for connection in self._connections.get(uid, ()):
+                connection.outbox.put_nowait(message)
+                count += 1
+        return count
+
+    def online(self, uid: str) -> bool:
+        return bool(self._connections.get(uid))
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        """``GET /chat``: log in with an auth token, then receive call messages."""
+        ws = web.WebSocketResponse(max_msg_size=64 * 1024, heartbeat=30.0)
+        await ws.prepare(request)
+        self.sockets.add(ws)
+        try:
+            uid = await self._login(ws)
+            if uid is not None:
+                await self._serve(ws, uid)
+        finally:
+            self.sockets.discard(ws)
+            await ws.close()
+        return ws
+
+    async def _login(self, ws: web.WebSocketResponse) -> str | None:
+        try:
+            async with asyncio.timeout(LOGIN_TIMEOUT):
+                async for raw in ws:
+                    if raw.type is not WSMsgType.TEXT:
+                        return None
+                    try:
+                        message = protocol.decode_chat_client_message(raw.data)
+                    except protocol.ProtocolError as exc:
+                        await ws.send_str(
+                            protocol.encode(protocol.Error(code=Codes.MESSAGE_INVALID, message=str(exc)))
+                        )
+                        continue
+                    user = self._store.user_for_auth_token(message.auth_token)
+                    if user is None:
+                        error = protocol.Error(
+                            code=Codes.AUTH_TOKEN_NOT_FOUND,
+                            message="The auth token is not found or invalid.",
+                            fatal=True,
+                        )
+                        await ws.send_str(protocol.encode(error))
+                        return None
+                    await ws.send_str(protocol.encode(protocol.ChatLoggedIn(uid=user.uid)))
+                    return user.uid
+        except TimeoutError:
+            return None
+        return None
+
+    async def _serve(self, ws: web.WebSocketResponse, uid: str) -> None:
+        connection = _ChatConnection(uid)
+        self._connections.setdefault(uid, []).append(connection)
+        try:
+            async with asyncio.TaskGroup() as group:
+                writer = group.create_task(self._write(ws, connection))
+                async for raw in ws:
+                    # Nothing is expected after login; anything sent is answered, never acted on.
+                    if raw.type is WSMsgType.TEXT:
+                        connection.outbox.put_nowait(
+                            protocol.Error(
+                                code=Codes.MESSAGE_INVALID, message="the chat socket only delivers"
+                            )
+                        )
+                connection.outbox.put_nowait(None)
+                await writer
+        finally:
+            connections = self._connections.get(uid, [])
+            with contextlib.suppress(ValueError):
+                connections.remove(connection)
+            if not connections:
+                self._connections.pop(uid, None)
+
+    @staticmethod
+    async def _write(ws: web.WebSocketResponse, connection: _ChatConnection) -> None:
+        while (message := await connection.outbox.get()) is not None:
+            if not ws.closed:
+                with contextlib.suppress(ConnectionError):
+                    await ws.send_str(protocol.encode(message))
+
+    async def close_all(self) -> None:
+        for ws in list(self.sockets):
+            await ws.close(code=1001, message=b"backend shutting down")
