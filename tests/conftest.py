@@ -12,6 +12,8 @@ import psutil
 import pytest
 from hypothesis import settings
 
+from simulator.chat import ChatClient
+from simulator.chat.listeners import CALL_CALLBACKS
 from simulator.clock import Clock
 from simulator.media.devices import FakeDevices
 from simulator.media.tones import TONES_HZ
@@ -133,3 +135,38 @@ async def join(backend: Backend) -> AsyncIterator[Join]:
     yield _join
     for p in made:
         await p.client.aclose()
+
+
+@dataclass
+class ChatUser:
+    """A logged-in Chat SDK user in a test, with a recorder on its CallListener."""
+
+    uid: str
+    chat: ChatClient
+    recorder: EventRecorder
+
+
+Chat = Callable[..., Awaitable[ChatUser]]
+
+
+@pytest.fixture
+async def chat(backend: Backend) -> AsyncIterator[Chat]:
+    """``await chat("alice", clock=...)`` → a logged-in ChatClient recording its call callbacks."""
+    made: list[ChatUser] = []
+
+    async def _chat(uid: str, *, clock: Clock | None = None) -> ChatUser:
+        if backend.store.get_user(uid) is None:
+            backend.store.create_user(uid, uid.title(), f"https://avatars.test/{uid}.png")
+        client = ChatClient(name=uid, clock=clock)
+        user = ChatUser(uid, client, EventRecorder(uid, CALL_CALLBACKS))
+        made.append(user)
+        await client.init(
+            CallAppSettingsBuilder().set_app_id("callsim").set_region("us").set_host(backend.url).build()
+        )
+        await client.login(uid, backend.api_key)
+        client.add_call_listener("recorder", user.recorder.handlers())
+        return user
+
+    yield _chat
+    for user in made:
+        await user.chat.aclose()

@@ -2,8 +2,10 @@
 
 Each participant is a :class:`CallsClient` with a Faker identity, fake devices and
 synthetic media. The demo joins them, waits until everyone hears and sees everyone,
-exercises mute (API and button), screen share and the session-only end flow, and
-prints what each one received, heard and saw — measured from the media, not assumed.
+exercises mute (API and button), screen share and the session-only end flow. Then the
+first rings the second (the ringing flow, §F), both join the call's session, and the
+caller ends it with the end-call choreography of §F.7. It prints what each one
+received, heard and saw — measured from the media, not assumed.
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ from faker import Faker
 from rich.console import Console
 from rich.table import Table
 
+from simulator.chat import Call, ChatClient
+from simulator.chat.listeners import CALL_CALLBACKS
 from simulator.media.analysers import MediaEvidence
 from simulator.sdk import (
+    CallAppSettings,
     CallAppSettingsBuilder,
     CallsClient,
     CallSettingsBuilder,
@@ -56,6 +61,9 @@ class DemoResult:
     heard_after_mute: dict[str, set[str]] = field(default_factory=dict)
     screen_frames: dict[str, int] = field(default_factory=dict)
     events: dict[str, list[str]] = field(default_factory=dict)
+    ringing_events: dict[str, list[str]] = field(default_factory=dict)
+    ringing_in_media: float = 0.0
+    ringing_status: str = ""
     cpu_seconds: float = 0.0
     wall_seconds: float = 0.0
     max_rss_mib: float = 0.0
@@ -168,6 +176,13 @@ async def run_demo(participants: int = 3, seed: int = 7, console: Console | None
             await last.recorder.wait_for("on_call_ended")
             last.client.end_session()
             await last.client.wait_closed()
+            result.events = {p.uid: p.recorder.names() for p in people}
+            if console is not None:
+                _print_events(console, people)
+
+            await _ringing_call(
+                backend, app, caller=people[0], callee=people[1], result=result, console=console
+            )
         finally:
             for p in people:
                 await p.client.aclose()
@@ -175,9 +190,11 @@ async def run_demo(participants: int = 3, seed: int = 7, console: Console | None
     result.cpu_seconds = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
     result.wall_seconds = time.monotonic() - started
     result.max_rss_mib = usage1.ru_maxrss / 1024
-    result.events = {p.uid: p.recorder.names() for p in people}
     if console is not None:
-        _print_events(console, people)
+        console.print(
+            f"[bold]Ringing call[/]: initiate → both in media {result.ringing_in_media * 1000:.0f} ms; "
+            f"the stored call says {result.ringing_status!r}"
+        )
         console.print(
             f"[bold]{participants} participants[/]: join (start_session → media connected) "
             f"median {statistics.median(result.join_seconds) * 1000:.0f} ms; "
@@ -185,6 +202,74 @@ async def run_demo(participants: int = 3, seed: int = 7, console: Console | None
             f"peak RSS {result.max_rss_mib:.0f} MiB"
         )
     return result
+
+
+async def _ringing_call(
+    backend: Backend,
+    app: CallAppSettings,
+    *,
+    caller: _Participant,
+    callee: _Participant,
+    result: DemoResult,
+    console: Console | None,
+) -> None:
+    """§F.6 then §F.7: ring, accept, both join the call's session, the caller ends it."""
+    chats = {p.uid: ChatClient(name=p.uid) for p in (caller, callee)}
+    chat_events = {p.uid: EventRecorder(p.uid, CALL_CALLBACKS) for p in (caller, callee)}
+    session_events = {p.uid: EventRecorder(p.uid) for p in (caller, callee)}
+    try:
+        for p in (caller, callee):
+            await chats[p.uid].init(app)
+            await chats[p.uid].login(p.uid, backend.api_key)
+            chats[p.uid].add_call_listener("demo", chat_events[p.uid].handlers())
+        a, b = chats[caller.uid], chats[callee.uid]
+        started = time.monotonic()
+        call = await a.initiate_call(Call(callee.uid, "video", "user"))
+        incoming = (await chat_events[callee.uid].wait_for("on_incoming_call_received"))[0]
+        await b.accept_call(incoming.get_session_id())
+        await chat_events[caller.uid].wait_for("on_outgoing_call_accepted")
+        session_id = call.get_session_id()
+        assert session_id is not None
+        for p in (caller, callee):
+            user = chats[p.uid].get_logged_in_user()
+            assert user is not None
+            token = await p.client.generate_token(session_id, user.get_auth_token())
+            settings = CallSettingsBuilder().set_call_listener(session_events[p.uid].listener()).build()
+            await p.client.start_session(token.token, settings, p.view)
+        for p, other in ((caller, callee), (callee, caller)):
+            await p.client.wait_joined()
+            await p.client.evidence.wait_for(_hears_and_sees(p.client.evidence, {other.uid}), MEDIA_TIMEOUT)
+        result.ringing_in_media = time.monotonic() - started
+
+        async with asyncio.TaskGroup() as apps:
+
+            async def caller_ends() -> None:
+                await a.end_call(session_id)
+                a.clear_active_call()
+                caller.client.end_session()
+
+            def callee_ended() -> None:
+                b.clear_active_call()
+                callee.client.end_session()
+
+            caller.client.add_call_event_listener(
+                "app", {"on_call_end_button_pressed": lambda: apps.create_task(caller_ends())}
+            )
+            callee.client.add_call_event_listener("app", {"on_call_ended": callee_ended})
+            caller.view.press("end_call")
+            await chat_events[callee.uid].wait_for("on_call_ended_message_received")
+            await callee.client.wait_closed()
+            await caller.client.wait_closed()
+        result.ringing_status = str(backend.calls.details(session_id)["status"])
+    finally:
+        for client in chats.values():
+            await client.aclose()
+    for p in (caller, callee):
+        result.ringing_events[p.uid] = chat_events[p.uid].names() + session_events[p.uid].names()
+    if console is not None:
+        console.print("[bold]Ringing call[/] (chat callbacks, then the session's):")
+        for p in (caller, callee):
+            console.print(f"  {p.uid}: {', '.join(result.ringing_events[p.uid])}")
 
 
 def _print_media(console: Console, people: list[_Participant]) -> None:

@@ -32,7 +32,7 @@ from simulator.sdk.errors import (
 from simulator.sdk.events import MediaDeviceList
 from simulator.sdk.listeners import ListenerRegistry
 from simulator.sdk.session import CallSession
-from simulator.sdk.settings import validate_call_settings
+from simulator.sdk.settings import is_falsy, validate_call_settings
 from simulator.sdk.token_api import CallToken, TokenApi
 from simulator.tasks import TaskSet
 
@@ -83,6 +83,7 @@ class CallsClient:
         self._device_timer: Timer | None = None
         self._unsubscribe_devices = self.devices.subscribe(self._on_devices_changed)
         self._closed = False
+        self._details_in_flight = False
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -127,6 +128,26 @@ class CallsClient:
         if not isinstance(session_id, str):
             raise InvalidArgumentError(Messages.INVALID_ARGUMENT_EXCEPTION, Messages.SESSION_ID_INVALID)
         return await self.token_api.generate(session_id, auth_token)
+
+    async def get_call_details(self, session_id: object, auth_token: object) -> list[dict[str, Any]]:
+        """The stored logs of a ringing-flow call (§A.2 #27), in its check order."""
+        self._require_init()
+        if self._details_in_flight:
+            raise CometChatCallsException(
+                Messages.REQUEST_IN_PROGRESS,
+                Messages.REQUEST_IN_PROGRESS_MESSAGE,
+                name="REQUEST_IN_PROGRESS",
+                details={},
+            )
+        if is_falsy(auth_token) or not isinstance(auth_token, str):
+            raise InvalidArgumentError(Messages.NOT_ENOUGH_PARAMETERS, Messages.AUTH_TOKEN_REQUIRED)
+        if is_falsy(session_id) or not isinstance(session_id, str):
+            raise InvalidArgumentError(Messages.NOT_ENOUGH_PARAMETERS, Messages.SESSION_ID_REQUIRED)
+        self._details_in_flight = True
+        try:
+            return await self.token_api.call_details(session_id, auth_token)
+        finally:
+            self._details_in_flight = False
 
     async def start_session(self, call_token: object, call_settings: object, element: CallView) -> None:
         """Validate the settings and start joining; returns before the join completes (K2).

@@ -91,6 +91,11 @@ class Messages:
         "connection and verify the api call."
     )
     GENERIC_EXCEPTION = "GENERIC_EXCEPTION"
+    REQUEST_IN_PROGRESS = "REQUEST_IN_PROGRESS"
+    REQUEST_IN_PROGRESS_MESSAGE = "Request in progress."
+    NOT_ENOUGH_PARAMETERS = "NOT_ENOUGH_PARAMETERS"
+    AUTH_TOKEN_REQUIRED = "`Auth Token` is required to use the 'fetchNext()' method."
+    SESSION_ID_REQUIRED = "`Session ID` is required to use the 'fetchNext()' method."
 
     # K22: not an SDK code; the reference refuses a second concurrent session.
     SESSION_ALREADY_ACTIVE = "SESSION_ALREADY_ACTIVE"

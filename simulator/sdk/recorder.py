@@ -56,9 +56,7 @@ class EventRecorder:
     def clear(self) -> None:
         self.events.clear()
 
-    async def wait_for(
-        self, callback: str, count: int = 1, timeout: float = 10.0
-    ) -> tuple[Any, ...]:
+    async def wait_for(self, callback: str, count: int = 1, timeout: float = 10.0) -> tuple[Any, ...]:
         """Wait until ``callback`` has been received ``count`` times; its last arguments."""
         async with asyncio.timeout(timeout):
             while len(self.of(callback)) < count:

@@ -30,8 +30,10 @@ class TokenApi:
         self._http = http
         self.host = host
 
-    async def _call(self, method: str, headers: dict[str, str], body: object = None) -> dict[str, Any]:
-        url = f"{self.host}call_tokens"
+    async def _call(
+        self, method: str, headers: dict[str, str], body: object = None, path: str = "call_tokens"
+    ) -> dict[str, Any]:
+        url = f"{self.host}{path}"
         try:
             async with self._http.request(
                 method,
@@ -44,7 +46,7 @@ class TokenApi:
         except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError):
             payload = None
         if isinstance(payload, dict):
-            if isinstance(payload.get("data"), dict):
+            if isinstance(payload.get("data"), dict | list):
                 return payload
             error = payload.get("error")
             if isinstance(error, dict) and error.get("message"):
@@ -61,3 +63,9 @@ class TokenApi:
 
     async def verify(self, call_token: str) -> dict[str, Any]:
         return await self._call("GET", {"callToken": call_token})
+
+    async def call_details(self, session_id: str, auth_token: str) -> list[dict[str, Any]]:
+        """``GET {host}calls/{sessionID}`` (§A.2 #27): the call's logs, ``[]`` if none."""
+        payload = await self._call("GET", {"authToken": auth_token}, path=f"calls/{session_id}")
+        data = payload["data"]
+        return [entry for entry in data if isinstance(entry, dict)] if isinstance(data, list) else []

@@ -21,6 +21,21 @@ async def test_demo_measures_what_each_participant_heard_and_saw() -> None:
     assert result.events[uids[0]][-1] == "on_call_end_button_pressed"
     assert result.events[uids[-1]][-3:] == ["on_user_left", "on_user_list_updated", "on_call_ended"]
     assert "on_user_muted" in result.events[uids[0]]
+    # The ringing call (§F.6, §F.7): the first rang the second, both were in media, it ended.
+    caller, callee = uids[0], uids[1]
+    assert result.ringing_events[caller] == [
+        "on_outgoing_call_accepted",
+        "on_user_joined",
+        "on_user_list_updated",
+        "on_call_end_button_pressed",
+    ]
+    assert result.ringing_events[callee][:2] == [
+        "on_incoming_call_received",
+        "on_call_ended_message_received",
+    ]
+    assert result.ringing_events[callee][-3:] == ["on_user_left", "on_user_list_updated", "on_call_ended"]
+    assert result.ringing_status == "ended"
+    assert result.ringing_in_media > 0
 
 
 def test_the_cli_refuses_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
