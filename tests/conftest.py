@@ -14,7 +14,7 @@ from hypothesis import settings
 
 from simulator.chat import ChatClient
 from simulator.chat.listeners import CALL_CALLBACKS
-from simulator.clock import Clock
+from simulator.clock import Clock, VirtualClock
 from simulator.media.devices import FakeDevices
 from simulator.media.tones import TONES_HZ
 from simulator.sdk import (
@@ -96,7 +96,10 @@ Join = Callable[..., Awaitable[Participant]]
 
 @pytest.fixture
 async def join(backend: Backend) -> AsyncIterator[Join]:
-    """``await join("alice", session="s1", settings=..., clock=...)`` → a joined participant."""
+    """``await join("alice", session="s1", builder=..., clock=...)`` → a joined participant.
+
+    Each participant gets its own :class:`VirtualClock` unless the test passes one.
+    """
     made: list[Participant] = []
 
     async def _join(
@@ -111,8 +114,13 @@ async def join(backend: Backend) -> AsyncIterator[Join]:
     ) -> Participant:
         auth_token = backend.provision_user(uid, uid.title(), f"https://avatars.test/{uid}.png")
         index = len(made)
+        # Contract timers (idle, device-list debounce) fire only when a test advances
+        # time, so event histories never depend on how loaded the machine is.
         client = CallsClient(
-            name=uid, clock=clock, devices=devices, media=MediaProfile(TONES_HZ[index], index + 1)
+            name=uid,
+            clock=clock or VirtualClock(),
+            devices=devices,
+            media=MediaProfile(TONES_HZ[index], index + 1),
         )
         recorder = EventRecorder(uid)
         participant = Participant(uid, client, CallView(), recorder, auth_token)

@@ -243,3 +243,13 @@ async def test_illegal_transitions_over_rest_change_nothing(chat: Chat, backend:
             ] == "ERR_CALL_INVALID_TRANSITION"  # accepting a cancelled call
     assert backend.store.get_call(session_id).status == "cancelled"  # type: ignore[arg-type, union-attr]
     assert bob.recorder.names() == ["on_incoming_call_received", "on_incoming_call_cancelled"]
+
+
+async def test_cancelling_with_no_active_call_resolves_k28(chat: Chat) -> None:
+    alice, bob = await chat("alice"), await chat("bob")
+    call = await alice.chat.initiate_call(Call("bob", "video", "user"))
+    await bob.recorder.wait_for("on_incoming_call_received")
+    alice.chat.clear_active_call()  # the bundle would now hang on cancel
+    cancelled = await alice.chat.reject_call(call.get_session_id(), "cancelled")  # type: ignore[arg-type]
+    assert cancelled is not None and cancelled.get_status() == "cancelled"
+    await bob.recorder.wait_for("on_incoming_call_cancelled")
