@@ -116,8 +116,8 @@ class CallsClient:
 
     # --- setup (§A.2 #1–#3) -------------------------------------------------------------------
 
-    async def init(self, app_settings: CallAppSettings) -> None:
-        """Validate and keep the app settings (§A.2 #1)."""
+    async def init(self, app_settings: object) -> None:
+        """Validate and keep the app settings (§A.2 #1); anything else is refused with its code."""
         self.app_settings = validate_app_settings(app_settings)
 
     async def generate_token(self, session_id: object, auth_token: object) -> CallToken:

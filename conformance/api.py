@@ -1,0 +1,182 @@
+"""What a check sees: a synchronous handle on the implementation under test.
+
+The plugin runs the driver on an event loop in a background thread, so media and
+sockets keep flowing between a check's steps; a check's calls submit work to that
+loop and wait for the result with a timeout (never a sleep).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, Final, TypeVar
+
+from conformance.driver import Capabilities, Driver, DriverError, Event
+
+__all__ = ["Client", "LoopThread", "Sut"]
+
+T = TypeVar("T")
+STEP_TIMEOUT: Final = 90.0
+EVENT_TIMEOUT: Final = 15.0
+
+
+class LoopThread:
+    """An event loop running in its own thread for the whole test session."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="conformance-loop", daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = STEP_TIMEOUT) -> T:
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise DriverError(f"no answer within {timeout:g} s") from None
+
+    def close(self) -> None:
+        async def drain() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self.run(drain(), 30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(30)
+        self.loop.close()
+
+
+class Sut:
+    """The implementation under test, as one check uses it."""
+
+    def __init__(self, driver: Driver, loop: LoopThread, capabilities: Capabilities) -> None:
+        self.driver = driver
+        self.loop = loop
+        self.capabilities = capabilities
+        self._sessions = itertools.count(1)
+
+    def call(self, method: str, **params: Any) -> Any:
+        """Call a protocol method; ContractError / DriverError propagate."""
+        return self.loop.run(self.driver.call(method, params))
+
+    def session_id(self, hint: str = "session") -> str:
+        """A session id no other step of this check uses."""
+        return f"{hint}-{next(self._sessions)}"
+
+    def user(self, uid: str, name: str | None = None) -> str:
+        """Provision a user; its auth token."""
+        result = self.call(
+            "Harness.provisionUser", uid=uid, name=name or uid.title(), avatar=f"https://a.test/{uid}.png"
+        )
+        return str(result["authToken"])
+
+    def client(self, name: str, *, init: bool = True) -> Client:
+        """A new participant (Calls SDK and Chat SDK instance) named ``name``."""
+        result = self.call("Harness.createClient", client=name, init=init)
+        return Client(self, name, result["appSettings"])
+
+    def advance(self, seconds: float) -> None:
+        """Move the implementation's virtual clock."""
+        self.call("Harness.advanceClock", seconds=seconds)
+
+    def events(self) -> list[Event]:
+        return list(self.driver.log.events)
+
+    def wait_events(self, predicate: Callable[[list[Event]], bool], timeout: float = EVENT_TIMEOUT) -> None:
+        try:
+            self.loop.run(self.driver.log.wait(predicate, timeout), timeout + 5)
+        except TimeoutError:
+            raise AssertionError(
+                f"timed out after {timeout:g} s waiting for events; got {self.events()}"
+            ) from None
+
+
+class Client:
+    """One participant."""
+
+    def __init__(self, sut: Sut, name: str, app_settings: dict[str, Any]) -> None:
+        self.sut = sut
+        self.name = name
+        self.app_settings = app_settings
+
+    # --- calls ----------------------------------------------------------------------------------
+
+    def calls(self, method: str, **params: Any) -> Any:
+        """``CometChatCalls.<method>`` for this client."""
+        return self.sut.call(f"CometChatCalls.{method}", client=self.name, **params)
+
+    def chat(self, method: str, **params: Any) -> Any:
+        """``CometChat.<method>`` for this client."""
+        return self.sut.call(f"CometChat.{method}", client=self.name, **params)
+
+    def harness(self, method: str, **params: Any) -> Any:
+        return self.sut.call(f"Harness.{method}", client=self.name, **params)
+
+    def token(self, session_id: str, uid: str | None = None) -> str:
+        auth = self.sut.user(uid or self.name)
+        return str(self.calls("generateToken", sessionId=session_id, authToken=auth)["token"])
+
+    def start(
+        self, session_id: str, settings: dict[str, Any] | None = None, *, uid: str | None = None
+    ) -> None:
+        """``startSession`` with a recording settings listener (unless the settings say otherwise)."""
+        spec = {"setCallListener": True, **(settings or {})}
+        self.calls("startSession", callToken=self.token(session_id, uid), callSettings=spec)
+
+    def join(
+        self, session_id: str, settings: dict[str, Any] | None = None, *, uid: str | None = None
+    ) -> None:
+        """Start a session and wait until the backend accepted the join."""
+        self.start(session_id, settings, uid=uid)
+        self.harness("waitJoined")
+
+    def end(self, *, wait: bool = True) -> None:
+        self.calls("endSession")
+        if wait:
+            self.harness("waitClosed")
+
+    # --- observation --------------------------------------------------------------------------
+
+    def events(self, listener: str | None = "settings", callback: str | None = None) -> list[Event]:
+        return [
+            e
+            for e in self.sut.events()
+            if e.client == self.name
+            and (listener is None or e.listener == listener)
+            and (callback is None or e.callback == callback)
+        ]
+
+    def names(
+        self, listener: str | None = "settings", *, ignore: tuple[str, ...] = ("onMediaDeviceListUpdated",)
+    ) -> list[str]:
+        """The callbacks this listener received, in order (device-list updates left out unless asked)."""
+        return [e.callback for e in self.events(listener) if e.callback not in ignore]
+
+    def wait(
+        self,
+        callback: str,
+        count: int = 1,
+        *,
+        listener: str | None = "settings",
+        timeout: float = EVENT_TIMEOUT,
+    ) -> Event:
+        """Wait until ``callback`` reached this listener ``count`` times; the last one."""
+        self.sut.wait_events(lambda _: len(self.events(listener, callback)) >= count, timeout)
+        return self.events(listener, callback)[count - 1]
+
+    def media(self) -> dict[str, Any]:
+        return dict(self.harness("media"))
+
+    def wait_media(self, **conditions: Any) -> dict[str, Any]:
+        return dict(self.harness("waitMedia", **conditions))
+
+    def press(self, button: str) -> None:
+        self.harness("press", button=button)
+
+    def view(self) -> dict[str, Any]:
+        return dict(self.harness("view"))

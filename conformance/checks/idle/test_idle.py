@@ -1,0 +1,97 @@
+"""§E: the idle timeout, on the implementation's virtual clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.api import Sut
+from conformance.check import MUST, SHOULD, check
+
+
+@check("E", MUST, "virtualClock")
+@pytest.mark.parametrize("period", [None, 120, 300])
+def test_timeout_at_t_and_not_before(sut: Sut, period: int | None) -> None:
+    """Default 180 s; custom periods. onSessionTimeout at T, never at T − ε."""
+    alice = sut.client("alice")
+    settings = {} if period is None else {"setIdleTimeoutPeriod": period}
+    alice.join("s1", settings)
+    total = period or 180
+    sut.advance(total - 0.5)
+    assert "onSessionTimeout" not in alice.names()
+    sut.advance(0.5)
+    alice.wait("onSessionTimeout")
+    alice.harness("waitClosed")
+    assert "onCallEnded" not in alice.names()
+
+
+@check("E", SHOULD, "virtualClock", "callView")
+def test_prompt_at_t_minus_60(sut: Sut) -> None:
+    alice = sut.client("alice")
+    alice.join("s1", {"setIdleTimeoutPeriod": 150})
+    sut.advance(89.5)
+    assert alice.view()["idle"] != "prompt"
+    sut.advance(0.5)
+    view = alice.view()
+    assert (view["idle"], view["secondsLeft"]) == ("prompt", 60)
+    assert alice.names() == []  # the prompt itself raises no callback
+
+
+@check("E", SHOULD, "virtualClock", "callView")
+def test_stay_restarts_the_cycle_k17(sut: Sut) -> None:
+    alice = sut.client("alice")
+    alice.join("s1")
+    sut.advance(150)
+    alice.press("stay")
+    sut.advance(179)
+    assert "onSessionTimeout" not in alice.names()
+    sut.advance(1)
+    alice.wait("onSessionTimeout")
+
+
+@check("E", MUST, "virtualClock", "callView")
+def test_leave_now_is_the_end_button_not_a_timeout(sut: Sut) -> None:
+    alice = sut.client("alice")
+    alice.join("s1")
+    sut.advance(130)
+    alice.press("leaveNow")
+    alice.wait("onCallEndButtonPressed")
+    alice.harness("waitClosed")
+    sut.advance(600)
+    assert "onSessionTimeout" not in alice.names()
+
+
+@check("E", MUST, "virtualClock")
+def test_a_join_cancels_the_timeout_k15(sut: Sut) -> None:
+    alice, bob = sut.client("alice"), sut.client("bob")
+    alice.join("s1")
+    sut.advance(130)  # the prompt is showing
+    bob.join("s1")
+    alice.wait("onUserJoined")
+    sut.advance(600)
+    assert "onSessionTimeout" not in alice.names()
+
+
+@check("E", SHOULD, "virtualClock")
+def test_alone_again_starts_a_fresh_timer(sut: Sut) -> None:
+    alice, bob = sut.client("alice"), sut.client("bob")
+    alice.join("s1")
+    sut.advance(100)
+    bob.join("s1")
+    alice.wait("onUserJoined")
+    bob.end()
+    alice.wait("onCallEnded")
+    sut.advance(179)
+    assert "onSessionTimeout" not in alice.names()
+    sut.advance(1)
+    alice.wait("onSessionTimeout")
+
+
+@check("E", MUST, "virtualClock", "ringing")
+def test_a_timed_out_participant_has_left_the_room(sut: Sut) -> None:
+    alice = sut.client("alice")
+    alice.join("s1")
+    assert alice.chat("getCallParticipantCount", sessionId="s1", type="direct") == 1
+    sut.advance(180)
+    alice.wait("onSessionTimeout")
+    alice.harness("waitClosed")
+    assert alice.chat("getCallParticipantCount", sessionId="s1", type="direct") == 0

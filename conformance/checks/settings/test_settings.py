@@ -1,0 +1,127 @@
+"""§B: CallSettingsBuilder, its defaults, getters and start_session's validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conformance.api import Sut
+from conformance.check import MUST, SHOULD, check
+from conformance.driver import ContractError
+
+SEED_DEFAULTS = {
+    "isDefaultLayoutEnabled": True,
+    "isAudioOnlyCall": False,
+    "getMode": "DEFAULT",
+    "getStartWithAudioMuted": False,
+    "getStartWithVideoMuted": False,
+    "isEndCallButtonEnabled": True,
+    "isMuteAudioButtonEnabled": True,
+    "isPauseVideoButtonEnabled": True,
+    "isScreenShareButtonEnabled": True,
+    "isModeButtonEnabled": True,
+    "isAudioToVideoButtonEnabled": True,
+    "getIdleTimeoutPeriod": 180,
+}
+SETTERS = {
+    "enableDefaultLayout": ("isDefaultLayoutEnabled", False),
+    "setIsAudioOnlyCall": ("isAudioOnlyCall", True),
+    "setMode": ("getMode", "SPOTLIGHT"),
+    "startWithAudioMuted": ("getStartWithAudioMuted", True),
+    "startWithVideoMuted": ("getStartWithVideoMuted", True),
+    "showEndCallButton": ("isEndCallButtonEnabled", False),
+    "showMuteAudioButton": ("isMuteAudioButtonEnabled", False),
+    "showPauseVideoButton": ("isPauseVideoButtonEnabled", False),
+    "showScreenShareButton": ("isScreenShareButtonEnabled", False),
+    "showModeButton": ("isModeButtonEnabled", False),
+    "showSwitchToVideoCallButton": ("isAudioToVideoButtonEnabled", False),
+    "setIdleTimeoutPeriod": ("getIdleTimeoutPeriod", 300),
+}
+ORDER = [
+    "enableDefaultLayout", "setIsAudioOnlyCall", "showEndCallButton", "showMuteAudioButton",
+    "showPauseVideoButton", "showScreenShareButton", "showModeButton", "startWithAudioMuted",
+    "startWithVideoMuted", "showRecordingButton", "startRecordingOnCallStart",
+    "showSwitchToVideoCallButton", "showVirtualBackgroundSetting",
+]  # fmt: skip
+
+
+def describe(sut: Sut, calls: dict[str, Any] | None = None) -> dict[str, Any]:
+    return dict(sut.call("CometChatCalls.CallSettingsBuilder", calls=calls or {}))
+
+
+def start_with(sut: Sut, settings: Any) -> ContractError | None:
+    client = sut.client(sut.session_id("client"))
+    try:
+        client.calls("startSession", callToken=client.token("s1"), callSettings=settings)
+    except ContractError as exc:
+        return exc
+    return None
+
+
+@check("B", MUST)
+@pytest.mark.parametrize("getter", SEED_DEFAULTS)
+def test_seed_defaults(sut: Sut, getter: str) -> None:
+    assert describe(sut)["getters"][getter] == SEED_DEFAULTS[getter]
+
+
+@check("B", SHOULD)
+def test_defaults_beyond_the_seed(sut: Sut) -> None:
+    getters = describe(sut)["getters"]
+    assert getters["isRecordingButtonEnabled"] is False
+    assert getters["shouldStartRecordingOnCallStart"] is False
+
+
+@check("B", MUST)
+@pytest.mark.parametrize("setter", SETTERS)
+def test_setters_chain_and_getters_read_back(sut: Sut, setter: str) -> None:
+    getter, value = SETTERS[setter]
+    result = describe(sut, {setter: value})
+    assert result["chained"] is True
+    assert result["getters"][getter] == value
+
+
+@check("B", SHOULD)
+def test_main_video_container_defaults_k41(sut: Sut) -> None:
+    sut.call("CometChatCalls.MainVideoContainerSetting", calls=[["setNameLabelParams", "top-left", False, "red"]])
+    fresh = sut.call("CometChatCalls.MainVideoContainerSetting", calls=[])
+    assert fresh["video_fit" if "video_fit" in fresh else "videoFit"] == "contain"
+    label = fresh["name_label" if "name_label" in fresh else "nameLabel"]
+    assert label == {"position": "bottom-left", "visible": True, "color": "rgba(27, 27, 27, 0.4)"}
+
+
+@check("B", MUST)
+def test_not_a_settings_object_is_refused(sut: Sut) -> None:
+    error = start_with(sut, "not settings")
+    assert error is not None
+    assert (error.code, error.message) == ("INVALID_CALL_SETTINGS", "callSettings must be an instance of CallSettings class")
+
+
+@check("B", SHOULD)
+@pytest.mark.parametrize("index", range(len(ORDER)))
+def test_first_non_boolean_wins_in_contract_order(sut: Sut, index: int) -> None:
+    error = start_with(sut, {name: "yes" for name in ORDER[index:]})
+    assert error is not None
+    assert (error.code, error.message) == ("INVALID_CALL_SETTINGS", f"{ORDER[index]} method must be provided a boolean value.")
+
+
+@check("B", SHOULD)
+def test_idle_check_sits_between_the_recording_flags(sut: Sut) -> None:
+    error = start_with(sut, {"setIdleTimeoutPeriod": 10, "startRecordingOnCallStart": "x"})
+    assert error is not None
+    assert error.message == "Minimum value for idleTimeoutPeriod is 120 seconds."
+    error = start_with(sut, {"setIdleTimeoutPeriod": 10, "showRecordingButton": "x"})
+    assert error is not None
+    assert error.message == "showRecordingButton method must be provided a boolean value."
+
+
+@check("B", MUST)
+def test_idle_119_refused(sut: Sut) -> None:
+    error = start_with(sut, {"setIdleTimeoutPeriod": 119})
+    assert error is not None
+    assert (error.code, error.message) == ("INVALID_CALL_SETTINGS", "Minimum value for idleTimeoutPeriod is 120 seconds.")
+
+
+@check("B", MUST)
+def test_idle_120_accepted(sut: Sut) -> None:
+    assert start_with(sut, {"setIdleTimeoutPeriod": 120, "setCallListener": True}) is None

@@ -1,0 +1,230 @@
+"""The conformance pytest plugin (entry point ``pytest11: callsim_conformance``).
+
+Options (group "conformance"): ``--sut reference`` (the in-process reference, the
+default) or ``--sut-cmd "PROGRAM ARGS"`` (any implementation speaking PROTOCOL.md on
+stdio); ``--conformance-report DIR`` writes ``conformance.json``,
+``conformance.md`` and ``junit.xml`` there.
+
+Rules it enforces: a check skips only for a capability the implementation did not
+declare (the reason names it); a MUST check that skips is an error; a crashed, hung
+or misbehaving driver is an error, never a pass.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.api import LoopThread, Sut
+from conformance.driver import Capabilities, Driver, DriverError
+from conformance.drivers import ReferenceDriver, WireDriver
+from conformance.report import CheckResult, Report
+
+__all__ = ["check_id"]
+
+_STATE = pytest.StashKey["_State"]()
+CHECKS_DIR = Path(__file__).parent / "checks"
+
+
+class _State:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.loop: LoopThread | None = None
+        self.driver: Driver | None = None
+        self.capabilities: Capabilities | None = None
+        self.report: Report | None = None
+        self.started: dict[str, float] = {}
+
+    def make_driver(self) -> Driver:
+        command = self.config.getoption("sut_cmd")
+        fault = self.config.getoption("sut_fault")
+        if command:
+            return WireDriver(command)
+        if fault:
+            from conformance.known_bad import apply_fault  # noqa: PLC0415 - only for the self-test
+
+            apply_fault(fault)
+        return ReferenceDriver()
+
+    def ensure(self) -> tuple[Driver, LoopThread, Capabilities]:
+        if self.loop is None:
+            self.loop = LoopThread()
+        if self.driver is None or not self.driver.alive:
+            if self.driver is not None:
+                self.loop.run(self.driver.close(), 30)
+            self.driver = self.make_driver()
+            self.capabilities = self.loop.run(self.driver.start(), 120)
+            if self.report is None:
+                self.report = Report(
+                    self.capabilities.implementation,
+                    self.capabilities.version,
+                    sorted(self.capabilities.capabilities),
+                )
+        assert self.capabilities is not None
+        return self.driver, self.loop, self.capabilities
+
+    def close(self) -> None:
+        if self.loop is not None:
+            if self.driver is not None:
+                try:
+                    self.loop.run(self.driver.close(), 30)
+                except DriverError:
+                    pass
+            self.loop.close()
+            self.loop = None
+
+
+def check_id(item: pytest.Item) -> str:
+    """A stable ID from the check's path: ``token/test_generate.py::test_is_a_jwt`` → ``token.generate.is-a-jwt``."""
+    path = Path(str(item.path))
+    try:
+        parts = list(path.relative_to(CHECKS_DIR).with_suffix("").parts)
+    except ValueError:
+        parts = [path.stem]
+    parts = [p.removeprefix("test_") for p in parts]
+    name = item.name.removeprefix("test_")
+    return ".".join([*parts, name]).replace("_", "-")
+
+
+def _is_check(item: pytest.Item) -> bool:
+    return item.get_closest_marker("conformance") is not None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conformance", "CometChat Calls call-session conformance")
+    group.addoption(
+        "--sut", default="reference", help="'reference': the in-process reference stack (default)"
+    )
+    group.addoption("--sut-cmd", default=None, metavar="CMD", help="a program speaking PROTOCOL.md on stdio")
+    group.addoption(
+        "--sut-fault", default=None, metavar="NAME", help="the reference with a known fault (self-test)"
+    )
+    group.addoption("--conformance-report", default=None, metavar="DIR", help="write the report folder here")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "conformance(section, level): a conformance check of a contract section"
+    )
+    config.addinivalue_line("markers", "requires(capability): the check needs a declared capability")
+    config.stash[_STATE] = _State(config)
+    folder = config.getoption("conformance_report", None)
+    if folder and not getattr(config.option, "xmlpath", None):
+        config.option.xmlpath = str(Path(folder) / "junit.xml")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    state = config.stash[_STATE]
+    if not any(str(a).startswith(str(CHECKS_DIR)) or "checks" in str(a) for a in config.args):
+        return None
+    _, _, capabilities = state.ensure()
+    profile = os.environ.get("HYPOTHESIS_PROFILE", "default")
+    return [
+        f"conformance: {capabilities.implementation} {capabilities.version} (protocol {capabilities.protocol})",
+        f"capabilities: {', '.join(sorted(capabilities.capabilities)) or 'none'}",
+        f"hypothesis profile: {profile}",
+    ]
+
+
+@pytest.fixture
+def sut(request: pytest.FixtureRequest) -> Iterator[Sut]:
+    """The implementation under test, reset for this check."""
+    state = request.config.stash[_STATE]
+    driver, loop, capabilities = state.ensure()
+    loop.run(driver.call("Harness.reset", {}), 60)
+    driver.log.clear()
+    driver.transcript.clear() if isinstance(driver.transcript, list) else None
+    yield Sut(driver, loop, capabilities)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if not _is_check(item):
+        return
+    state = item.config.stash[_STATE]
+    state.started[item.nodeid] = time.monotonic()
+    _, _, capabilities = state.ensure()
+    for marker in item.iter_markers("requires"):
+        capability = marker.args[0]
+        if capability not in capabilities.capabilities:
+            pytest.skip(
+                f"needs capability {capability!r}, which {capabilities.implementation} does not declare"
+            )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report: pytest.TestReport = yield
+    if not _is_check(item):
+        return report
+    marker = item.get_closest_marker("conformance")
+    assert marker is not None
+    level = marker.kwargs["level"]
+    outcome: str | None = None
+    reason = ""
+    if report.skipped and call.when in ("setup", "call"):
+        skip_reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if level == "MUST":
+            report.outcome = "failed"
+            report.longrepr = f"a MUST check cannot be skipped ({skip_reason})"
+            outcome, reason = "error", str(report.longrepr)
+        else:
+            outcome, reason = "skip", skip_reason
+    elif report.failed:
+        driver_failed = call.excinfo is not None and call.excinfo.errisinstance(DriverError)
+        outcome = "error" if driver_failed or call.when != "call" else "fail"
+        reason = report.longreprtext
+    elif call.when == "call":
+        outcome = "pass"
+    if outcome is not None:
+        _record(item, level, marker.kwargs["section"], outcome, reason)
+    return report
+
+
+def _record(item: pytest.Item, level: str, section: str, outcome: str, reason: str) -> None:
+    state = item.config.stash[_STATE]
+    if state.report is None:
+        return
+    events: list[dict[str, Any]] = []
+    transcript: list[str] = []
+    if outcome in ("fail", "error") and state.driver is not None:
+        events = [
+            {"client": e.client, "listener": e.listener, "callback": e.callback, "payload": e.payload}
+            for e in state.driver.log.events
+        ]
+        transcript = list(state.driver.transcript)[-50:]
+    check = check_id(item)
+    state.report.results = [r for r in state.report.results if r.id != check]
+    state.report.results.append(
+        CheckResult(
+            check,
+            section,
+            level,
+            outcome,
+            reason,
+            time.monotonic() - state.started.get(item.nodeid, time.monotonic()),
+            events,
+            transcript,
+        )
+    )
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    state = config.stash[_STATE]
+    if state.report is None or not state.report.results:
+        return
+    terminalreporter.section("conformance")
+    terminalreporter.write_line(state.report.verdict())
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = session.config.stash[_STATE]
+    folder = session.config.getoption("conformance_report")
+    if folder and state.report is not None:
+        state.report.write(Path(folder))
+    state.close()

@@ -1,0 +1,80 @@
+"""The reference wire shim: ``python -m conformance.shim`` serves the reference stack over
+the protocol of PROTOCOL.md, so the wire path is tested in CI exactly as another
+implementation would be driven. ``--fault NAME`` serves a known-bad variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+from typing import Any
+
+from conformance import jsonrpc
+from conformance.reference.implementation import ReferenceImplementation
+
+
+async def serve(fault: str | None) -> None:
+    if fault:
+        from conformance.known_bad import apply_fault
+
+        apply_fault(fault)
+    out = sys.stdout.buffer
+
+    def send(message: dict[str, Any]) -> None:
+        out.write(jsonrpc.encode(message))
+        out.flush()
+
+    def emit(client: str, listener: str, callback: str, payload: Any) -> None:
+        send({"jsonrpc": "2.0", "method": "event",
+              "params": {"client": client, "listener": listener, "callback": callback, "payload": payload}})  # fmt: skip
+
+    implementation = ReferenceImplementation(emit)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=16 * 1024 * 1024)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    try:
+        while line := await reader.readline():
+            try:
+                request = json.loads(line)
+                request_id, method = request.get("id"), request["method"]
+                params = request.get("params") or {}
+            except (json.JSONDecodeError, KeyError, AttributeError) as exc:
+                send(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": None,
+                        "error": {"code": -32700, "message": f"parse error: {exc}"},
+                    }
+                )
+                continue
+            try:
+                if method == "initialize":
+                    result: Any = await implementation.start()
+                elif method == "shutdown":
+                    await implementation.close()
+                    send({"jsonrpc": "2.0", "id": request_id, "result": None})
+                    return
+                else:
+                    result = await implementation.handle(method, params)
+                send({"jsonrpc": "2.0", "id": request_id, "result": result})
+            except Exception as exc:  # every failure is answered; the shim stays up
+                send(jsonrpc.error_reply(request_id, exc))
+    finally:
+        with contextlib.suppress(Exception):
+            await implementation.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m conformance.shim", description=__doc__)
+    parser.add_argument("--fault", help="serve the reference with this known fault (conformance/known_bad)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    asyncio.run(serve(args.fault))
+
+
+if __name__ == "__main__":
+    main()
