@@ -8,6 +8,7 @@ loop and wait for the result with a timeout (never a sleep).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import threading
 from collections.abc import Callable, Coroutine
@@ -31,12 +32,13 @@ class LoopThread:
         self._thread.start()
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = STEP_TIMEOUT) -> T:
+        """Run ``coro`` on the loop; a step taking longer than ``timeout`` is a driver error."""
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        try:
-            return future.result(timeout)
-        except TimeoutError:
+        done, _ = concurrent.futures.wait([future], timeout)
+        if not done:
             future.cancel()
-            raise DriverError(f"no answer within {timeout:g} s") from None
+            raise DriverError(f"a step got no answer within {timeout:g} s")
+        return future.result()
 
     def close(self) -> None:
         async def drain() -> None:
@@ -88,12 +90,19 @@ class Sut:
         return list(self.driver.log.events)
 
     def wait_events(self, predicate: Callable[[list[Event]], bool], timeout: float = EVENT_TIMEOUT) -> None:
-        try:
-            self.loop.run(self.driver.log.wait(predicate, timeout), timeout + 5)
-        except TimeoutError:
-            raise AssertionError(
-                f"timed out after {timeout:g} s waiting for events; got {self.events()}"
-            ) from None
+        """Wait until the events satisfy ``predicate``; a check failure (not a driver error) if not."""
+
+        async def waited() -> bool:
+            # The wait's own timeout is the check's verdict; only the step timeout (a
+            # stuck loop) is a driver error, so the two must not share an exception.
+            try:
+                await self.driver.log.wait(predicate, timeout)
+            except TimeoutError:
+                return False
+            return True
+
+        if not self.loop.run(waited(), timeout + 30):
+            raise AssertionError(f"timed out after {timeout:g} s waiting for events; got {self.events()}")
 
 
 class Client:

@@ -44,7 +44,7 @@ class _State:
         command = self.config.getoption("sut_cmd")
         fault = self.config.getoption("sut_fault")
         if command:
-            return WireDriver(command)
+            return WireDriver(command, call_timeout=float(self.config.getoption("sut_timeout")))
         if fault:
             from conformance.known_bad import apply_fault  # noqa: PLC0415 - only for the self-test
 
@@ -105,6 +105,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--sut-fault", default=None, metavar="NAME", help="the reference with a known fault (self-test)"
     )
     group.addoption("--conformance-report", default=None, metavar="DIR", help="write the report folder here")
+    group.addoption(
+        "--sut-timeout", default=60.0, type=float, metavar="S", help="seconds a wire request may take"
+    )
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -14,14 +14,14 @@ import sys
 from typing import Any
 
 from conformance import jsonrpc
+from conformance.known_bad import apply_fault
 from conformance.reference.implementation import ReferenceImplementation
 
 
-async def serve(fault: str | None) -> None:
+async def serve(fault: str | None, capabilities: list[str] | None, misbehave: str | None) -> None:
     if fault:
-        from conformance.known_bad import apply_fault
-
         apply_fault(fault)
+    bad_action, _, bad_method = (misbehave or "").partition(":")
     out = sys.stdout.buffer
 
     def send(message: dict[str, Any]) -> None:
@@ -51,9 +51,21 @@ async def serve(fault: str | None) -> None:
                     }
                 )
                 continue
+            if method == bad_method:
+                # The suite's own self-test: a shim that crashes, hangs or babbles.
+                if bad_action == "crash":
+                    raise SystemExit(3)
+                if bad_action == "hang":
+                    await asyncio.Event().wait()
+                if bad_action == "garbage":
+                    out.write(b"this is not JSON-RPC\n")
+                    out.flush()
+                    continue
             try:
                 if method == "initialize":
                     result: Any = await implementation.start()
+                    if capabilities is not None:
+                        result["capabilities"] = capabilities
                 elif method == "shutdown":
                     await implementation.close()
                     send({"jsonrpc": "2.0", "id": request_id, "result": None})
@@ -71,9 +83,16 @@ async def serve(fault: str | None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m conformance.shim", description=__doc__)
     parser.add_argument("--fault", help="serve the reference with this known fault (conformance/known_bad)")
+    parser.add_argument(
+        "--capabilities", help="declare only these (comma-separated; '' for none): the suite's self-test"
+    )
+    parser.add_argument(
+        "--misbehave", help="crash:METHOD, hang:METHOD or garbage:METHOD: the suite's self-test"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    asyncio.run(serve(args.fault))
+    declared = None if args.capabilities is None else [c for c in args.capabilities.split(",") if c]
+    asyncio.run(serve(args.fault, declared, args.misbehave))
 
 
 if __name__ == "__main__":

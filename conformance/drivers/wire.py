@@ -13,7 +13,11 @@ import contextlib
 import json
 import shlex
 from collections import deque
+from functools import cache
+from pathlib import Path
 from typing import Any, Final
+
+import jsonschema
 
 from conformance import jsonrpc
 from conformance.driver import Capabilities, ContractError, DriverError, EventLog
@@ -23,6 +27,15 @@ __all__ = ["WireDriver"]
 CALL_TIMEOUT: Final = 60.0
 START_TIMEOUT: Final = 60.0
 TRANSCRIPT_LINES: Final = 200
+
+
+@cache
+def _validators() -> tuple[Any, Any]:
+    """(every line, the handshake answer) validators of protocol.schema.json."""
+    schema = json.loads((Path(__file__).parent.parent / "protocol.schema.json").read_text())
+    cls = jsonschema.validators.validator_for(schema)
+    handshake = {"$defs": schema["$defs"], **schema["$defs"]["handshake"]}
+    return cls(schema), cls(handshake)
 
 
 class WireDriver:
@@ -59,10 +72,9 @@ class WireDriver:
         self._reader = asyncio.ensure_future(self._read())
         self._stderr = asyncio.ensure_future(self._drain_stderr())
         hello = await self._request("initialize", {"protocol": 1}, START_TIMEOUT)
-        if not isinstance(hello, dict) or not isinstance(hello.get("capabilities"), list):
-            raise DriverError(
-                f"initialize must answer {{implementation, version, capabilities}}, got {hello!r}"
-            )
+        problem = next(iter(_validators()[1].iter_errors(hello)), None)
+        if problem is not None:
+            raise DriverError(f"the handshake answer is not the protocol's: {problem.message} ({hello!r})")
         return Capabilities(
             str(hello.get("implementation", self.command)),
             str(hello.get("version", "?")),
@@ -88,9 +100,11 @@ class WireDriver:
             async with asyncio.timeout(timeout):
                 return await future
         except TimeoutError:
-            raise DriverError(
-                f"{method} got no answer within {timeout:g} s (a hung implementation)"
-            ) from None
+            why = f"{method} got no answer within {timeout:g} s (a hung implementation)"
+            self._die(why)
+            with contextlib.suppress(ProcessLookupError):
+                self._process.kill()  # a hung program is not trusted with the next check
+            raise DriverError(why) from None
         except (BrokenPipeError, ConnectionResetError) as exc:
             raise DriverError(f"the implementation's stdin closed: {exc}") from None
         finally:
@@ -105,8 +119,12 @@ class WireDriver:
                 text = line.decode(errors="replace").rstrip()
                 self._transcript.append(f"← {text}")
                 try:
-                    self._dispatch(json.loads(text))
-                except (json.JSONDecodeError, TypeError, KeyError) as exc:
+                    message = json.loads(text)
+                    problem = next(iter(_validators()[0].iter_errors(message)), None)
+                    if problem is not None:
+                        raise ValueError(f"{problem.message} at {list(problem.absolute_path)}")
+                    self._dispatch(message)
+                except (ValueError, TypeError, KeyError) as exc:
                     self._die(f"not a protocol message ({exc}): {text[:200]}")
                     return
         finally:

@@ -106,7 +106,10 @@ def test_call_already_initiated(sut: Sut) -> None:
     ring(alice, bob)
     with pytest.raises(ContractError) as caught:
         alice.chat("initiateCall", receiverId="bob", callType="video", receiverType="user")
-    assert (caught.value.code, caught.value.message) == ("CALL_ALREADY_INITIATED", "There is already call in progress")
+    assert (caught.value.code, caught.value.message) == (
+        "CALL_ALREADY_INITIATED",
+        "There is already call in progress",
+    )
 
 
 @check("F", MUST, "ringing")
@@ -123,7 +126,11 @@ def test_cannot_accept_while_in_a_call(sut: Sut) -> None:
 @check("F", MUST, "ringing")
 @pytest.mark.parametrize(
     ("session_id", "kind", "code"),
-    [("", "direct", "ERROR_INVALID_SESSIONID"), (None, "", "ERROR_INVALID_SESSIONID"), ("s1", "", "ERROR_INVALID_TYPE")],
+    [
+        ("", "direct", "ERROR_INVALID_SESSIONID"),
+        (None, "", "ERROR_INVALID_SESSIONID"),
+        ("s1", "", "ERROR_INVALID_TYPE"),
+    ],
 )
 def test_participant_count_errors(sut: Sut, session_id: object, kind: object, code: str) -> None:
     (alice,) = logged_in(sut, "alice")

@@ -27,7 +27,11 @@ def test_in_call_methods_are_no_ops_without_a_session_k3(sut: Sut) -> None:
 
 @check("J", MUST)
 def test_call_mode_constants(sut: Sut) -> None:
-    assert sut.call("Harness.constants")["CALL_MODE"] == {"DEFAULT": "DEFAULT", "SPOTLIGHT": "SPOTLIGHT", "GRID": "TILE"}
+    assert sut.call("Harness.constants")["CALL_MODE"] == {
+        "DEFAULT": "DEFAULT",
+        "SPOTLIGHT": "SPOTLIGHT",
+        "GRID": "TILE",
+    }
 
 
 @check("J", SHOULD, "callView")

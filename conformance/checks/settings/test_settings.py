@@ -83,7 +83,9 @@ def test_setters_chain_and_getters_read_back(sut: Sut, setter: str) -> None:
 
 @check("B", SHOULD)
 def test_main_video_container_defaults_k41(sut: Sut) -> None:
-    sut.call("CometChatCalls.MainVideoContainerSetting", calls=[["setNameLabelParams", "top-left", False, "red"]])
+    sut.call(
+        "CometChatCalls.MainVideoContainerSetting", calls=[["setNameLabelParams", "top-left", False, "red"]]
+    )
     fresh = sut.call("CometChatCalls.MainVideoContainerSetting", calls=[])
     assert fresh["video_fit" if "video_fit" in fresh else "videoFit"] == "contain"
     label = fresh["name_label" if "name_label" in fresh else "nameLabel"]
@@ -94,7 +96,10 @@ def test_main_video_container_defaults_k41(sut: Sut) -> None:
 def test_not_a_settings_object_is_refused(sut: Sut) -> None:
     error = start_with(sut, "not settings")
     assert error is not None
-    assert (error.code, error.message) == ("INVALID_CALL_SETTINGS", "callSettings must be an instance of CallSettings class")
+    assert (error.code, error.message) == (
+        "INVALID_CALL_SETTINGS",
+        "callSettings must be an instance of CallSettings class",
+    )
 
 
 @check("B", SHOULD)
@@ -102,7 +107,10 @@ def test_not_a_settings_object_is_refused(sut: Sut) -> None:
 def test_first_non_boolean_wins_in_contract_order(sut: Sut, index: int) -> None:
     error = start_with(sut, {name: "yes" for name in ORDER[index:]})
     assert error is not None
-    assert (error.code, error.message) == ("INVALID_CALL_SETTINGS", f"{ORDER[index]} method must be provided a boolean value.")
+    assert (error.code, error.message) == (
+        "INVALID_CALL_SETTINGS",
+        f"{ORDER[index]} method must be provided a boolean value.",
+    )
 
 
 @check("B", SHOULD)
@@ -119,7 +127,10 @@ def test_idle_check_sits_between_the_recording_flags(sut: Sut) -> None:
 def test_idle_119_refused(sut: Sut) -> None:
     error = start_with(sut, {"setIdleTimeoutPeriod": 119})
     assert error is not None
-    assert (error.code, error.message) == ("INVALID_CALL_SETTINGS", "Minimum value for idleTimeoutPeriod is 120 seconds.")
+    assert (error.code, error.message) == (
+        "INVALID_CALL_SETTINGS",
+        "Minimum value for idleTimeoutPeriod is 120 seconds.",
+    )
 
 
 @check("B", MUST)

@@ -62,7 +62,9 @@ def test_unknown_auth_token_is_refused(sut: Sut) -> None:
         (None, "token", "Argument sessionID is missing or invalid, a valid session identifier as a string is required to proceed."),
     ],
 )  # fmt: skip
-def test_non_string_arguments_exact_messages(sut: Sut, session_id: object, auth_token: object, message: str) -> None:
+def test_non_string_arguments_exact_messages(
+    sut: Sut, session_id: object, auth_token: object, message: str
+) -> None:
     alice = sut.client("alice")
     with pytest.raises(ContractError) as caught:
         alice.calls("generateToken", sessionId=session_id, authToken=auth_token)
@@ -86,4 +88,7 @@ def test_a_garbage_token_reaches_on_error(sut: Sut) -> None:
     alice = sut.client("alice")
     alice.calls("startSession", callToken="not.a.jwt", callSettings={"setCallListener": True})
     error = alice.wait("onError").payload
-    assert (error["code"], error["message"]) == ("INVALID_ARGUMENT_EXCEPTION", "callToken must be valid please verify.")
+    assert (error["code"], error["message"]) == (
+        "INVALID_ARGUMENT_EXCEPTION",
+        "callToken must be valid please verify.",
+    )

@@ -1,0 +1,254 @@
+"""Known-bad implementations: the reference with one realistic fault each.
+
+The suite proves its worth by failing every one of these (``tests/conformance``). A
+fault is applied to the whole process (the self-test runs each in its own pytest
+process, or in the wire shim with ``--fault NAME``); :data:`FAULTS` names each one,
+says what it breaks, and which check is expected to catch it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from simulator.chat import client as chat_client
+from simulator.media import sources
+from simulator.sdk import constants, idle, listeners, session, settings
+from simulator.server import tokens
+
+__all__ = ["FAULTS", "Fault", "apply_fault"]
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    description: str
+    caught_by: str
+    """The check (ID) expected to fail."""
+    selection: str
+    """The checks the self-test runs against this fault (a pytest path under conformance/checks)."""
+    apply: Callable[[], None]
+
+
+def _wrong_idle_default() -> None:
+    settings.CallSettings.__dataclass_fields__["idle_timeout_period"].default = 240
+    settings.CallSettings.__init__.__defaults__ = tuple(  # type: ignore[misc]
+        240 if d == 180.0 else d for d in settings.CallSettings.__init__.__defaults__ or ()
+    )
+    settings.DEFAULT_IDLE_TIMEOUT = 240  # type: ignore[misc]
+
+
+def _append_instead_of_replace() -> None:
+    def add(self: listeners.ListenerRegistry, listener_id: object, listener: object) -> None:
+        self._handlers.append((str(listener_id), self._store(listener)))
+
+    listeners.ListenerRegistry.add = add  # type: ignore[method-assign]
+
+
+def _prompt_too_early() -> None:
+    idle.IDLE_PROMPT_LEAD = 90  # type: ignore[misc]
+
+
+def _call_ended_to_the_leaver() -> None:
+    leave = session.CallSession.leave
+
+    def leave_and_end(self: session.CallSession, reason: Any = "end") -> None:
+        if self.active and self.participants:
+            self._emit("on_call_ended")
+        leave(self, reason)
+
+    session.CallSession.leave = leave_and_end  # type: ignore[method-assign]
+
+
+def _mute_does_not_silence() -> None:
+    def mute_audio(self: session.CallSession, muted: bool) -> None:
+        if self.me is not None:
+            self.me.audio_muted = muted  # the state says muted; the microphone keeps sending
+
+    session.CallSession.mute_audio = mute_audio  # type: ignore[method-assign]
+
+
+def _pause_does_not_freeze() -> None:
+    sources.CameraTrack.set_enabled = lambda self, enabled: None  # type: ignore[method-assign]
+
+
+def _leave_events_in_the_wrong_order() -> None:
+    def on_left(self: session.CallSession, record: Any) -> None:
+        if self.participants.pop(record.participant_id, None) is None:
+            return
+        self._emit("on_user_list_updated", self._listed())
+        self._emit("on_user_left", session._user(record, joined=False))
+        if not self.participants:
+            self._emit("on_call_ended")
+            self.idle.set_alone(True)
+
+    session.CallSession._on_participant_left = on_left  # type: ignore[method-assign]
+
+
+def _token_for_another_session() -> None:
+    issue = tokens.CallTokenAuthority.issue
+
+    def issue_first_session(self: tokens.CallTokenAuthority, user: Any, session_id: str) -> str:
+        return issue(self, user, "lobby")  # every token is for the same session
+
+    tokens.CallTokenAuthority.issue = issue_first_session  # type: ignore[method-assign]
+
+
+def _idle_minimum_119() -> None:
+    settings.MIN_IDLE_TIMEOUT = 119  # type: ignore[misc]
+
+
+def _handlers_not_cleared() -> None:
+    original = listeners.ListenerRegistry.__init__
+
+    def init(self: listeners.ListenerRegistry, **kwargs: Any) -> None:
+        original(self, **kwargs)
+        self._clearing = frozenset()
+
+    listeners.ListenerRegistry.__init__ = init  # type: ignore[method-assign]
+
+
+def _handlers_cleared_on_end_session() -> None:
+    leave = session.CallSession.leave
+
+    def leave_and_clear(self: session.CallSession, reason: Any = "end") -> None:
+        self._client.registry.clear()
+        leave(self, reason)
+
+    session.CallSession.leave = leave_and_clear  # type: ignore[method-assign]
+
+
+def _grid_is_grid() -> None:
+    constants.CALL_MODE = constants.MappingProxyType(
+        {"DEFAULT": "DEFAULT", "SPOTLIGHT": "SPOTLIGHT", "GRID": "GRID"}
+    )  # type: ignore[misc, attr-defined]
+    from conformance.reference import implementation
+
+    implementation.CALL_MODE = constants.CALL_MODE  # type: ignore[misc]
+
+
+def _join_does_not_cancel_the_countdown() -> None:
+    set_alone = idle.IdleTimer.set_alone
+
+    def keep_countdown(self: idle.IdleTimer, alone: bool) -> None:
+        if not alone and self.state is idle.IdleState.PROMPT:
+            return  # the bundle's behaviour: the visible countdown carries on
+        set_alone(self, alone)
+
+    idle.IdleTimer.set_alone = keep_countdown  # type: ignore[method-assign]
+
+
+def _never_unanswered() -> None:
+    chat_client.ChatClient._ring_out = lambda self, session_id: None  # type: ignore[method-assign]
+
+
+def _screen_share_event_to_everyone() -> None:
+    def on_state(self: session.CallSession, message: Any) -> None:
+        pass
+
+    original = session.CallSession._redraw
+
+    def redraw(self: session.CallSession) -> None:
+        original(self)
+        for record in self.participants.values():
+            if record.screen_sharing and not getattr(self, "_told_share", False):
+                self._told_share = True  # type: ignore[attr-defined]
+                self._emit("on_screen_share_started")
+
+    session.CallSession._redraw = redraw  # type: ignore[method-assign]
+
+
+def _user_joined_for_oneself() -> None:
+    on_joined = session.CallSession._on_joined
+
+    async def joined(self: session.CallSession, message: Any) -> None:
+        self._emit("on_user_joined", session._user(message.me, joined=True))
+        await on_joined(self, message)
+
+    session.CallSession._on_joined = joined  # type: ignore[method-assign]
+
+
+def _wrong_auth_token_message() -> None:
+    from simulator.sdk.errors import Messages
+
+    Messages.AUTH_TOKEN_INVALID = "authToken must be a string"  # type: ignore[misc]
+
+
+def _throwing_listener_aborts() -> None:
+    def invoke(key: str, listener: object, callback: str, args: tuple[object, ...]) -> None:
+        function = listeners._callback_of(listener, callback)
+        if function is not None:
+            try:
+                function(*args)
+            except Exception as exc:
+                raise _Abort from exc
+
+    class _Abort(Exception):
+        pass
+
+    dispatch = listeners.ListenerRegistry.dispatch
+
+    def aborting(
+        self: listeners.ListenerRegistry, callback: str, *args: object, settings_listener: object = None
+    ) -> None:
+        try:
+            dispatch(self, callback, *args, settings_listener=settings_listener)
+        except _Abort:
+            pass
+
+    listeners._invoke = invoke  # type: ignore[assignment]
+    listeners.ListenerRegistry.dispatch = aborting  # type: ignore[method-assign]
+
+
+FAULTS: dict[str, Fault] = {
+    f.name: f
+    for f in [
+        Fault("wrong-idle-default", "the idle timeout defaults to 240 s", "settings.settings.seed-defaults[getIdleTimeoutPeriod]",
+              "settings", _wrong_idle_default),
+        Fault("listener-appended-not-replaced", "re-adding a listener id appends a second one",
+              "listeners.registry.re-adding-an-id-replaces-it", "listeners", _append_instead_of_replace),
+        Fault("idle-prompt-too-early", "the idle prompt shows 90 s before the end", "idle.idle.prompt-at-t-minus-60",
+              "idle", _prompt_too_early),
+        Fault("call-ended-to-the-leaver", "onCallEnded is sent to the participant who leaves",
+              "session.join-leave.end-session-emits-nothing-locally", "session/test_join_leave.py", _call_ended_to_the_leaver),
+        Fault("mute-does-not-silence", "muteAudio updates the state but the microphone keeps sending",
+              "session.media.mute-really-silences", "session/test_media.py", _mute_does_not_silence),
+        Fault("pause-does-not-freeze", "pauseVideo leaves the camera running", "session.media.pause-really-freezes",
+              "session/test_media.py", _pause_does_not_freeze),
+        Fault("leave-events-out-of-order", "onUserListUpdated comes before onUserLeft",
+              "session.join-leave.leave-order-at-the-others", "session/test_join_leave.py", _leave_events_in_the_wrong_order),
+        Fault("token-for-another-session", "every call token is issued for one fixed session",
+              "token.token.tokens-differ-per-user-and-session", "token", _token_for_another_session),
+        Fault("idle-119-accepted", "an idle timeout of 119 s is accepted", "settings.settings.idle-119-refused",
+              "settings", _idle_minimum_119),
+        Fault("handlers-not-cleared", "handlers survive onCallEnded / onSessionTimeout / end button",
+              "listeners.registry.handlers-cleared-after-on-call-ended-d9", "listeners", _handlers_not_cleared),
+        Fault("handlers-cleared-on-end-session", "endSession drops the addCallEventListener handlers",
+              "listeners.registry.handlers-kept-after-end-session-d10", "listeners", _handlers_cleared_on_end_session),
+        Fault("grid-is-grid", "CALL_MODE.GRID is 'GRID' instead of 'TILE'", "session.in-call.call-mode-constants",
+              "session/test_in_call.py", _grid_is_grid),
+        Fault("join-keeps-the-countdown", "a join does not cancel a visible idle countdown (the bundle's way)",
+              "idle.idle.a-join-cancels-the-timeout-k15", "idle", _join_does_not_cancel_the_countdown),
+        Fault("never-unanswered", "the ringing timer never marks the call unanswered",
+              "ringing.ringing.unanswered-after-the-timeout", "ringing", _never_unanswered),
+        Fault("screen-share-event-to-everyone", "onScreenShareStarted reaches the other participants too",
+              "session.in-call.screen-share-events-are-local", "session/test_in_call.py", _screen_share_event_to_everyone),
+        Fault("user-joined-for-oneself", "onUserJoined fires for the local user", "session.join-leave.no-on-user-joined-for-oneself-k9",
+              "session/test_join_leave.py", _user_joined_for_oneself),
+        Fault("wrong-auth-token-message", "a non-string authToken gets the wrong message",
+              "token.token.non-string-arguments-exact-messages[s1-42-Argument authToken is missing or invalid, a valid authentication token as a string is required to proceed.]",
+              "token", _wrong_auth_token_message),
+        Fault("throwing-listener-aborts-dispatch", "one throwing listener stops the others",
+              "listeners.registry.a-throwing-listener-does-not-stop-the-others-k8", "listeners", _throwing_listener_aborts),
+    ]
+}  # fmt: skip
+
+
+def apply_fault(name: str) -> None:
+    """Apply the fault ``name`` to this process."""
+    try:
+        fault = FAULTS[name]
+    except KeyError:
+        raise SystemExit(f"unknown fault {name!r}; known: {', '.join(sorted(FAULTS))}") from None
+    fault.apply()
