@@ -101,8 +101,10 @@ class Driver(Protocol):
     """What the plugin needs from any implementation under test."""
 
     log: EventLog
-    transcript: list[str]
-    """The messages exchanged, for failure reports (empty for in-process drivers)."""
+
+    @property
+    def transcript(self) -> list[str]:
+        """The messages exchanged, for failure reports (empty for in-process drivers)."""
 
     async def start(self) -> Capabilities:
         """Start the implementation and perform the handshake."""

@@ -12,9 +12,10 @@ or misbehaving driver is an error, never a pass.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -71,16 +72,17 @@ class _State:
     def close(self) -> None:
         if self.loop is not None:
             if self.driver is not None:
-                try:
+                with contextlib.suppress(DriverError):
                     self.loop.run(self.driver.close(), 30)
-                except DriverError:
-                    pass
             self.loop.close()
             self.loop = None
 
 
 def check_id(item: pytest.Item) -> str:
-    """A stable ID from the check's path: ``token/test_generate.py::test_is_a_jwt`` → ``token.generate.is-a-jwt``."""
+    """A stable ID from the check's path.
+
+    ``token/test_generate.py::test_is_a_jwt`` → ``token.generate.is-a-jwt``.
+    """
     path = Path(str(item.path))
     try:
         parts = list(path.relative_to(CHECKS_DIR).with_suffix("").parts)
@@ -129,21 +131,21 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     _, _, capabilities = state.ensure()
     profile = os.environ.get("HYPOTHESIS_PROFILE", "default")
     return [
-        f"conformance: {capabilities.implementation} {capabilities.version} (protocol {capabilities.protocol})",
+        f"conformance: {capabilities.implementation} {capabilities.version}",
+        f"wire protocol: {capabilities.protocol}",
         f"capabilities: {', '.join(sorted(capabilities.capabilities)) or 'none'}",
         f"hypothesis profile: {profile}",
     ]
 
 
 @pytest.fixture
-def sut(request: pytest.FixtureRequest) -> Iterator[Sut]:
+def sut(request: pytest.FixtureRequest) -> Sut:
     """The implementation under test, reset for this check."""
     state = request.config.stash[_STATE]
     driver, loop, capabilities = state.ensure()
     loop.run(driver.call("Harness.reset", {}), 60)
     driver.log.clear()
-    driver.transcript.clear() if isinstance(driver.transcript, list) else None
-    yield Sut(driver, loop, capabilities)
+    return Sut(driver, loop, capabilities)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -161,7 +163,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report: pytest.TestReport = yield
     if not _is_check(item):
         return report

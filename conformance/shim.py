@@ -29,8 +29,8 @@ async def serve(fault: str | None, capabilities: list[str] | None, misbehave: st
         out.flush()
 
     def emit(client: str, listener: str, callback: str, payload: Any) -> None:
-        send({"jsonrpc": "2.0", "method": "event",
-              "params": {"client": client, "listener": listener, "callback": callback, "payload": payload}})  # fmt: skip
+        params = {"client": client, "listener": listener, "callback": callback, "payload": payload}
+        send({"jsonrpc": "2.0", "method": "event", "params": params})
 
     implementation = ReferenceImplementation(emit)
     loop = asyncio.get_running_loop()

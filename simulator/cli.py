@@ -1,4 +1,5 @@
-"""The ``callsim`` command: ``demo`` (the main job for now) and ``serve`` (standalone backend)."""
+"""The ``callsim`` command: ``demo`` (the main job for now), ``serve`` (the standalone backend)
+and ``conform`` (the conformance suite against an implementation)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,18 @@ async def _serve(host: str, port: int, db: str, api_key: str | None) -> None:
         await stop.wait()
 
 
+def _conform(args: argparse.Namespace) -> int:
+    import pytest
+
+    from conformance.plugin import CHECKS_DIR
+
+    options = [str(CHECKS_DIR), "-p", "no:cacheprovider", "--sut-timeout", str(args.sut_timeout)]
+    options += ["--sut-cmd", args.sut_cmd] if args.sut_cmd else ["--sut", args.sut]
+    if args.report:
+        options += ["--conformance-report", args.report]
+    return int(pytest.main([*options, *args.pytest_args]))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``callsim`` console script."""
     parser = argparse.ArgumentParser(prog="callsim", description=__doc__)
@@ -41,8 +54,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--db", default="callsim.db", help="SQLite file (':memory:' for none)")
     serve.add_argument("--api-key", default=None, help="the apiKey for user provisioning (random if unset)")
 
+    conform = commands.add_parser("conform", help="run the conformance suite against an implementation")
+    target = conform.add_mutually_exclusive_group()
+    target.add_argument("--sut", default="reference", help="'reference': the in-process reference (default)")
+    target.add_argument("--sut-cmd", help="a program speaking conformance/PROTOCOL.md on stdio")
+    conform.add_argument(
+        "--report", metavar="DIR", help="write conformance.json, conformance.md, junit.xml here"
+    )
+    conform.add_argument("--sut-timeout", type=float, default=60.0, help="seconds a wire request may take")
+    conform.add_argument("pytest_args", nargs="*", help="more pytest arguments (after --), e.g. -k idle")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
+    if args.command == "conform":
+        return _conform(args)
     if args.command == "demo":
         from simulator.crowd.demo import main as demo_main
 

@@ -15,7 +15,6 @@ class ReferenceDriver:
 
     def __init__(self) -> None:
         self.log = EventLog()
-        self.transcript: list[str] = []
         self._impl = ReferenceImplementation(self.log.add)
         self._alive = False
 
@@ -39,3 +38,7 @@ class ReferenceDriver:
     @property
     def alive(self) -> bool:
         return self._alive
+
+    @property
+    def transcript(self) -> list[str]:
+        return []  # nothing is serialised in process

@@ -9,7 +9,7 @@ from conformance.check import MUST, SHOULD, check
 @check("A", MUST)
 def test_in_call_methods_are_no_ops_without_a_session_k3(sut: Sut) -> None:
     alice = sut.client("alice")
-    for method, params in [
+    calls: list[tuple[str, dict[str, object]]] = [
         ("muteAudio", {"mute": True}),
         ("unMuteAudio", {}),
         ("pauseVideo", {"pause": True}),
@@ -20,7 +20,8 @@ def test_in_call_methods_are_no_ops_without_a_session_k3(sut: Sut) -> None:
         ("switchCamera", {}),
         ("switchToVideoCall", {}),
         ("endSession", {}),
-    ]:
+    ]
+    for method, params in calls:
         alice.calls(method, **params)
     assert alice.events(None) == []
 

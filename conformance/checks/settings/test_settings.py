@@ -105,7 +105,7 @@ def test_not_a_settings_object_is_refused(sut: Sut) -> None:
 @check("B", SHOULD)
 @pytest.mark.parametrize("index", range(len(ORDER)))
 def test_first_non_boolean_wins_in_contract_order(sut: Sut, index: int) -> None:
-    error = start_with(sut, {name: "yes" for name in ORDER[index:]})
+    error = start_with(sut, dict.fromkeys(ORDER[index:], "yes"))
     assert error is not None
     assert (error.code, error.message) == (
         "INVALID_CALL_SETTINGS",

@@ -61,6 +61,7 @@ def test_unknown_auth_token_is_refused(sut: Sut) -> None:
         (7, "token", "Argument sessionID is missing or invalid, a valid session identifier as a string is required to proceed."),
         (None, "token", "Argument sessionID is missing or invalid, a valid session identifier as a string is required to proceed."),
     ],
+    ids=["auth-token-number", "auth-token-null", "session-id-number", "session-id-null"],
 )  # fmt: skip
 def test_non_string_arguments_exact_messages(
     sut: Sut, session_id: object, auth_token: object, message: str
