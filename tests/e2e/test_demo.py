@@ -18,12 +18,19 @@ async def test_demo_measures_what_each_participant_heard_and_saw() -> None:
     muted = uids[1]
     assert all(muted not in heard for heard in result.heard_after_mute.values())
     assert all(n >= 3 for n in result.screen_frames.values())
-    assert result.events[uids[0]][-1] == "on_call_end_button_pressed"
-    assert result.events[uids[-1]][-3:] == ["on_user_left", "on_user_list_updated", "on_call_ended"]
-    assert "on_user_muted" in result.events[uids[0]]
+
+    # The demo runs on the system clock: a debounced device-list update may land anywhere.
+    def without_device_lists(names: list[str]) -> list[str]:
+        return [n for n in names if n != "on_media_device_list_updated"]
+
+    events = {uid: without_device_lists(names) for uid, names in result.events.items()}
+    assert events[uids[0]][-1] == "on_call_end_button_pressed"
+    assert events[uids[-1]][-3:] == ["on_user_left", "on_user_list_updated", "on_call_ended"]
+    assert "on_user_muted" in events[uids[0]]
     # The ringing call (§F.6, §F.7): the first rang the second, both were in media, it ended.
     caller, callee = uids[0], uids[1]
-    assert result.ringing_events[caller] == [
+    ringing = {uid: without_device_lists(names) for uid, names in result.ringing_events.items()}
+    assert ringing[caller] == [
         "on_outgoing_call_accepted",
         "on_user_joined",
         "on_user_list_updated",
