@@ -130,11 +130,12 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         return None
     _, _, capabilities = state.ensure()
     profile = os.environ.get("HYPOTHESIS_PROFILE", "default")
+    seed = config.getoption("hypothesis_seed", None)
     return [
         f"conformance: {capabilities.implementation} {capabilities.version}",
         f"wire protocol: {capabilities.protocol}",
         f"capabilities: {', '.join(sorted(capabilities.capabilities)) or 'none'}",
-        f"hypothesis profile: {profile}",
+        f"hypothesis profile: {profile}; seed: {seed if seed is not None else 'random (derandomised in ci)'}",
     ]
 
 

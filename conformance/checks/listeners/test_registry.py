@@ -131,3 +131,18 @@ def test_a_throwing_listener_does_not_stop_the_others_k8(sut: Sut) -> None:
     bob.join("s1")
     alice.wait("onUserListUpdated")
     assert order(alice, "onUserJoined") == ["bad", "good", "settings"]
+
+
+@check("D", SHOULD, "virtualClock")
+def test_handlers_cleared_after_on_session_timeout_d9(sut: Sut) -> None:
+    alice, bob = sut.client("alice"), sut.client("bob")
+    alice.join("s1")
+    alice.calls("addCallEventListener", listenerId="a")
+    sut.advance(180)
+    alice.wait("onSessionTimeout")
+    alice.harness("waitClosed")
+    assert order(alice, "onSessionTimeout") == ["a", "settings"]
+    alice.join("s2")
+    bob.join("s2")
+    alice.wait("onUserJoined")
+    assert order(alice, "onUserJoined") == ["settings"]
