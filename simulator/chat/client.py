@@ -22,6 +22,7 @@ from simulator.chat.constants import DEFAULT_TIMEOUT
 from simulator.chat.errors import CometChatException, call_error
 from simulator.chat.listeners import CallListenerName
 from simulator.clock import Clock, SystemClock, Timer
+from simulator.http import HttpSession
 from simulator.sdk.app_settings import CallAppSettings, validate_app_settings
 from simulator.sdk.listeners import ListenerRegistry
 from simulator.sdk.settings import is_falsy
@@ -59,8 +60,7 @@ class ChatClient:
         self._user: User | None = None
         self._active: Call | None = None
         self._ringing: Timer | None = None
-        self._http = http
-        self._owns_http = http is None
+        self._http = HttpSession(http)
         self._tasks = TaskSet(f"chat:{self.name}")
         self._socket: aiohttp.ClientWebSocketResponse | None = None
         self._closed = False
@@ -69,9 +69,7 @@ class ChatClient:
 
     @property
     def http(self) -> aiohttp.ClientSession:
-        if self._http is None:
-            self._http = aiohttp.ClientSession()
-        return self._http
+        return self._http.session
 
     @property
     def host(self) -> str:
@@ -341,8 +339,7 @@ class ChatClient:
         self._closed = True
         await self.logout()
         await self._tasks.aclose()
-        if self._owns_http and self._http is not None:
-            await self._http.close()
+        await self._http.aclose()
 
     async def __aenter__(self) -> Self:
         return self

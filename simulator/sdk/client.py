@@ -17,6 +17,7 @@ from typing import Any, Self
 import aiohttp
 
 from simulator.clock import Clock, SystemClock, Timer
+from simulator.http import HttpSession
 from simulator.media.analysers import MediaEvidence
 from simulator.media.devices import DeviceKind, FacingMode, FakeDevices, MediaDevice
 from simulator.media.tones import tone_for
@@ -76,8 +77,7 @@ class CallsClient:
         self.evidence = MediaEvidence(self._speaker)
         self.session: CallSession | None = None
         self.app_settings: CallAppSettings | None = None
-        self._http = http
-        self._owns_http = http is None
+        self._http = HttpSession(http)
         self._tasks = TaskSet(self.name)
         self._device_list: tuple[MediaDevice, ...] = ()
         self._device_timer: Timer | None = None
@@ -89,9 +89,7 @@ class CallsClient:
 
     @property
     def http(self) -> aiohttp.ClientSession:
-        if self._http is None:
-            self._http = aiohttp.ClientSession()
-        return self._http
+        return self._http.session
 
     @property
     def host(self) -> str:
@@ -352,8 +350,7 @@ class CallsClient:
             self._device_timer.cancel()
         self._unsubscribe_devices()
         await self._tasks.aclose()
-        if self._owns_http and self._http is not None:
-            await self._http.close()
+        await self._http.aclose()
 
     async def __aenter__(self) -> Self:
         return self
