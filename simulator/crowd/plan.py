@@ -1,0 +1,190 @@
+"""From a scenario to a plan: who joins when, and every action each participant takes.
+
+The plan is a pure function of the scenario (STYLE rule 11): one root seed, a derived
+seed per participant (its Faker identity, its behaviour draws), so the same seed gives
+the same identities and the same schedule on any machine. A :class:`Shard` — some
+participants, their actions, nothing shared — is what one worker process runs, and is
+plain data so that the same shards can later be sent to Ray workers.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Literal
+
+from faker import Faker
+
+from simulator.crowd.scenario import Interval, Scenario
+
+__all__ = ["Action", "ActionKind", "Identity", "Plan", "PlannedParticipant", "Shard", "make_plan"]
+
+ActionKind = Literal[
+    "join",
+    "leave",
+    "mute",
+    "unmute",
+    "pause",
+    "resume",
+    "share-start",
+    "share-stop",
+    "switch-to-video",
+    "plug-device",
+    "unplug-device",
+    "press-mute",
+    "ring",
+]
+REJOIN_GAP = 2.0
+"""Seconds a churning participant stays away before it rejoins."""
+END_MARGIN = 0.01
+"""Every action but the final leave happens at least this long before the end."""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    uid: str
+    name: str
+    avatar: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedParticipant:
+    index: int
+    identity: Identity
+    session_id: str
+    profile: str
+    decode: bool
+    join_at: float
+    seed: int
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Action:
+    at: float
+    uid: str
+    kind: ActionKind
+    target: str = ""
+    """For ``ring``: the callee's uid; the answer is in ``detail``."""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Shard:
+    """What one worker runs: its participants and their actions only."""
+
+    number: int
+    seed: int
+    participants: tuple[PlannedParticipant, ...]
+    actions: tuple[Action, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    scenario: Scenario
+    participants: tuple[PlannedParticipant, ...]
+    actions: tuple[Action, ...] = field(default=())
+
+    def shards(self, workers: int) -> list[Shard]:
+        """Split by session, whole sessions per worker where possible, balanced by count."""
+        workers = max(1, min(workers, len(self.participants)))
+        buckets: list[list[PlannedParticipant]] = [[] for _ in range(workers)]
+        by_session: dict[str, list[PlannedParticipant]] = {}
+        for p in self.participants:
+            by_session.setdefault(p.session_id, []).append(p)
+        for members in sorted(by_session.values(), key=len, reverse=True):
+            min(buckets, key=len).extend(members)
+        shards = []
+        for number, bucket in enumerate(buckets):
+            uids = {p.identity.uid for p in bucket}
+            actions = tuple(a for a in self.actions if a.uid in uids)
+            shards.append(Shard(number, self.scenario.scenario.seed * 1000 + number, tuple(bucket), actions))
+        return [s for s in shards if s.participants]
+
+
+def _draws(rng: random.Random, interval: Interval, start: float, end: float) -> list[tuple[float, float]]:
+    """(time, hold) of each occurrence of ``interval`` between ``start`` and ``end``."""
+    out: list[tuple[float, float]] = []
+    at = start
+    while True:
+        at += rng.uniform(*interval.every)
+        if at >= end:
+            return out
+        hold = rng.uniform(*interval.hold) if interval.hold else 0.0
+        out.append((at, hold))
+
+
+def _identity(index: int, seed: int) -> Identity:
+    faker = Faker()
+    faker.seed_instance(seed)
+    first = faker.first_name()
+    return Identity(f"{first.lower()}-{index}", f"{first} {faker.last_name()}", faker.image_url())
+
+
+def make_plan(scenario: Scenario) -> Plan:
+    """The deterministic plan of ``scenario``."""
+    header = scenario.scenario
+    end = header.duration
+    participants: list[PlannedParticipant] = []
+    index = 0
+    for group_number, group in enumerate(scenario.sessions):
+        for session in range(group.count):
+            session_id = f"{header.name}-{group_number}-{session}"
+            for _ in range(group.participants):
+                seed = random.Random(f"{header.seed}/{index}").getrandbits(32)
+                faker = Faker()
+                faker.seed_instance(seed)
+                first = faker.first_name()
+                identity = Identity(
+                    f"{first.lower()}-{index}", f"{first} {faker.last_name()}", faker.image_url()
+                )
+                join_at = index / header.join_rate
+                participants.append(
+                    PlannedParticipant(
+                        index, identity, session_id, group.profile, group.decode, join_at, seed
+                    )
+                )
+                index += 1
+
+    actions: list[Action] = []
+    behaviours = scenario.behaviours
+    for p in participants:
+        rng = random.Random(p.seed)
+        uid = p.identity.uid
+        actions.append(Action(p.join_at, uid, "join"))
+        paired: list[tuple[Interval | None, ActionKind, ActionKind]] = [
+            (behaviours.mute, "mute", "unmute"),
+            (behaviours.pause, "pause", "resume"),
+            (behaviours.screen_share if p.profile == "screen-sharer" else None, "share-start", "share-stop"),
+            (behaviours.hotplug, "plug-device", "unplug-device"),
+        ]
+        for interval, on, off in paired:
+            if interval is None:
+                continue
+            for at, hold in _draws(rng, interval, p.join_at, end - 2 * END_MARGIN):
+                actions.append(Action(round(at, 3), uid, on))
+                # The "off" half lands strictly before the final leave, never with it.
+                off_at = min(at + (hold or interval.every[0] / 2), end - END_MARGIN)
+                actions.append(Action(round(max(off_at, at), 3), uid, off))
+        if behaviours.churn is not None:
+            for at, _ in _draws(rng, behaviours.churn, p.join_at, end - REJOIN_GAP):
+                actions.append(Action(round(at, 3), uid, "leave"))
+                actions.append(Action(round(at + REJOIN_GAP, 3), uid, "join"))
+        if behaviours.buttons:
+            for at, _ in _draws(rng, Interval(every=(10.0, 20.0)), p.join_at, end):
+                actions.append(Action(round(at, 3), uid, "press-mute"))
+        if behaviours.switch_to_video and p.profile == "audio-only":
+            everyone_in = max(q.join_at for q in participants if q.session_id == p.session_id)
+            if p == next(q for q in participants if q.session_id == p.session_id):
+                actions.append(Action(round(everyone_in + rng.uniform(1.0, 3.0), 3), uid, "switch-to-video"))
+        actions.append(Action(end, uid, "leave"))
+
+    rng = random.Random(f"{header.seed}/ringing")
+    ringing = behaviours.ringing
+    for call in range(ringing.calls):
+        caller, callee = rng.sample(participants, 2) if len(participants) >= 2 else (None, None)
+        if caller is None or callee is None:
+            break
+        at = round(max(caller.join_at, callee.join_at) + rng.uniform(1.0, max(1.0, end / 2)), 3)
+        answer = ringing.answers[call % len(ringing.answers)]
+        actions.append(Action(min(at, end - 1), caller.identity.uid, "ring", callee.identity.uid, answer))
+    return Plan(scenario, tuple(participants), tuple(sorted(actions)))

@@ -1,0 +1,248 @@
+"""Scenarios: who joins which sessions, what they do, and what must hold (issue 5).
+
+One model, two front doors: a TOML file (:func:`load_scenario`) and the same structs
+built in Python. Validation is msgspec's, so every error names the key and the problem
+(``scenario.toml: sessions[0].participants: Expected `int` >= 1``) and unknown keys
+are refused, not ignored.
+
+```toml
+[scenario]
+name = "smoke"
+seed = 7
+duration = 30            # seconds; every run is bounded
+join_rate = 5.0          # joins per second across the run
+
+[[sessions]]
+count = 2                # two sessions like this
+participants = 3
+profile = "audio-video"  # audio-only | audio-video | screen-sharer
+decode = true            # receivers decode and analyse what they get
+
+[behaviours]
+mute = { every = [5.0, 15.0] }
+pause = { every = [10.0, 30.0] }
+churn = { every = [20.0, 40.0] }
+screen_share = { every = [20.0, 40.0], hold = [3.0, 8.0] }
+switch_to_video = true
+hotplug = { every = [15.0, 30.0] }
+ringing = { calls = 2, answers = ["accept", "reject", "ring-out"] }
+
+[expectations]
+join_time_p95_ms = 2000
+first_audio_p95_ms = 3000
+first_video_p95_ms = 3000
+latency_p95_ms = 500
+loss_max_percent = 1.0
+freezes_max = 5
+user_lists_converge = true
+leaves_produce_events = true
+muted_are_silent = true
+ringing_ends_correctly = true
+```
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Final, Literal
+
+import msgspec
+
+__all__ = [
+    "DEFAULT_SCENARIO",
+    "Behaviours",
+    "Expectations",
+    "Interval",
+    "Ringing",
+    "Scenario",
+    "ScenarioError",
+    "Sessions",
+    "load_scenario",
+]
+
+Profile = Literal["audio-only", "audio-video", "screen-sharer"]
+Answer = Literal["accept", "reject", "ring-out"]
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=24 * 3600)]
+MAX_DURATION: Final = 24 * 3600
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot run; names the source, the key and the problem."""
+
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        super().__init__(f"{source}: {key or '(top level)'}: {problem}")
+        self.source = source
+        self.key = key
+        self.problem = problem
+
+
+class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    pass
+
+
+class Interval(_Strict, frozen=True):
+    """A random interval: each occurrence waits a uniform draw from ``every`` (seconds)."""
+
+    every: tuple[Seconds, Seconds]
+    hold: tuple[Seconds, Seconds] | None = None
+    """How long the state lasts (screen share held, for instance)."""
+
+    def __post_init__(self) -> None:
+        for name, (low, high) in (("every", self.every), ("hold", self.hold or (1, 1))):
+            if low > high:
+                raise ValueError(f"{name} = [{low}, {high}]: the first bound must not exceed the second")
+
+
+class Ringing(_Strict, frozen=True):
+    calls: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 0
+    """Ringing calls placed during the run (1:1, between participants of one session group)."""
+    answers: tuple[Answer, ...] = ("accept",)
+    """Answers cycled through, call by call."""
+
+
+class Sessions(_Strict, frozen=True):
+    """``count`` sessions of ``participants`` each, with one media profile."""
+
+    count: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 1
+    participants: Annotated[int, msgspec.Meta(ge=1, le=500)] = 2
+    profile: Profile = "audio-video"
+    decode: bool = True
+
+
+class Behaviours(_Strict, frozen=True):
+    mute: Interval | None = None
+    pause: Interval | None = None
+    churn: Interval | None = None
+    screen_share: Interval | None = None
+    switch_to_video: bool = False
+    hotplug: Interval | None = None
+    buttons: bool = False
+    ringing: Ringing = msgspec.field(default_factory=Ringing)
+
+
+class Expectations(_Strict, frozen=True):
+    """What must hold for the run to pass (each becomes one JUnit test case)."""
+
+    join_time_p95_ms: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    first_audio_p95_ms: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    first_video_p95_ms: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    latency_p95_ms: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    loss_max_percent: Annotated[float, msgspec.Meta(ge=0, le=100)] | None = None
+    freezes_max: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    user_lists_converge: bool = True
+    leaves_produce_events: bool = True
+    muted_are_silent: bool = True
+    ringing_ends_correctly: bool = True
+
+
+class Header(_Strict, frozen=True):
+    name: str = "scenario"
+    seed: int = 0
+    duration: Annotated[float, msgspec.Meta(gt=0, le=MAX_DURATION)] = 60.0
+    join_rate: Annotated[float, msgspec.Meta(gt=0, le=10_000)] = 5.0
+
+
+class Scenario(_Strict, frozen=True):
+    """A whole scenario."""
+
+    scenario: Header = msgspec.field(default_factory=Header)
+    sessions: tuple[Sessions, ...] = (Sessions(),)
+    behaviours: Behaviours = msgspec.field(default_factory=Behaviours)
+    expectations: Expectations = msgspec.field(default_factory=Expectations)
+
+    def __post_init__(self) -> None:
+        if not self.sessions:
+            raise ValueError("at least one [[sessions]] table is needed")
+
+    @property
+    def participants(self) -> int:
+        return sum(group.count * group.participants for group in self.sessions)
+
+    def with_overrides(
+        self,
+        *,
+        participants: int | None = None,
+        sessions: int | None = None,
+        duration: float | None = None,
+        seed: int | None = None,
+    ) -> Scenario:
+        """The command line's ``--participants/--sessions/--duration/--seed`` over the file."""
+        header = msgspec.structs.replace(
+            self.scenario,
+            **{k: v for k, v in (("duration", duration), ("seed", seed)) if v is not None},
+        )
+        groups = self.sessions
+        if participants is not None or sessions is not None:
+            first = groups[0]
+            groups = (
+                msgspec.structs.replace(
+                    first,
+                    count=sessions if sessions is not None else first.count,
+                    participants=participants if participants is not None else first.participants,
+                ),
+            )
+        data = msgspec.to_builtins(msgspec.structs.replace(self, scenario=header, sessions=groups))
+        return _convert(data, "command line")
+
+
+_PATH = re.compile(r" - at `\$\.?(.*)`$")
+
+
+def _convert(data: object, source: str) -> Scenario:
+    try:
+        return msgspec.convert(data, Scenario)
+    except msgspec.ValidationError as exc:
+        raise _error(source, str(exc)) from None
+
+
+def _error(source: str, message: str) -> ScenarioError:
+    match = _PATH.search(message)
+    key = match.group(1) if match else ""
+    problem = _PATH.sub("", message)
+    if problem.startswith("Object contains unknown field"):
+        problem = problem.replace("Object contains unknown field", "unknown key") + " (a typo?)"
+    return ScenarioError(source, key, problem)
+
+
+def load_scenario(source: str | Path) -> Scenario:
+    """A scenario from a TOML file (a path) or TOML text; :class:`ScenarioError` if it cannot run."""
+    if isinstance(source, Path) or (not source.lstrip().startswith(("[", "#")) and source.endswith(".toml")):
+        path = Path(source)
+        name = path.name
+        try:
+            text = path.read_bytes()
+        except OSError as exc:
+            raise ScenarioError(name, "", f"cannot read the file: {exc.strerror}") from None
+    else:
+        name, text = "scenario", source.encode()
+    try:
+        return msgspec.toml.decode(text, type=Scenario)
+    except msgspec.ValidationError as exc:
+        raise _error(name, str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise ScenarioError(name, "", f"not valid TOML: {exc}") from None
+
+
+DEFAULT_SCENARIO: Final = Scenario(
+    scenario=Header(name="default", seed=7, duration=60.0, join_rate=4.0),
+    sessions=(
+        Sessions(count=1, participants=3, profile="audio-video"),
+        Sessions(count=1, participants=2, profile="audio-only"),
+        Sessions(count=1, participants=2, profile="screen-sharer"),
+    ),
+    behaviours=Behaviours(
+        mute=Interval(every=(6.0, 12.0)),
+        pause=Interval(every=(8.0, 16.0)),
+        churn=Interval(every=(20.0, 30.0)),
+        screen_share=Interval(every=(10.0, 20.0), hold=(3.0, 6.0)),
+        switch_to_video=True,
+        hotplug=Interval(every=(15.0, 25.0)),
+        buttons=True,
+        ringing=Ringing(calls=3, answers=("accept", "reject", "ring-out")),
+    ),
+    expectations=Expectations(
+        join_time_p95_ms=3000, first_audio_p95_ms=5000, first_video_p95_ms=5000, latency_p95_ms=1000
+    ),
+)
+"""Every flow of the contract in about a minute: the main job's scenario."""
