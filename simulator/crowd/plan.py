@@ -33,11 +33,19 @@ ActionKind = Literal[
     "unplug-device",
     "press-mute",
     "ring",
+    "answer",
+    "snapshot",
 ]
 REJOIN_GAP = 2.0
 """Seconds a churning participant stays away before it rejoins."""
 END_MARGIN = 0.01
 """Every action but the final leave happens at least this long before the end."""
+QUIET = 4.0
+"""No join or leave in the last seconds of a run: user lists must have converged by then."""
+SNAPSHOT_BEFORE_END = 1.5
+"""When each participant records the user list it believes in (checked against the plan)."""
+RING_TIMEOUT = 6
+"""Seconds a planned call rings before it is unanswered (short, so runs stay short)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,16 +139,15 @@ def make_plan(scenario: Scenario) -> Plan:
             session_id = f"{header.name}-{group_number}-{session}"
             for _ in range(group.participants):
                 seed = random.Random(f"{header.seed}/{index}").getrandbits(32)
-                faker = Faker()
-                faker.seed_instance(seed)
-                first = faker.first_name()
-                identity = Identity(
-                    f"{first.lower()}-{index}", f"{first} {faker.last_name()}", faker.image_url()
-                )
-                join_at = index / header.join_rate
                 participants.append(
                     PlannedParticipant(
-                        index, identity, session_id, group.profile, group.decode, join_at, seed
+                        index=index,
+                        identity=_identity(index, seed),
+                        session_id=session_id,
+                        profile=group.profile,
+                        decode=group.decode,
+                        join_at=round(min(index / header.join_rate, max(0.0, end / 2 - QUIET)), 3),
+                        seed=seed,
                     )
                 )
                 index += 1
@@ -166,7 +173,7 @@ def make_plan(scenario: Scenario) -> Plan:
                 off_at = min(at + (hold or interval.every[0] / 2), end - END_MARGIN)
                 actions.append(Action(round(max(off_at, at), 3), uid, off))
         if behaviours.churn is not None:
-            for at, _ in _draws(rng, behaviours.churn, p.join_at, end - REJOIN_GAP):
+            for at, _ in _draws(rng, behaviours.churn, p.join_at, end - QUIET - REJOIN_GAP):
                 actions.append(Action(round(at, 3), uid, "leave"))
                 actions.append(Action(round(at + REJOIN_GAP, 3), uid, "join"))
         if behaviours.buttons:
@@ -176,6 +183,7 @@ def make_plan(scenario: Scenario) -> Plan:
             everyone_in = max(q.join_at for q in participants if q.session_id == p.session_id)
             if p == next(q for q in participants if q.session_id == p.session_id):
                 actions.append(Action(round(everyone_in + rng.uniform(1.0, 3.0), 3), uid, "switch-to-video"))
+        actions.append(Action(round(end - SNAPSHOT_BEFORE_END, 3), uid, "snapshot"))
         actions.append(Action(end, uid, "leave"))
 
     rng = random.Random(f"{header.seed}/ringing")
@@ -184,7 +192,12 @@ def make_plan(scenario: Scenario) -> Plan:
         caller, callee = rng.sample(participants, 2) if len(participants) >= 2 else (None, None)
         if caller is None or callee is None:
             break
-        at = round(max(caller.join_at, callee.join_at) + rng.uniform(1.0, max(1.0, end / 2)), 3)
+        latest = max(caller.join_at, callee.join_at) + 1.0
+        at = round(min(latest + rng.uniform(0.0, max(0.0, end / 2)), end - QUIET - RING_TIMEOUT - 2), 3)
+        if at < latest:
+            continue  # the run is too short for this call to ring out before the end
         answer = ringing.answers[call % len(ringing.answers)]
-        actions.append(Action(min(at, end - 1), caller.identity.uid, "ring", callee.identity.uid, answer))
+        actions.append(Action(at, caller.identity.uid, "ring", callee.identity.uid, answer))
+        # The callee learns its planned answer from its own shard (it may run elsewhere).
+        actions.append(Action(at, callee.identity.uid, "answer", caller.identity.uid, answer))
     return Plan(scenario, tuple(participants), tuple(sorted(actions)))

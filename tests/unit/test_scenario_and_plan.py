@@ -75,11 +75,14 @@ def test_the_default_scenario_exercises_every_flow_in_about_a_minute() -> None:
     kinds = Counter(action.kind for action in plan.actions)
     assert set(kinds) == {
         "join", "leave", "mute", "unmute", "pause", "resume", "share-start", "share-stop",
-        "switch-to-video", "plug-device", "unplug-device", "press-mute", "ring",
+        "switch-to-video", "plug-device", "unplug-device", "press-mute", "ring", "answer", "snapshot",
     }  # fmt: skip
     assert {p.profile for p in plan.participants} == {"audio-only", "audio-video", "screen-sharer"}
     assert DEFAULT_SCENARIO.scenario.duration == 60
     assert {a.detail for a in plan.actions if a.kind == "ring"} == {"accept", "reject", "ring-out"}
+    rings = sorted((a.at, a.uid, a.target, a.detail) for a in plan.actions if a.kind == "ring")
+    answers = sorted((a.at, a.target, a.uid, a.detail) for a in plan.actions if a.kind == "answer")
+    assert rings == answers  # every call's callee knows its answer
 
 
 def test_the_same_seed_gives_the_same_identities_and_schedule() -> None:
