@@ -188,15 +188,21 @@ def make_plan(scenario: Scenario) -> Plan:
 
     rng = random.Random(f"{header.seed}/ringing")
     ringing = behaviours.ringing
-    for call in range(ringing.calls):
-        caller, callee = rng.sample(participants, 2) if len(participants) >= 2 else (None, None)
-        if caller is None or callee is None:
+    busy_until: dict[str, float] = {}
+    placed = 0
+    for _ in range(ringing.calls * 10):  # bounded retries: a pair may be busy or join too late
+        if placed == ringing.calls or len(participants) < 2:
             break
+        caller, callee = rng.sample(participants, 2)
         latest = max(caller.join_at, callee.join_at) + 1.0
         at = round(min(latest + rng.uniform(0.0, max(0.0, end / 2)), end - QUIET - RING_TIMEOUT - 2), 3)
-        if at < latest:
-            continue  # the run is too short for this call to ring out before the end
-        answer = ringing.answers[call % len(ringing.answers)]
+        uids = (caller.identity.uid, callee.identity.uid)
+        if at < latest or any(busy_until.get(uid, -1.0) > at - RING_TIMEOUT - 6 for uid in uids):
+            continue  # too late to ring out before the end, or a party is in another call
+        for uid in uids:
+            busy_until[uid] = at
+        answer = ringing.answers[placed % len(ringing.answers)]
+        placed += 1
         actions.append(Action(at, caller.identity.uid, "ring", callee.identity.uid, answer))
         # The callee learns its planned answer from its own shard (it may run elsewhere).
         actions.append(Action(at, callee.identity.uid, "answer", caller.identity.uid, answer))

@@ -1,0 +1,91 @@
+"""What a run measures, in a form that crosses process boundaries and merges exactly.
+
+Latencies go into HDR histograms, which merge across workers without error (a p95 of
+merged histograms is the p95 of all samples; percentiles are never averaged). Counters
+add up; time-series samples and observations (the raw facts the correctness invariants
+are judged on) are concatenated, each stamped with seconds since the run's start.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import Counter
+from typing import Any, Final
+
+from hdrh.histogram import HdrHistogram
+
+__all__ = ["HISTOGRAMS", "Metrics"]
+
+HISTOGRAMS: Final = ("join_ms", "first_audio_ms", "first_video_ms", "latency_ms", "loop_lag_ms")
+_LOWEST, _HIGHEST, _DIGITS = 1, 3_600_000, 3
+
+
+def _histogram() -> HdrHistogram:
+    return HdrHistogram(_LOWEST, _HIGHEST, _DIGITS)
+
+
+class Metrics:
+    """One worker's measurements, or the merge of several."""
+
+    def __init__(self) -> None:
+        self.histograms: dict[str, HdrHistogram] = {name: _histogram() for name in HISTOGRAMS}
+        self.counters: Counter[str] = Counter()
+        self.series: list[dict[str, float]] = []
+        self.observations: list[dict[str, Any]] = []
+        self.workers: list[dict[str, Any]] = []
+
+    def record(self, histogram: str, milliseconds: float) -> None:
+        value = int(min(max(milliseconds, _LOWEST), _HIGHEST))
+        self.histograms[histogram].record_value(value)
+
+    def count(self, counter: str, amount: int = 1) -> None:
+        self.counters[counter] += amount
+
+    def observe(self, kind: str, at: float, **facts: Any) -> None:
+        """A fact for the invariants, e.g. ``observe("left", t, observer="a", left="b")``."""
+        self.observations.append({"kind": kind, "at": round(at, 3), **facts})
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [o for o in self.observations if o["kind"] == kind]
+
+    def summary(self, histogram: str) -> dict[str, float]:
+        h = self.histograms[histogram]
+        count = h.get_total_count()
+        if not count:
+            return {"count": 0}
+        return {
+            "count": count,
+            "p50": h.get_value_at_percentile(50),
+            "p95": h.get_value_at_percentile(95),
+            "p99": h.get_value_at_percentile(99),
+            "max": h.get_max_value(),
+        }
+
+    def values(self, histogram: str) -> list[tuple[int, int]]:
+        """(value, count) of every recorded bucket, for plots."""
+        return [(item.value_iterated_to, item.count_at_value_iterated_to)
+                for item in self.histograms[histogram].get_recorded_iterator()]  # fmt: skip
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain, picklable, JSON-able data."""
+        return {
+            "histograms": {n: base64.b64encode(h.encode()).decode() for n, h in self.histograms.items()},
+            "counters": dict(self.counters),
+            "series": self.series,
+            "observations": self.observations,
+            "workers": self.workers,
+        }
+
+    @classmethod
+    def merge(cls, parts: list[dict[str, Any]]) -> Metrics:
+        merged = cls()
+        for part in parts:
+            for name, encoded in part["histograms"].items():
+                if name in merged.histograms:
+                    merged.histograms[name].decode_and_add(base64.b64decode(encoded))
+            merged.counters.update(part["counters"])
+            merged.series.extend(part["series"])
+            merged.observations.extend(part["observations"])
+            merged.workers.extend(part["workers"])
+        merged.observations.sort(key=lambda o: o["at"])
+        return merged
