@@ -24,6 +24,46 @@ async def _serve(host: str, port: int, db: str, api_key: str | None) -> None:
         await stop.wait()
 
 
+def _run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from simulator.crowd.report import write_report
+    from simulator.crowd.runner import default_report_dir, run_scenario, summary_table
+    from simulator.crowd.scenario import DEFAULT_SCENARIO, ScenarioError, load_scenario
+
+    console = Console()
+    try:
+        scenario = load_scenario(Path(args.scenario)) if args.scenario else DEFAULT_SCENARIO
+        scenario = scenario.with_overrides(
+            participants=args.participants, sessions=args.sessions, duration=args.duration, seed=args.seed
+        )
+    except ScenarioError as exc:
+        console.print(f"[red]scenario error[/] {exc}")
+        return 2
+    console.print(
+        f"callsim run: {scenario.scenario.name}, {scenario.participants} participants, "
+        f"{scenario.scenario.duration:g} s, seed {scenario.scenario.seed}"
+    )
+    result = asyncio.run(
+        run_scenario(
+            scenario,
+            workers=args.workers,
+            backend_url=args.backend,
+            api_key=args.api_key,
+            console=None if args.no_live else console,
+        )
+    )
+    console.print(summary_table(result))
+    page = write_report(result, Path(args.report) if args.report else default_report_dir())
+    console.print(f"report: {page}")
+    failed = [e for e in result.expectations if not e.passed]
+    for expectation in failed:
+        console.print(f"[red]FAILED[/] {expectation.name}: {expectation.observed} (limit {expectation.limit})")
+    return 0 if result.passed else 1
+
+
 def _conform(args: argparse.Namespace) -> int:
     import pytest
 
@@ -41,6 +81,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="callsim", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run a scenario of virtual participants (the main job)")
+    run.add_argument("scenario", nargs="?", help="a TOML scenario file (default: the built-in scenario)")
+    run.add_argument("--participants", type=int, help="participants per session (overrides the scenario)")
+    run.add_argument("--sessions", type=int, help="number of sessions (overrides the scenario)")
+    run.add_argument("--duration", type=float, help="seconds (overrides the scenario)")
+    run.add_argument("--seed", type=int, help="the root seed (overrides the scenario)")
+    run.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    run.add_argument("--backend", metavar="URL", help="a running backend (default: the embedded one)")
+    run.add_argument("--api-key", help="the running backend's apiKey (to provision users)")
+    run.add_argument("--report", metavar="DIR", help="the report folder (default: reports/run-<time>)")
+    run.add_argument("--no-live", action="store_true", help="no live display (CI logs)")
 
     demo = commands.add_parser("demo", help="a few virtual participants in one call on the embedded backend")
     demo.add_argument(
@@ -68,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
     if args.command == "conform":
         return _conform(args)
+    if args.command == "run":
+        return _run(args)
     if args.command == "demo":
         from simulator.crowd.demo import main as demo_main
 

@@ -1,0 +1,184 @@
+"""Judging a run: the scenario's expectations, each a pass or a fail with the evidence.
+
+SLOs read the merged histograms (p95 of all samples) and counters. The correctness
+invariants read the observations the participants recorded, against the plan:
+
+* user lists converge: just before the end, every participant's last user list equals
+  the members the plan puts in its session;
+* every leave produces the contract's events: each planned mid-run leave is seen as
+  ``on_user_left`` by every other member present around it;
+* nobody hears a muted participant: no sample, taken a second or more into a mute,
+  has the muted participant among those heard;
+* every ringing call ends in the status its planned answer implies.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Final
+
+from simulator.crowd.metrics import Metrics
+from simulator.crowd.plan import Plan
+
+__all__ = ["ExpectationResult", "evaluate"]
+
+MUTE_GRACE: Final = 1.0
+"""Seconds after a mute during which audio already on its way may still be heard."""
+LEAVE_WINDOW: Final = 5.0
+"""Seconds within which the others must hear of a leave."""
+OUTCOME_OF_ANSWER: Final = {"accept": "ended", "reject": "rejected", "ring-out": "unanswered"}
+
+
+@dataclass(frozen=True)
+class ExpectationResult:
+    name: str
+    passed: bool
+    observed: str
+    limit: str
+    detail: str = ""
+
+
+def _slo(metrics: Metrics, name: str, histogram: str, limit: float | None) -> ExpectationResult | None:
+    if limit is None:
+        return None
+    summary = metrics.summary(histogram)
+    if not summary["count"]:
+        return ExpectationResult(name, False, "no samples", f"p95 ≤ {limit:g} ms", "nothing was measured")
+    p95 = summary["p95"]
+    return ExpectationResult(
+        name, p95 <= limit, f"p95 {p95:g} ms ({summary['count']} samples)", f"p95 ≤ {limit:g} ms"
+    )
+
+
+def _presence(plan: Plan) -> dict[str, list[tuple[float, float]]]:
+    """uid → the (join, leave) intervals the plan gives it."""
+    out: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    joined: dict[str, float] = {}
+    for action in plan.actions:
+        if action.kind == "join":
+            joined[action.uid] = action.at
+        elif action.kind == "leave" and action.uid in joined:
+            out[action.uid].append((joined.pop(action.uid), action.at))
+    return out
+
+
+def _present(intervals: list[tuple[float, float]], start: float, end: float) -> bool:
+    return any(a <= start and end <= b for a, b in intervals)
+
+
+def _lists_converge(plan: Plan, metrics: Metrics) -> ExpectationResult:
+    members: dict[str, set[str]] = defaultdict(set)
+    for p in plan.participants:
+        members[p.session_id].add(p.identity.uid)
+    snapshots = metrics.of("list")
+    wrong = [s for s in snapshots if set(s["members"]) != members[s["session"]]]
+    detail = "; ".join(f"{s['uid']} saw {s['members']}" for s in wrong[:5])
+    expected = len(plan.participants)
+    passed = not wrong and len(snapshots) == expected
+    return ExpectationResult(
+        "user_lists_converge", passed, f"{len(snapshots) - len(wrong)}/{expected} lists right", "all", detail
+    )
+
+
+def _leaves_seen(plan: Plan, metrics: Metrics) -> ExpectationResult:
+    presence = _presence(plan)
+    session_of = {p.identity.uid: p.session_id for p in plan.participants}
+    end = plan.scenario.scenario.duration
+    seen = {(o["observer"], o["left"]) for o in metrics.of("left")}
+    due = missing = 0
+    examples = []
+    for action in plan.actions:
+        if action.kind != "leave" or action.at >= end:
+            continue
+        for other in plan.participants:
+            uid = other.identity.uid
+            if uid == action.uid or session_of[uid] != session_of[action.uid]:
+                continue
+            if not _present(presence[uid], action.at - 1.0, action.at + LEAVE_WINDOW):
+                continue
+            due += 1
+            if (uid, action.uid) not in seen:
+                missing += 1
+                examples.append(f"{uid} never heard {action.uid} leave at {action.at:.1f}s")
+    return ExpectationResult(
+        "leaves_produce_events",
+        missing == 0,
+        f"{due - missing}/{due} leaves seen",
+        "all",
+        "; ".join(examples[:5]),
+    )
+
+
+def _muted_silent(metrics: Metrics) -> ExpectationResult:
+    muted_since: dict[str, float | None] = {}
+    violations = []
+    samples = 0
+    for o in metrics.observations:  # in time order
+        if o["kind"] == "mute":
+            muted_since[o["uid"]] = o["at"] if o["muted"] else None
+        elif o["kind"] == "joined":
+            muted_since[o["uid"]] = None  # a fresh session starts unmuted here
+        elif o["kind"] == "heard":
+            samples += 1
+            for speaker in o["heard"]:
+                since = muted_since.get(speaker)
+                if since is not None and o["at"] - since >= MUTE_GRACE:
+                    violations.append(f"{o['uid']} heard {speaker} {o['at'] - since:.1f}s into a mute")
+    return ExpectationResult(
+        "muted_are_silent", not violations, f"{len(violations)} violations in {samples} samples", "0",
+        "; ".join(violations[:5]),
+    )  # fmt: skip
+
+
+def _ringing(plan: Plan, metrics: Metrics) -> ExpectationResult:
+    planned = sum(1 for a in plan.actions if a.kind == "ring")
+    outcomes = metrics.of("ring")
+    wrong = [o for o in outcomes if OUTCOME_OF_ANSWER.get(o["planned"]) != o["outcome"]]
+    detail = "; ".join(f"{o['caller']}→{o['callee']} {o['planned']}: {o['outcome']}" for o in wrong[:5])
+    right = len(outcomes) - len(wrong)
+    return ExpectationResult(
+        "ringing_ends_correctly",
+        not wrong and len(outcomes) == planned,
+        f"{right}/{planned} calls",
+        "all",
+        detail,
+    )
+
+
+def evaluate(plan: Plan, metrics: Metrics) -> list[ExpectationResult]:
+    """Every expectation the scenario sets, in a stable order."""
+    expect = plan.scenario.expectations
+    results = [
+        _slo(metrics, "join_time_p95_ms", "join_ms", expect.join_time_p95_ms),
+        _slo(metrics, "first_audio_p95_ms", "first_audio_ms", expect.first_audio_p95_ms),
+        _slo(metrics, "first_video_p95_ms", "first_video_ms", expect.first_video_p95_ms),
+        _slo(metrics, "latency_p95_ms", "latency_ms", expect.latency_p95_ms),
+    ]
+    out = [r for r in results if r is not None]
+    if expect.loss_max_percent is not None:
+        loss = loss_percent(metrics)
+        out.append(ExpectationResult("loss_max_percent", loss <= expect.loss_max_percent, f"{loss:.2f} %",
+                                     f"≤ {expect.loss_max_percent:g} %"))  # fmt: skip
+    if expect.freezes_max is not None:
+        freezes = metrics.counters["freezes"]
+        out.append(
+            ExpectationResult(
+                "freezes_max", freezes <= expect.freezes_max, str(freezes), f"≤ {expect.freezes_max}"
+            )
+        )
+    if expect.user_lists_converge:
+        out.append(_lists_converge(plan, metrics))
+    if expect.leaves_produce_events:
+        out.append(_leaves_seen(plan, metrics))
+    if expect.muted_are_silent:
+        out.append(_muted_silent(metrics))
+    if expect.ringing_ends_correctly and plan.scenario.behaviours.ringing.calls:
+        out.append(_ringing(plan, metrics))
+    return out
+
+
+def loss_percent(metrics: Metrics) -> float:
+    """RTP packets lost over expected, summed over every receiving connection of the run."""
+    lost, received = metrics.counters["packets_lost"], metrics.counters["packets_received"]
+    return 100.0 * lost / (lost + received) if lost + received else 0.0

@@ -1,0 +1,194 @@
+"""A run's report folder: ``run.json`` (everything), ``junit.xml`` (one test case per
+expectation, for CI) and ``report.html`` (self-contained: inline SVG plots, no scripts).
+
+Plots: the join-time distribution; time to first audio and video; receive bitrate and
+RTP loss over time; and a timeline of events per session.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree as ET
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window
+import matplotlib.pyplot as plt
+
+from simulator.crowd.expectations import loss_percent
+from simulator.crowd.metrics import HISTOGRAMS
+
+if TYPE_CHECKING:
+    from simulator.crowd.runner import RunResult
+
+__all__ = ["write_report"]
+
+
+def _data(result: RunResult) -> dict[str, Any]:
+    import msgspec  # noqa: PLC0415
+
+    metrics = result.metrics
+    return {
+        "scenario": msgspec.to_builtins(result.plan.scenario),
+        "passed": result.passed,
+        "interrupted": result.interrupted,
+        "generator_limited": result.generator_limited,
+        "wall_seconds": round(result.wall_seconds, 2),
+        "participants": [
+            {"uid": p.identity.uid, "name": p.identity.name, "session": p.session_id, "profile": p.profile}
+            for p in result.plan.participants
+        ],
+        "expectations": [vars(e) for e in result.expectations],
+        "histograms": {name: metrics.summary(name) for name in HISTOGRAMS},
+        "counters": dict(metrics.counters),
+        "loss_percent": loss_percent(metrics),
+        "workers": metrics.workers,
+        "worker_errors": result.worker_errors,
+        "series": metrics.series,
+        "observations": metrics.observations,
+    }
+
+
+def _junit(result: RunResult) -> bytes:
+    failures = sum(not e.passed for e in result.expectations) + len(result.worker_errors)
+    suite = ET.Element(
+        "testsuite",
+        name=f"callsim run {result.plan.scenario.scenario.name}",
+        tests=str(len(result.expectations) + len(result.worker_errors)),
+        failures=str(failures),
+        time=f"{result.wall_seconds:.3f}",
+    )
+    for e in result.expectations:
+        case = ET.SubElement(suite, "testcase", classname="callsim.expectations", name=e.name)
+        if not e.passed:
+            ET.SubElement(case, "failure", message=f"{e.observed} (limit {e.limit})").text = e.detail
+    for error in result.worker_errors:
+        case = ET.SubElement(suite, "testcase", classname="callsim.workers", name="worker")
+        ET.SubElement(case, "failure", message=error)
+    return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+
+
+def _svg(figure: Any) -> str:
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    plt.close(figure)
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]
+
+
+def _distribution(result: RunResult, names: list[tuple[str, str]], title: str) -> str:
+    figure, axis = plt.subplots(figsize=(7, 3))
+    for name, label in names:
+        values = result.metrics.values(name)
+        if values:
+            xs, counts = zip(*values, strict=True)
+            axis.bar(xs, counts, width=max(1.0, (max(xs) - min(xs)) / 60), alpha=0.6, label=label)
+    axis.set_xlabel("milliseconds")
+    axis.set_ylabel("samples")
+    axis.set_title(title)
+    axis.legend()
+    return _svg(figure)
+
+
+def _over_time(result: RunResult) -> str:
+    by_time: dict[float, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for sample in result.metrics.series:
+        bucket = by_time[round(sample["at"] / 2) * 2]
+        for key in ("bytes_received", "packets_lost", "packets_received", "joined"):
+            bucket[key] += sample[key]
+    times = sorted(by_time)
+    figure, (rate, loss) = plt.subplots(2, 1, figsize=(7, 4), sharex=True)
+    if len(times) > 1:
+        bits = [
+            max(0.0, (by_time[b]["bytes_received"] - by_time[a]["bytes_received"]) * 8 / (b - a) / 1e6)
+            for a, b in zip(times, times[1:], strict=False)
+        ]
+        rate.plot(times[1:], bits)
+        lost = [by_time[t]["packets_lost"] for t in times]
+        received = [by_time[t]["packets_received"] for t in times]
+        loss.plot(
+            times, [100 * lo / (lo + re) if lo + re else 0 for lo, re in zip(lost, received, strict=True)]
+        )
+    rate.set_ylabel("Mbit/s received")
+    loss.set_ylabel("RTP loss %")
+    loss.set_xlabel("seconds since start")
+    rate.set_title("Receive bitrate and loss over time (current connections)")
+    return _svg(figure)
+
+
+def _timeline(result: RunResult) -> str:
+    sessions = sorted({p.session_id for p in result.plan.participants})
+    row = {s: i for i, s in enumerate(sessions)}
+    session_of = {p.identity.uid: p.session_id for p in result.plan.participants}
+    kinds = {"joined": ("o", "join"), "left": ("x", "leave seen"), "mute": ("v", "mute/unmute"),
+             "ring": ("*", "ringing call"), "error": ("D", "error")}  # fmt: skip
+    figure, axis = plt.subplots(figsize=(7, 0.6 * len(sessions) + 1.5))
+    for kind, (marker, label) in kinds.items():
+        points = [
+            (o["at"], row[session_of[o.get("uid") or o.get("observer") or o.get("caller", "")]])
+            for o in result.metrics.of(kind)
+            if (o.get("uid") or o.get("observer") or o.get("caller", "")) in session_of
+        ]
+        if points:
+            xs, ys = zip(*points, strict=True)
+            axis.scatter(xs, ys, marker=marker, label=label, alpha=0.7)
+    axis.set_yticks(range(len(sessions)), sessions)
+    axis.set_xlabel("seconds since start")
+    axis.set_title("Events per session")
+    axis.legend(loc="upper left", bbox_to_anchor=(1, 1))
+    return _svg(figure)
+
+
+def _html(result: RunResult, data: dict[str, Any]) -> str:
+    esc = html.escape
+    rows = "".join(
+        f"<tr class={'pass' if e.passed else 'fail'}><td>{'✔' if e.passed else '✘'} {esc(e.name)}</td>"
+        f"<td>{esc(e.observed)}</td><td>{esc(e.limit)}</td><td>{esc(e.detail)}</td></tr>"
+        for e in result.expectations
+    )
+    histograms = "".join(
+        f"<tr><td>{esc(n)}</td>" + "".join(f"<td>{s.get(k, '—')}</td>" for k in ("count", "p50", "p95", "p99", "max"))
+        + "</tr>"
+        for n, s in data["histograms"].items()
+    )  # fmt: skip
+    workers = "".join(
+        f"<tr><td>{w['worker']}</td><td>{w['participants']}</td><td>{w['cpu_share'] * 100:.0f} %</td>"
+        f"<td>{w['loop_lag_p99_ms']} ms</td><td>{w['max_rss_mib']} MiB</td>"
+        f"<td>{'yes' if w['generator_limited'] else 'no'}</td></tr>"
+        for w in data["workers"]
+    )
+    plots = [
+        _distribution(result, [("join_ms", "join time")], "Join time (start_session → media connected)"),
+        _distribution(result, [("first_audio_ms", "first audio"), ("first_video_ms", "first video")], "Time to first media"),
+        _over_time(result),
+        _timeline(result),
+    ]  # fmt: skip
+    verdict = "PASS" if result.passed else "FAIL"
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>callsim run — {esc(result.plan.scenario.scenario.name)}</title>
+<style>body{{font-family:sans-serif;max-width:1000px;margin:auto}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 8px}}.pass{{background:#e8f5e9}}.fail{{background:#ffebee}}</style></head><body>
+<h1>callsim run — {esc(result.plan.scenario.scenario.name)}: {verdict}</h1>
+<p>{len(result.plan.participants)} participants in {len({p.session_id for p in result.plan.participants})} sessions,
+{result.plan.scenario.scenario.duration:g} s, seed {result.plan.scenario.scenario.seed}; wall {result.wall_seconds:.1f} s;
+RTP loss {data["loss_percent"]:.2f} %; {"<b>generator-limited</b>" if result.generator_limited else "not generator-limited"}.</p>
+<h2>Expectations</h2><table><tr><th>expectation</th><th>observed</th><th>limit</th><th>detail</th></tr>{rows}</table>
+<h2>Distributions (ms)</h2><table><tr><th></th><th>count</th><th>p50</th><th>p95</th><th>p99</th><th>max</th></tr>{histograms}</table>
+<h2>Workers</h2><table><tr><th>worker</th><th>participants</th><th>CPU</th><th>loop lag p99</th><th>RSS</th><th>generator-limited</th></tr>{workers}</table>
+<h2>Plots</h2>{"".join(f"<figure>{p}</figure>" for p in plots)}
+</body></html>"""  # noqa: E501
+
+
+def write_report(result: RunResult, folder: Path) -> Path:
+    """Write the report folder; the HTML page's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = _data(result)
+    (folder / "run.json").write_text(json.dumps(data, indent=1, default=str))
+    (folder / "junit.xml").write_bytes(_junit(result))
+    page = folder / "report.html"
+    page.write_text(_html(result, data))
+    return page

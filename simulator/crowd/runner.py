@@ -1,0 +1,238 @@
+"""``callsim run``: a scenario's shards on worker processes, against the embedded backend
+(default) or a running one, with a live display, then judged and reported.
+
+The runner provisions the plan's users, starts one process per shard (spawned: each
+has its own event loop), shows progress while they run, and always stops: at the
+scenario's end plus a grace period, or at Ctrl-C (every participant leaves, every
+process is joined or, failing that, terminated).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import queue
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import aiohttp
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from simulator.crowd.expectations import ExpectationResult, evaluate, loss_percent
+from simulator.crowd.metrics import Metrics
+from simulator.crowd.plan import Plan, make_plan
+from simulator.crowd.scenario import Scenario
+from simulator.crowd.worker import GRACE, WorkerJob, worker_main
+from simulator.server import Backend
+
+__all__ = ["RunResult", "run_scenario"]
+
+START_DELAY: Final = 2.0
+"""Seconds between starting the workers and t = 0, for them to import and connect."""
+JOIN_PROCESS_TIMEOUT: Final = 20.0
+
+
+@dataclass
+class RunResult:
+    plan: Plan
+    metrics: Metrics
+    expectations: list[ExpectationResult]
+    wall_seconds: float
+    interrupted: bool = False
+    worker_errors: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(e.passed for e in self.expectations) and not self.worker_errors and not self.interrupted
+
+    @property
+    def generator_limited(self) -> bool:
+        return any(w["generator_limited"] for w in self.metrics.workers)
+
+
+async def _provision_remote(url: str, api_key: str, plan: Plan) -> dict[str, str]:
+    tokens = {}
+    async with aiohttp.ClientSession(headers={"apiKey": api_key}) as http:
+        for p in plan.participants:
+            uid = p.identity.uid
+            await (await http.post(f"{url}users", json={"uid": uid, "name": p.identity.name})).release()
+            async with http.post(f"{url}users/{uid}/auth_tokens") as response:
+                body = await response.json()
+                if "data" not in body:
+                    raise RuntimeError(f"cannot provision {uid} on {url}: {body.get('error')}")
+                tokens[uid] = body["data"]["authToken"]
+    return tokens
+
+
+def _progress_table(
+    plan: Plan, latest: dict[int, dict[str, Any]], started: float, history: list[float]
+) -> Table:
+    joined = sum(s["joined"] for s in latest.values())
+    events = sum(s["events"] for s in latest.values())
+    errors = sum(s["errors"] for s in latest.values())
+    received = sum(s["bytes_received"] for s in latest.values())
+    history.append(received)
+    rate = (history[-1] - history[-2]) * 8 / 1e6 if len(history) > 1 else 0.0
+    elapsed = time.monotonic() - started
+    table = Table(title=f"callsim run — {plan.scenario.scenario.name}", show_header=False)
+    for label, value in [
+        ("elapsed", f"{elapsed:5.1f} s of {plan.scenario.scenario.duration:g} s"),
+        ("participants joined", f"{joined} / {len(plan.participants)}"),
+        ("sessions", str(len({p.session_id for p in plan.participants}))),
+        ("callbacks", f"{events}"),
+        ("receive rate", f"{rate:.2f} Mbit/s"),
+        ("errors", str(errors)),
+        ("workers reporting", f"{len(latest)}"),
+    ]:
+        table.add_row(label, value)
+    return table
+
+
+async def run_scenario(
+    scenario: Scenario,
+    *,
+    workers: int | None = None,
+    backend_url: str | None = None,
+    api_key: str | None = None,
+    console: Console | None = None,
+) -> RunResult:
+    """Run ``scenario`` to its end (or Ctrl-C) and judge it."""
+    plan = make_plan(scenario)
+    shards = plan.shards(workers or os.cpu_count() or 1)
+    started = time.monotonic()
+    async with contextlib.AsyncExitStack() as stack:
+        if backend_url is None:
+            backend = await stack.enter_async_context(Backend())
+            url, app_id, key = backend.url, backend.app_id, backend.api_key
+            tokens = {
+                p.identity.uid: backend.provision_user(p.identity.uid, p.identity.name)
+                for p in plan.participants
+            }
+        else:
+            if api_key is None:
+                raise ValueError("--backend needs --api-key (the backend's apiKey, to provision users)")
+            url = backend_url if backend_url.endswith("/") else f"{backend_url}/"
+            app_id, key = "callsim", api_key
+            tokens = await _provision_remote(url, key, plan)
+        result = await _run_workers(plan, shards, url, app_id, key, tokens, console, started)
+    return result
+
+
+async def _run_workers(
+    plan: Plan, shards: list[Any], url: str, app_id: str, key: str, tokens: dict[str, str],
+    console: Console | None, started: float,
+) -> RunResult:  # fmt: skip
+    ctx = multiprocessing.get_context("spawn")
+    progress: Any = ctx.Queue()
+    results: Any = ctx.Queue()
+    stop: Any = ctx.Event()
+    start_wall = time.time() + START_DELAY
+    duration = plan.scenario.scenario.duration
+    ringing = plan.scenario.behaviours.ringing.calls > 0
+    processes = [
+        ctx.Process(
+            target=worker_main,
+            args=(
+                WorkerJob(shard, url, app_id, key, tokens, start_wall, duration, ringing),
+                progress,
+                results,
+                stop,
+            ),
+            name=f"callsim-worker-{shard.number}",
+        )
+        for shard in shards
+    ]
+    for process in processes:
+        process.start()
+    collected: list[dict[str, Any]] = []
+    latest: dict[int, dict[str, Any]] = {}
+    history: list[float] = []
+    interrupted = False
+    deadline = time.monotonic() + START_DELAY + duration + GRACE + JOIN_PROCESS_TIMEOUT
+    live = Live(console=console, refresh_per_second=4, transient=False) if console is not None else None
+    try:
+        with live if live is not None else contextlib.nullcontext():
+            while len(collected) < len(processes) and time.monotonic() < deadline:
+                with contextlib.suppress(queue.Empty):
+                    while True:
+                        sample = progress.get_nowait()
+                        latest[sample["worker"]] = sample
+                with contextlib.suppress(queue.Empty):
+                    while True:
+                        collected.append(results.get_nowait())
+                if live is not None:
+                    live.update(_progress_table(plan, latest, started, history))
+                if not any(p.is_alive() for p in processes) and len(collected) < len(processes):
+                    with contextlib.suppress(queue.Empty):
+                        collected.append(results.get(timeout=2))
+                    break
+                await asyncio.sleep(0.25)  # the display's refresh period
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        interrupted = True
+        stop.set()
+        with contextlib.suppress(queue.Empty):
+            end = time.monotonic() + GRACE
+            while len(collected) < len(processes) and time.monotonic() < end:
+                collected.append(results.get(timeout=max(0.1, end - time.monotonic())))
+    finally:
+        stop.set()
+        for process in processes:
+            process.join(JOIN_PROCESS_TIMEOUT)
+            if process.is_alive():
+                process.terminate()
+                process.join(5)
+        for q in (progress, results):
+            q.close()
+            q.join_thread()
+    errors = [str(d["error"]) for d in collected if "error" in d]
+    missing = len(processes) - len(collected)
+    if missing:
+        errors.append(f"{missing} worker(s) returned nothing (terminated)")
+    metrics = Metrics.merge([d for d in collected if "error" not in d])
+    return RunResult(plan, metrics, evaluate(plan, metrics), time.monotonic() - started, interrupted, errors)
+
+
+def summary_table(result: RunResult) -> Table:
+    """The end-of-run summary."""
+    metrics = result.metrics
+    table = Table(
+        title=f"callsim run — {result.plan.scenario.scenario.name}: {'PASS' if result.passed else 'FAIL'}"
+    )
+    table.add_column("measure")
+    table.add_column("value")
+    for name, label in [("join_ms", "join time"), ("first_audio_ms", "time to first audio"),
+                        ("first_video_ms", "time to first video"), ("latency_ms", "end-to-end video latency"),
+                        ("loop_lag_ms", "event-loop lag (generator)")]:  # fmt: skip
+        s = metrics.summary(name)
+        value = (
+            f"p50 {s['p50']:g} / p95 {s['p95']:g} / p99 {s['p99']:g} ms ({s['count']})" if s["count"] else "—"
+        )
+        table.add_row(label, value)
+    table.add_row("participants", str(len(result.plan.participants)))
+    table.add_row("joins", str(metrics.counters["joins"]))
+    table.add_row("RTP loss", f"{loss_percent(metrics):.2f} %")
+    table.add_row("callbacks", str(metrics.counters["events"]))
+    table.add_row("errors", str(metrics.counters["errors"]))
+    for w in metrics.workers:
+        table.add_row(
+            f"worker {w['worker']}",
+            f"{w['participants']} participants, {w['cpu_share'] * 100:.0f} % of a core, lag p99 "
+            f"{w['loop_lag_p99_ms']} ms{' — GENERATOR-LIMITED' if w['generator_limited'] else ''}",
+        )
+    for e in result.expectations:
+        table.add_row(
+            ("✔ " if e.passed else "✘ ") + e.name, f"{e.observed} (limit {e.limit}) {e.detail}".strip()
+        )
+    for error in result.worker_errors:
+        table.add_row("worker error", error)
+    return table
+
+
+def default_report_dir() -> Path:
+    return Path("reports") / time.strftime("run-%Y%m%d-%H%M%S")

@@ -1,0 +1,210 @@
+"""One worker: a shard's participants on one event loop, bounded in time.
+
+:func:`run_shard` takes plain data (a :class:`WorkerJob`) and returns plain data (the
+metrics), so it runs the same in a local process pool or, later, as a Ray task. It
+measures itself — CPU and event-loop lag — so a run can tell when the generator, not
+the backend, was the limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import resource
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import aiohttp
+
+from simulator.crowd.metrics import Metrics
+from simulator.crowd.participant import VirtualParticipant
+from simulator.crowd.plan import Action, Shard
+from simulator.sdk import CallAppSettings
+
+__all__ = ["Progress", "WorkerJob", "run_shard", "worker_main"]
+
+logger = logging.getLogger(__name__)
+
+GRACE: Final = 30.0
+"""Seconds past the scenario's end a worker may take to leave and close."""
+LAG_PROBE: Final = 0.1
+STATS_EVERY: Final = 2.0
+GENERATOR_CPU_LIMIT: Final = 0.7
+"""Above 70 % of a core a worker's own delays distort what it measures (MEDIA.md pitfall 8)."""
+GENERATOR_LAG_LIMIT_MS: Final = 50.0
+
+
+@dataclass(frozen=True)
+class WorkerJob:
+    shard: Shard
+    host: str
+    app_id: str
+    api_key: str
+    auth_tokens: dict[str, str]
+    start_wall: float
+    """``time.time()`` at which the run's t = 0 falls (shared by every worker)."""
+    duration: float
+    ringing: bool
+
+
+@dataclass
+class Progress:
+    worker: int
+    at: float
+    joined: int
+    events: int
+    errors: int
+    bytes_received: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def worker_main(job: WorkerJob, progress: Any, results: Any, stop: Any) -> None:
+    """Entry point of a worker process: Ctrl-C is the parent's to handle (it sets ``stop``)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        data = run_shard(job, progress, stop)
+    except Exception as exc:  # reported to the parent, which fails the run with it
+        logger.exception("worker %s failed", job.shard.number)
+        data = {"error": f"{type(exc).__name__}: {exc}", "worker": job.shard.number}
+    results.put(data)
+
+
+def run_shard(job: WorkerJob, progress: Any = None, stop: Any = None) -> dict[str, Any]:
+    """Run one shard to the end of the scenario; its metrics as plain data."""
+    return asyncio.run(_run(job, progress, stop))
+
+
+async def _run(job: WorkerJob, progress: Any, stop: Any) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    origin = loop.time() + (job.start_wall - time.time())
+
+    def clock() -> float:
+        return loop.time() - origin
+
+    metrics = Metrics()
+    usage0 = resource.getrusage(resource.RUSAGE_SELF)
+    wall0 = loop.time()
+    app = CallAppSettings(job.app_id, "us", job.host)
+    async with aiohttp.ClientSession() as http:
+        participants = {
+            p.identity.uid: VirtualParticipant(
+                p, app=app, auth_token=job.auth_tokens[p.identity.uid], api_key=job.api_key,
+                metrics=metrics, clock=clock, http=http, ringing=job.ringing,
+            )
+            for p in job.shard.participants
+        }  # fmt: skip
+        for participant in participants.values():
+            await participant.start()
+        queues: dict[str, asyncio.Queue[Action | None]] = {uid: asyncio.Queue() for uid in participants}
+        try:
+            async with (
+                asyncio.timeout(max(0.0, job.duration - clock()) + GRACE),
+                asyncio.TaskGroup() as group,
+            ):
+                for uid, participant in participants.items():
+                    group.create_task(_act_in_order(participant, queues[uid]))
+                watchers = [
+                    group.create_task(_probe_lag(metrics)),
+                    group.create_task(_report(job, metrics, participants, clock, progress)),
+                ]
+                await _dispatch(job.shard.actions, queues, clock, stop, job.duration)
+                for q in queues.values():
+                    q.put_nowait(None)
+                for task in watchers:
+                    task.cancel()
+        except TimeoutError:
+            metrics.count("errors")
+            metrics.observe("error", clock(), uid="*", code="worker did not finish within the grace period")
+        finally:
+            for participant in participants.values():
+                with contextlib.suppress(Exception):
+                    await participant.aclose()
+    usage1 = resource.getrusage(resource.RUSAGE_SELF)
+    wall = loop.time() - wall0
+    cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
+    lag = metrics.summary("loop_lag_ms")
+    limited = cpu / max(wall, 1e-9) > GENERATOR_CPU_LIMIT or lag.get("p99", 0) > GENERATOR_LAG_LIMIT_MS
+    metrics.workers.append(
+        {
+            "worker": job.shard.number,
+            "participants": len(participants),
+            "cpu_seconds": round(cpu, 3),
+            "wall_seconds": round(wall, 3),
+            "cpu_share": round(cpu / max(wall, 1e-9), 3),
+            "loop_lag_p99_ms": lag.get("p99", 0),
+            "max_rss_mib": round(usage1.ru_maxrss / 1024, 1),
+            "generator_limited": limited,
+        }
+    )
+    return metrics.to_data()
+
+
+async def _dispatch(
+    actions: tuple[Action, ...],
+    queues: dict[str, asyncio.Queue[Action | None]],
+    clock: Any,
+    stop: Any,
+    end: float,
+) -> None:
+    """Hand each action to its participant at its time; stop early if asked."""
+    for action in actions:
+        while (wait := action.at - clock()) > 0:
+            if stop is not None and stop.is_set():
+                # Ctrl-C: everyone leaves now; nothing else is started.
+                for uid, q in queues.items():
+                    q.put_nowait(Action(clock(), uid, "leave"))
+                return
+            await asyncio.sleep(min(wait, 0.2))  # the schedule's own pacing, on the loop clock
+        queues[action.uid].put_nowait(action)
+    while clock() < end and not (stop is not None and stop.is_set()):
+        await asyncio.sleep(min(end - clock(), 0.2))
+
+
+async def _act_in_order(participant: VirtualParticipant, actions: asyncio.Queue[Action | None]) -> None:
+    while (action := await actions.get()) is not None:
+        await participant.act(action)
+
+
+async def _probe_lag(metrics: Metrics) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        before = loop.time()
+        await asyncio.sleep(LAG_PROBE)
+        metrics.record("loop_lag_ms", max(0.0, (loop.time() - before - LAG_PROBE) * 1000) + 1)
+
+
+async def _report(
+    job: WorkerJob, metrics: Metrics, participants: dict[str, VirtualParticipant], clock: Any, progress: Any
+) -> None:
+    """Every few seconds: received bytes and loss from the peer connections, and progress."""
+    while True:
+        await asyncio.sleep(STATS_EVERY)  # a sampling period
+        received = lost = packets = 0
+        for participant in participants.values():
+            session = participant.client.session
+            pc = getattr(session, "_subscribe_pc", None) if participant.in_session else None
+            if pc is None:
+                continue
+            with contextlib.suppress(Exception):
+                for stat in (await pc.getStats()).values():
+                    kind = getattr(stat, "type", "")
+                    if kind == "transport":  # aiortc 1.16 counts bytes per transport only
+                        received += int(getattr(stat, "bytesReceived", 0) or 0)
+                    elif kind == "inbound-rtp":
+                        packets += int(getattr(stat, "packetsReceived", 0) or 0)
+                        lost += max(0, int(getattr(stat, "packetsLost", 0) or 0))
+        joined = sum(p.in_session for p in participants.values())
+        sample = {
+            "at": round(clock(), 2), "worker": job.shard.number, "joined": joined, "bytes_received": received,
+            "packets_received": packets, "packets_lost": lost, "events": metrics.counters["events"],
+            "errors": metrics.counters["errors"],
+        }  # fmt: skip
+        metrics.series.append(sample)
+        if progress is not None:
+            with contextlib.suppress(queue.Full, ValueError, OSError):
+                progress.put_nowait(sample)
