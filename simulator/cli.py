@@ -53,6 +53,7 @@ def _run(args: argparse.Namespace) -> int:
             backend_url=args.backend,
             api_key=args.api_key,
             console=None if args.no_live else console,
+            log=console.print,
         )
     )
     console.print(summary_table(result))
@@ -60,7 +61,9 @@ def _run(args: argparse.Namespace) -> int:
     console.print(f"report: {page}")
     failed = [e for e in result.expectations if not e.passed]
     for expectation in failed:
-        console.print(f"[red]FAILED[/] {expectation.name}: {expectation.observed} (limit {expectation.limit})")
+        console.print(
+            f"[red]FAILED[/] {expectation.name}: {expectation.observed} (limit {expectation.limit})"
+        )
     return 0 if result.passed else 1
 
 

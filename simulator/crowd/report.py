@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import io
+import itertools
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -70,7 +71,7 @@ def _junit(result: RunResult) -> bytes:
     for error in result.worker_errors:
         case = ET.SubElement(suite, "testcase", classname="callsim.workers", name="worker")
         ET.SubElement(case, "failure", message=error)
-    return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+    return bytes(ET.tostring(suite, encoding="utf-8", xml_declaration=True))
 
 
 def _svg(figure: Any) -> str:
@@ -106,7 +107,7 @@ def _over_time(result: RunResult) -> str:
     if len(times) > 1:
         bits = [
             max(0.0, (by_time[b]["bytes_received"] - by_time[a]["bytes_received"]) * 8 / (b - a) / 1e6)
-            for a, b in zip(times, times[1:], strict=False)
+            for a, b in itertools.pairwise(times)
         ]
         rate.plot(times[1:], bits)
         lost = [by_time[t]["packets_lost"] for t in times]
@@ -151,23 +152,24 @@ def _html(result: RunResult, data: dict[str, Any]) -> str:
         f"<td>{esc(e.observed)}</td><td>{esc(e.limit)}</td><td>{esc(e.detail)}</td></tr>"
         for e in result.expectations
     )
+    columns = ("count", "p50", "p95", "p99", "max")
     histograms = "".join(
-        f"<tr><td>{esc(n)}</td>" + "".join(f"<td>{s.get(k, '—')}</td>" for k in ("count", "p50", "p95", "p99", "max"))
-        + "</tr>"
+        f"<tr><td>{esc(n)}</td>" + "".join(f"<td>{s.get(k, '—')}</td>" for k in columns) + "</tr>"
         for n, s in data["histograms"].items()
-    )  # fmt: skip
+    )
     workers = "".join(
         f"<tr><td>{w['worker']}</td><td>{w['participants']}</td><td>{w['cpu_share'] * 100:.0f} %</td>"
         f"<td>{w['loop_lag_p99_ms']} ms</td><td>{w['max_rss_mib']} MiB</td>"
         f"<td>{'yes' if w['generator_limited'] else 'no'}</td></tr>"
         for w in data["workers"]
     )
+    media = [("first_audio_ms", "first audio"), ("first_video_ms", "first video")]
     plots = [
         _distribution(result, [("join_ms", "join time")], "Join time (start_session → media connected)"),
-        _distribution(result, [("first_audio_ms", "first audio"), ("first_video_ms", "first video")], "Time to first media"),
+        _distribution(result, media, "Time to first media"),
         _over_time(result),
         _timeline(result),
-    ]  # fmt: skip
+    ]
     verdict = "PASS" if result.passed else "FAIL"
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>callsim run — {esc(result.plan.scenario.scenario.name)}</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:auto}}table{{border-collapse:collapse}}

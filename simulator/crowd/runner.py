@@ -14,7 +14,9 @@ import contextlib
 import multiprocessing
 import os
 import queue
+import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -36,6 +38,7 @@ __all__ = ["RunResult", "run_scenario"]
 START_DELAY: Final = 2.0
 """Seconds between starting the workers and t = 0, for them to import and connect."""
 JOIN_PROCESS_TIMEOUT: Final = 20.0
+PROGRESS_EVERY: Final = 2.0
 
 
 @dataclass
@@ -70,6 +73,16 @@ async def _provision_remote(url: str, api_key: str, plan: Plan) -> dict[str, str
     return tokens
 
 
+def _progress_line(plan: Plan, latest: dict[int, dict[str, Any]], started: float) -> str:
+    joined = sum(s["joined"] for s in latest.values())
+    events = sum(s["events"] for s in latest.values())
+    errors = sum(s["errors"] for s in latest.values())
+    return (
+        f"progress: {time.monotonic() - started:.0f} s, joined {joined}/{len(plan.participants)}, "
+        f"callbacks {events}, errors {errors}"
+    )
+
+
 def _progress_table(
     plan: Plan, latest: dict[int, dict[str, Any]], started: float, history: list[float]
 ) -> Table:
@@ -101,8 +114,13 @@ async def run_scenario(
     backend_url: str | None = None,
     api_key: str | None = None,
     console: Console | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """Run ``scenario`` to its end (or Ctrl-C) and judge it."""
+    """Run ``scenario`` to its end (or Ctrl-C) and judge it.
+
+    ``console`` shows a live display; without one, ``log`` gets a plain progress line
+    every few seconds (for CI logs).
+    """
     plan = make_plan(scenario)
     shards = plan.shards(workers or os.cpu_count() or 1)
     started = time.monotonic()
@@ -120,14 +138,28 @@ async def run_scenario(
             url = backend_url if backend_url.endswith("/") else f"{backend_url}/"
             app_id, key = "callsim", api_key
             tokens = await _provision_remote(url, key, plan)
-        result = await _run_workers(plan, shards, url, app_id, key, tokens, console, started)
-    return result
+        target = _Target(url, app_id, key, tokens)
+        return await _run_workers(plan, shards, target, console=console, log=log, started=started)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class _Target:
+    url: str
+    app_id: str
+    api_key: str
+    tokens: dict[str, str]
 
 
 async def _run_workers(
-    plan: Plan, shards: list[Any], url: str, app_id: str, key: str, tokens: dict[str, str],
-    console: Console | None, started: float,
-) -> RunResult:  # fmt: skip
+    plan: Plan,
+    shards: list[Any],
+    target: _Target,
+    *,
+    console: Console | None,
+    log: Callable[[str], None] | None,
+    started: float,
+) -> RunResult:
     ctx = multiprocessing.get_context("spawn")
     progress: Any = ctx.Queue()
     results: Any = ctx.Queue()
@@ -139,7 +171,16 @@ async def _run_workers(
         ctx.Process(
             target=worker_main,
             args=(
-                WorkerJob(shard, url, app_id, key, tokens, start_wall, duration, ringing),
+                WorkerJob(
+                    shard,
+                    target.url,
+                    target.app_id,
+                    target.api_key,
+                    target.tokens,
+                    start_wall,
+                    duration,
+                    ringing,
+                ),
                 progress,
                 results,
                 stop,
@@ -153,12 +194,22 @@ async def _run_workers(
     collected: list[dict[str, Any]] = []
     latest: dict[int, dict[str, Any]] = {}
     history: list[float] = []
+    next_line = 0.0
     interrupted = False
     deadline = time.monotonic() + START_DELAY + duration + GRACE + JOIN_PROCESS_TIMEOUT
     live = Live(console=console, refresh_per_second=4, transient=False) if console is not None else None
+    # Ctrl-C: everyone leaves, the workers report what they have, and the run says so.
+    ctrl_c = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        loop.add_signal_handler(signal.SIGINT, ctrl_c.set)
     try:
         with live if live is not None else contextlib.nullcontext():
             while len(collected) < len(processes) and time.monotonic() < deadline:
+                if ctrl_c.is_set() and not stop.is_set():
+                    interrupted = True
+                    stop.set()
+                    deadline = min(deadline, time.monotonic() + GRACE + JOIN_PROCESS_TIMEOUT)
                 with contextlib.suppress(queue.Empty):
                     while True:
                         sample = progress.get_nowait()
@@ -168,6 +219,9 @@ async def _run_workers(
                         collected.append(results.get_nowait())
                 if live is not None:
                     live.update(_progress_table(plan, latest, started, history))
+                elif log is not None and latest and time.monotonic() >= next_line:
+                    next_line = time.monotonic() + PROGRESS_EVERY
+                    log(_progress_line(plan, latest, started))
                 if not any(p.is_alive() for p in processes) and len(collected) < len(processes):
                     with contextlib.suppress(queue.Empty):
                         collected.append(results.get(timeout=2))
@@ -181,6 +235,8 @@ async def _run_workers(
             while len(collected) < len(processes) and time.monotonic() < end:
                 collected.append(results.get(timeout=max(0.1, end - time.monotonic())))
     finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.remove_signal_handler(signal.SIGINT)
         stop.set()
         for process in processes:
             process.join(JOIN_PROCESS_TIMEOUT)

@@ -161,7 +161,8 @@ async def _dispatch(
                 return
             await asyncio.sleep(min(wait, 0.2))  # the schedule's own pacing, on the loop clock
         queues[action.uid].put_nowait(action)
-    while clock() < end and not (stop is not None and stop.is_set()):
+    # ``stop`` is a process-shared event with no asyncio face: look at it every 0.2 s.
+    while clock() < end and not (stop is not None and stop.is_set()):  # noqa: ASYNC110
         await asyncio.sleep(min(end - clock(), 0.2))
 
 

@@ -1,0 +1,122 @@
+"""``callsim run`` end to end: worker processes, a report, failing expectations, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import psutil
+import pytest
+
+from simulator.cli import main
+
+pytestmark = pytest.mark.e2e
+
+SHORT = """
+[scenario]
+name = "short"
+seed = 3
+duration = 16
+join_rate = 10
+
+[[sessions]]
+count = 2
+participants = 2
+
+[behaviours]
+mute = { every = [2.0, 4.0] }
+churn = { every = [3.0, 5.0] }
+ringing = { calls = 1, answers = ["accept"] }
+
+[expectations]
+join_time_p95_ms = 10000
+first_audio_p95_ms = 15000
+"""
+
+
+def run(tmp_path: Path, scenario: str, *extra: str) -> tuple[int, Path]:
+    path = tmp_path / "scenario.toml"
+    path.write_text(scenario)
+    report = tmp_path / "report"
+    code = main(["run", str(path), "--workers", "2", "--report", str(report), "--no-live", *extra])
+    return code, report
+
+
+def test_a_short_run_passes_and_writes_a_complete_report(tmp_path: Path) -> None:
+    code, report = run(tmp_path, SHORT)
+    data = json.loads((report / "run.json").read_text())
+    failed = [e for e in data["expectations"] if not e["passed"]]
+    assert code == 0, failed
+    assert data["passed"] is True
+    assert len(data["participants"]) == 4
+    assert {e["name"] for e in data["expectations"]} == {
+        "join_time_p95_ms", "first_audio_p95_ms", "user_lists_converge", "leaves_produce_events",
+        "muted_are_silent", "ringing_ends_correctly",
+    }  # fmt: skip
+    assert data["histograms"]["join_ms"]["count"] >= 4
+    assert data["counters"]["joins"] >= 4
+    assert len(data["workers"]) == 2
+    assert data["series"]
+    assert any(o["kind"] == "left" for o in data["observations"])  # churn was seen by the others
+    junit = ET.parse(report / "junit.xml").getroot()
+    assert (junit.get("tests"), junit.get("failures")) == ("6", "0")
+    page = (report / "report.html").read_text()
+    assert "short: PASS" in page
+    assert page.count("<svg") == 4
+
+
+def test_an_unmet_expectation_fails_the_run(tmp_path: Path) -> None:
+    impossible = SHORT.replace("duration = 16", "duration = 6").replace(
+        "join_time_p95_ms = 10000", "join_time_p95_ms = 1"
+    )
+    code, report = run(tmp_path, impossible)
+    assert code == 1
+    data = json.loads((report / "run.json").read_text())
+    assert data["passed"] is False
+    failed = {e["name"] for e in data["expectations"] if not e["passed"]}
+    assert "join_time_p95_ms" in failed
+    junit = ET.parse(report / "junit.xml").getroot()
+    failure = junit.find("testcase[@name='join_time_p95_ms']/failure")
+    assert failure is not None
+    assert "limit p95 ≤ 1 ms" in (failure.get("message") or "")
+
+
+def test_a_bad_scenario_is_refused_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, report = run(tmp_path, "[[sessions]]\nparticipants = 0\n")
+    assert code == 2
+    assert "sessions[0].participants" in capsys.readouterr().out
+    assert not report.exists()
+
+
+def test_ctrl_c_stops_cleanly_and_still_reports(tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "simulator.cli", "run", "--duration", "120", "--workers", "2",
+         "--no-live", "--report", str(report)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    seen = []
+    for line in process.stdout:  # the run's own progress lines; pytest-timeout bounds the wait
+        seen.append(line)
+        match = re.search(r"joined (\d+)/", line)
+        if match and int(match.group(1)) >= 2:
+            break
+    workers = [
+        c for c in psutil.Process(process.pid).children(recursive=True) if "python" in c.name().lower()
+    ]
+    assert len(workers) >= 2, "".join(seen)
+    process.send_signal(signal.SIGINT)  # in full flight: participants are in their sessions
+    output, _ = process.communicate(timeout=90)
+    assert process.returncode == 1, output[-2000:]
+    assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+    data = json.loads((report / "run.json").read_text())
+    assert data["interrupted"] is True
+    assert data["counters"]["joins"] >= 1
