@@ -84,14 +84,17 @@ def _progress_line(plan: Plan, latest: dict[int, dict[str, Any]], started: float
 
 
 def _progress_table(
-    plan: Plan, latest: dict[int, dict[str, Any]], started: float, history: list[float]
+    plan: Plan, latest: dict[int, dict[str, Any]], started: float, previous: dict[int, dict[str, Any]]
 ) -> Table:
     joined = sum(s["joined"] for s in latest.values())
     events = sum(s["events"] for s in latest.values())
     errors = sum(s["errors"] for s in latest.values())
-    received = sum(s["bytes_received"] for s in latest.values())
-    history.append(received)
-    rate = (history[-1] - history[-2]) * 8 / 1e6 if len(history) > 1 else 0.0
+    # Each worker's rate from its own last two samples (their own timestamps).
+    rate = sum(
+        max(0.0, (now["bytes_received"] - before["bytes_received"]) * 8 / (now["at"] - before["at"]) / 1e6)
+        for worker, now in latest.items()
+        if (before := previous.get(worker)) is not None and now["at"] > before["at"]
+    )
     elapsed = time.monotonic() - started
     table = Table(title=f"callsim run — {plan.scenario.scenario.name}", show_header=False)
     for label, value in [
@@ -193,7 +196,7 @@ async def _run_workers(
         process.start()
     collected: list[dict[str, Any]] = []
     latest: dict[int, dict[str, Any]] = {}
-    history: list[float] = []
+    previous: dict[int, dict[str, Any]] = {}
     next_line = 0.0
     interrupted = False
     deadline = time.monotonic() + START_DELAY + duration + GRACE + JOIN_PROCESS_TIMEOUT
@@ -213,12 +216,14 @@ async def _run_workers(
                 with contextlib.suppress(queue.Empty):
                     while True:
                         sample = progress.get_nowait()
+                        if sample["worker"] in latest:
+                            previous[sample["worker"]] = latest[sample["worker"]]
                         latest[sample["worker"]] = sample
                 with contextlib.suppress(queue.Empty):
                     while True:
                         collected.append(results.get_nowait())
                 if live is not None:
-                    live.update(_progress_table(plan, latest, started, history))
+                    live.update(_progress_table(plan, latest, started, previous))
                 elif log is not None and latest and time.monotonic() >= next_line:
                     next_line = time.monotonic() + PROGRESS_EVERY
                     log(_progress_line(plan, latest, started))
