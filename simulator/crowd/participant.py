@@ -70,6 +70,7 @@ class VirtualParticipant:
             devices=self.devices,
             media=MediaProfile(tone_for(planned.index), planned.index + 1),
             http=http,
+            decode=planned.decode,
         )
         self.chat = ChatClient(name=self.uid, http=http) if ringing else None
         self.view = CallView(self.uid)
@@ -203,12 +204,15 @@ class VirtualParticipant:
             self._tasks.spawn(self._first_media(started, video=False), "first-audio")
             if not self.client.session or not self.client.session.audio_only:
                 self._tasks.spawn(self._first_media(started, video=True), "first-video")
-        self._tasks.spawn(self._sample_heard(session), "heard")
+        if self.planned.decode:  # who is heard is only known from decoded audio
+            self._tasks.spawn(self._sample_heard(session), "heard")
 
     async def _first_media(self, started: float, *, video: bool) -> None:
         evidence = self.client.evidence
 
         def arrived() -> bool:
+            if not self.planned.decode:  # undecoded: the first frame that arrives
+                return any(s.frames for s in evidence.streams if s.kind == ("video" if video else "audio"))
             if video:
                 return any(s.marked_frames for s in evidence.streams if s.kind == "video")
             return bool(evidence.heard())

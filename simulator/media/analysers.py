@@ -74,7 +74,9 @@ class MediaEvidence:
             while True:
                 frame = await track.recv()
                 now = loop.time()
-                if isinstance(frame, av.VideoFrame):
+                if isinstance(frame, av.Packet):
+                    self._on_packet(stream, now)
+                elif isinstance(frame, av.VideoFrame):
                     self._on_video(stream, frame, now)
                 elif isinstance(frame, av.AudioFrame):
                     self._on_audio(stream, frame, now)
@@ -98,6 +100,13 @@ class MediaEvidence:
         latency = (int(now * 1000) - mark.capture_ms) & 0xFFFFFFFF
         if latency < 60_000:  # a wrapped or foreign clock would give nonsense
             stream.latencies_ms.append(float(latency))
+
+    @staticmethod
+    def _on_packet(stream: ReceivedStream, now: float) -> None:
+        """An undecoded frame: only its arrival is known (freezes, counts; no marks, no tones)."""
+        last = stream.last_frame_at
+        if stream.kind == "video" and last is not None and now - last > FREEZE_GAP:
+            stream.freezes += 1
 
     @staticmethod
     def _on_audio(stream: ReceivedStream, frame: av.AudioFrame, now: float) -> None:

@@ -67,8 +67,11 @@ class CallsClient:
         devices: FakeDevices | None = None,
         media: MediaProfile | None = None,
         http: aiohttp.ClientSession | None = None,
+        decode: bool = True,
     ) -> None:
         number = next(_client_numbers)
+        self.decode = decode
+        """False: received media is counted, not decoded (load runs; no tones or marks then)."""
         self.name = name or f"client-{number}"
         self.clock: Clock = clock or SystemClock()
         self.devices = devices or FakeDevices()

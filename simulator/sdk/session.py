@@ -20,6 +20,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from simulator import protocol
 from simulator.media.analysers import ReceivedStream
+from simulator.media.passthrough import stop_decoding
 from simulator.media.peer import close_peer_connection, open_peer_connection
 from simulator.media.sources import CameraTrack, MicrophoneTrack
 from simulator.sdk.call_view import CallView, Tile
@@ -301,6 +302,11 @@ class CallSession:
             self._subscribe_pc = open_peer_connection()
         pc = self._subscribe_pc
         await pc.setRemoteDescription(RTCSessionDescription(sdp=message.sdp, type="offer"))
+        if not self._client.decode:
+            # Before the receivers start (aiortc starts them once connected): count, don't decode.
+            for transceiver in pc.getTransceivers():
+                if transceiver.mid not in self._consumed:
+                    stop_decoding(transceiver.receiver)
         for transceiver in pc.getTransceivers():
             mid = transceiver.mid
             info = None if mid is None else message.streams.get(mid)
