@@ -111,6 +111,7 @@ async def join(backend: Backend) -> AsyncIterator[Join]:
         devices: FakeDevices | None = None,
         wait: bool = True,
         media: bool = True,
+        decode: bool = True,
     ) -> Participant:
         auth_token = backend.provision_user(uid, uid.title(), f"https://avatars.test/{uid}.png")
         index = len(made)
@@ -121,6 +122,7 @@ async def join(backend: Backend) -> AsyncIterator[Join]:
             clock=clock or VirtualClock(),
             devices=devices,
             media=MediaProfile(TONES_HZ[index], index + 1),
+            decode=decode,
         )
         recorder = EventRecorder(uid)
         participant = Participant(uid, client, CallView(), recorder, auth_token)

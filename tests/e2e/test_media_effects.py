@@ -157,3 +157,23 @@ async def test_a_subscribers_picture_loss_reaches_the_publisher(join: Join) -> N
         await keyframe_asked.wait()
     frames = bob.evidence.frames_from("alice")
     await bob.evidence.wait_for(lambda: bob.evidence.frames_from("alice") >= frames + 3, MEDIA)
+
+
+async def test_an_undecoding_participant_counts_frames_without_decoding(join: Join) -> None:
+    """Load participants (scenario ``decode = false``) receive everything and decode nothing."""
+    alice = await join("alice")
+    bob = await join("bob", decode=False)
+    stream = None
+
+    def video_arrives() -> bool:
+        nonlocal stream
+        stream = bob.evidence.stream("alice", "camera")
+        return stream is not None and stream.frames >= 5
+
+    await bob.evidence.wait_for(video_arrives, MEDIA)
+    assert stream is not None
+    assert stream.marked_frames == 0  # nothing decoded: no picture, no marks
+    assert bob.evidence.heard() == {}  # nor tones
+    assert not bob.evidence.latencies_ms()
+    # Alice, in the same process, still decodes: the choice is per receiver.
+    await alice.evidence.wait_for(lambda: alice.evidence.frames_from("bob") >= 3, MEDIA)
