@@ -30,6 +30,8 @@ class Metrics:
     def __init__(self) -> None:
         self.histograms: dict[str, HdrHistogram] = {name: _histogram() for name in HISTOGRAMS}
         self.counters: Counter[str] = Counter()
+        self.by_participant: dict[str, Counter[str]] = {}
+        """uid → its own counters (per-session counters are their sums, see :meth:`by_session`)."""
         self.series: list[dict[str, float]] = []
         self.observations: list[dict[str, Any]] = []
         self.workers: list[dict[str, Any]] = []
@@ -38,8 +40,17 @@ class Metrics:
         value = int(min(max(milliseconds, _LOWEST), _HIGHEST))
         self.histograms[histogram].record_value(value)
 
-    def count(self, counter: str, amount: int = 1) -> None:
+    def count(self, counter: str, amount: int = 1, *, uid: str | None = None) -> None:
         self.counters[counter] += amount
+        if uid is not None:
+            self.by_participant.setdefault(uid, Counter())[counter] += amount
+
+    def by_session(self, session_of: dict[str, str]) -> dict[str, Counter[str]]:
+        """Session → the sum of its participants' counters."""
+        out: dict[str, Counter[str]] = {}
+        for uid, counters in self.by_participant.items():
+            out.setdefault(session_of.get(uid, "?"), Counter()).update(counters)
+        return out
 
     def observe(self, kind: str, at: float, **facts: Any) -> None:
         """A fact for the invariants, e.g. ``observe("left", t, observer="a", left="b")``."""
@@ -71,6 +82,7 @@ class Metrics:
         return {
             "histograms": {n: base64.b64encode(h.encode()).decode() for n, h in self.histograms.items()},
             "counters": dict(self.counters),
+            "by_participant": {uid: dict(c) for uid, c in self.by_participant.items()},
             "series": self.series,
             "observations": self.observations,
             "workers": self.workers,
@@ -84,6 +96,8 @@ class Metrics:
                 if name in merged.histograms:
                     merged.histograms[name].decode_and_add(base64.b64decode(encoded))
             merged.counters.update(part["counters"])
+            for uid, counters in part.get("by_participant", {}).items():
+                merged.by_participant.setdefault(uid, Counter()).update(counters)
             merged.series.extend(part["series"])
             merged.observations.extend(part["observations"])
             merged.workers.extend(part["workers"])

@@ -95,21 +95,21 @@ class VirtualParticipant:
         metrics, uid = self._metrics, self.uid
 
         def left(user: Any) -> None:
-            metrics.count("events")
+            metrics.count("events", uid=uid)
             metrics.observe(
                 "left", self._clock(), observer=uid, left=user.uid, session=self.planned.session_id
             )
 
         def listed(users: list[Any]) -> None:
-            metrics.count("events")
+            metrics.count("events", uid=uid)
             self._last_list = sorted(u.uid for u in users)
 
         def error(exc: Any) -> None:
-            metrics.count("errors")
+            metrics.count("errors", uid=uid)
             metrics.observe("error", self._clock(), uid=uid, code=getattr(exc, "code", str(exc)))
 
         def other(*_: Any) -> None:
-            metrics.count("events")
+            metrics.count("events", uid=uid)
 
         # Every callback counts; three also record what the invariants need.
         handlers: dict[str, Callable[..., None]] = dict.fromkeys(CALLBACKS, other)
@@ -123,7 +123,7 @@ class VirtualParticipant:
         try:
             await self._act(action)
         except (CometChatCallsException, TimeoutError, aiohttp.ClientError) as exc:
-            self._metrics.count("errors")
+            self._metrics.count("errors", uid=self.uid)
             self._metrics.observe(
                 "error", self._clock(), uid=self.uid, action=action.kind, code=repr(exc)[:200]
             )
@@ -197,7 +197,7 @@ class VirtualParticipant:
             await session.media_connected.wait()
         joined = asyncio.get_running_loop().time()
         self._metrics.record("join_ms", (joined - started) * 1000)
-        self._metrics.count("joins")
+        self._metrics.count("joins", uid=self.uid)
         self._metrics.observe("joined", self._clock(), uid=self.uid, session=self.planned.session_id)
         self.in_session = True
         if session.participants:
@@ -220,7 +220,7 @@ class VirtualParticipant:
         try:
             await evidence.wait_for(arrived, FIRST_MEDIA_TIMEOUT)
         except TimeoutError:
-            self._metrics.count("first_video_timeouts" if video else "first_audio_timeouts")
+            self._metrics.count("first_video_timeouts" if video else "first_audio_timeouts", uid=self.uid)
             return
         elapsed = (asyncio.get_running_loop().time() - started) * 1000
         self._metrics.record("first_video_ms" if video else "first_audio_ms", elapsed)
@@ -249,18 +249,20 @@ class VirtualParticipant:
         with contextlib.suppress(Exception):
             for stat in (await pc.getStats()).values():
                 if getattr(stat, "type", "") == "inbound-rtp":
-                    self._metrics.count("packets_received", int(getattr(stat, "packetsReceived", 0) or 0))
-                    self._metrics.count("packets_lost", max(0, int(getattr(stat, "packetsLost", 0) or 0)))
+                    received = int(getattr(stat, "packetsReceived", 0) or 0)
+                    self._metrics.count("packets_received", received, uid=self.uid)
+                    lost = max(0, int(getattr(stat, "packetsLost", 0) or 0))
+                    self._metrics.count("packets_lost", lost, uid=self.uid)
 
     def _harvest(self) -> None:
         """Fold this session's received media into the metrics."""
         for stream in self.client.evidence.streams:
             for latency in stream.latencies_ms:
                 self._metrics.record("latency_ms", latency)
-            self._metrics.count("frames_received", stream.frames)
+            self._metrics.count("frames_received", stream.frames, uid=self.uid)
             if stream.kind == "video":
-                self._metrics.count("video_frames_marked", stream.marked_frames)
-                self._metrics.count("freezes", stream.freezes)
+                self._metrics.count("video_frames_marked", stream.marked_frames, uid=self.uid)
+                self._metrics.count("freezes", stream.freezes, uid=self.uid)
 
     # --- ringing --------------------------------------------------------------------------------
 

@@ -47,12 +47,18 @@ def _data(result: RunResult) -> dict[str, Any]:
         "expectations": [vars(e) for e in result.expectations],
         "histograms": {name: metrics.summary(name) for name in HISTOGRAMS},
         "counters": dict(metrics.counters),
+        "by_participant": {uid: dict(c) for uid, c in metrics.by_participant.items()},
+        "by_session": {s: dict(c) for s, c in metrics.by_session(_session_of(result)).items()},
         "loss_percent": loss_percent(metrics),
         "workers": metrics.workers,
         "worker_errors": result.worker_errors,
         "series": metrics.series,
         "observations": metrics.observations,
     }
+
+
+def _session_of(result: RunResult) -> dict[str, str]:
+    return {p.identity.uid: p.session_id for p in result.plan.participants}
 
 
 def _junit(result: RunResult) -> bytes:
@@ -163,6 +169,11 @@ def _html(result: RunResult, data: dict[str, Any]) -> str:
         f"<td>{'yes' if w['generator_limited'] else 'no'}</td></tr>"
         for w in data["workers"]
     )
+    sessions = "".join(
+        f"<tr><td>{esc(name)}</td><td>{c.get('joins', 0)}</td><td>{c.get('events', 0)}</td>"
+        f"<td>{c.get('frames_received', 0)}</td><td>{c.get('errors', 0)}</td></tr>"
+        for name, c in sorted(data["by_session"].items())
+    )
     media = [("first_audio_ms", "first audio"), ("first_video_ms", "first video")]
     plots = [
         _distribution(result, [("join_ms", "join time")], "Join time (start_session → media connected)"),
@@ -180,6 +191,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px}}.pass{{background:#e8f5e9}}.fail{{
 RTP loss {data["loss_percent"]:.2f} %; {"<b>generator-limited</b>" if result.generator_limited else "not generator-limited"}.</p>
 <h2>Expectations</h2><table><tr><th>expectation</th><th>observed</th><th>limit</th><th>detail</th></tr>{rows}</table>
 <h2>Distributions (ms)</h2><table><tr><th></th><th>count</th><th>p50</th><th>p95</th><th>p99</th><th>max</th></tr>{histograms}</table>
+<h2>Sessions</h2><table><tr><th>session</th><th>joins</th><th>callbacks</th><th>frames received</th><th>errors</th></tr>{sessions}</table>
 <h2>Workers</h2><table><tr><th>worker</th><th>participants</th><th>CPU</th><th>loop lag p99</th><th>RSS</th><th>generator-limited</th></tr>{workers}</table>
 <h2>Plots</h2>{"".join(f"<figure>{p}</figure>" for p in plots)}
 </body></html>"""  # noqa: E501

@@ -89,19 +89,23 @@ def _progress_table(
     joined = sum(s["joined"] for s in latest.values())
     events = sum(s["events"] for s in latest.values())
     errors = sum(s["errors"] for s in latest.values())
-    # Each worker's rate from its own last two samples (their own timestamps).
-    rate = sum(
-        max(0.0, (now["bytes_received"] - before["bytes_received"]) * 8 / (now["at"] - before["at"]) / 1e6)
-        for worker, now in latest.items()
-        if (before := previous.get(worker)) is not None and now["at"] > before["at"]
-    )
+
+    def per_second(key: str) -> float:
+        """Each worker's rate of ``key`` from its own last two samples (their own timestamps)."""
+        return sum(
+            max(0.0, (now[key] - before[key]) / (now["at"] - before["at"]))
+            for worker, now in latest.items()
+            if (before := previous.get(worker)) is not None and now["at"] > before["at"]
+        )
+
+    rate = per_second("bytes_received") * 8 / 1e6
     elapsed = time.monotonic() - started
     table = Table(title=f"callsim run — {plan.scenario.scenario.name}", show_header=False)
     for label, value in [
         ("elapsed", f"{elapsed:5.1f} s of {plan.scenario.scenario.duration:g} s"),
         ("participants joined", f"{joined} / {len(plan.participants)}"),
         ("sessions", str(len({p.session_id for p in plan.participants}))),
-        ("callbacks", f"{events}"),
+        ("callbacks", f"{events} ({per_second('events'):.0f}/s)"),
         ("receive rate", f"{rate:.2f} Mbit/s"),
         ("errors", str(errors)),
         ("workers reporting", f"{len(latest)}"),
