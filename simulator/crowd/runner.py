@@ -93,7 +93,7 @@ def _progress_table(
     def per_second(key: str) -> float:
         """Each worker's rate of ``key`` from its own last two samples (their own timestamps)."""
         return sum(
-            max(0.0, (now[key] - before[key]) / (now["at"] - before["at"]))
+            max(0.0, float(now[key] - before[key]) / (now["at"] - before["at"]))
             for worker, now in latest.items()
             if (before := previous.get(worker)) is not None and now["at"] > before["at"]
         )
