@@ -92,11 +92,12 @@ def _progress_table(
 
     def per_second(key: str) -> float:
         """Each worker's rate of ``key`` from its own last two samples (their own timestamps)."""
-        return sum(
-            max(0.0, float(now[key] - before[key]) / (now["at"] - before["at"]))
-            for worker, now in latest.items()
-            if (before := previous.get(worker)) is not None and now["at"] > before["at"]
-        )
+        total = 0.0
+        for worker, now in latest.items():
+            before = previous.get(worker)
+            if before is not None and now["at"] > before["at"]:
+                total += max(0.0, float(now[key] - before[key]) / float(now["at"] - before["at"]))
+        return total
 
     rate = per_second("bytes_received") * 8 / 1e6
     elapsed = time.monotonic() - started
