@@ -27,10 +27,11 @@ async def _serve(host: str, port: int, db: str, api_key: str | None) -> None:
 def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    import aiohttp
     from rich.console import Console
 
     from simulator.crowd.report import write_report
-    from simulator.crowd.runner import default_report_dir, run_scenario, summary_table
+    from simulator.crowd.runner import RunSetupError, default_report_dir, run_scenario, summary_table
     from simulator.crowd.scenario import DEFAULT_SCENARIO, ScenarioError, load_scenario
 
     console = Console()
@@ -46,16 +47,20 @@ def _run(args: argparse.Namespace) -> int:
         f"callsim run: {scenario.scenario.name}, {scenario.participants} participants, "
         f"{scenario.scenario.duration:g} s, seed {scenario.scenario.seed}"
     )
-    result = asyncio.run(
-        run_scenario(
-            scenario,
-            workers=args.workers,
-            backend_url=args.backend,
-            api_key=args.api_key,
-            console=None if args.no_live else console,
-            log=console.print,
+    try:
+        result = asyncio.run(
+            run_scenario(
+                scenario,
+                workers=args.workers,
+                backend_url=args.backend,
+                api_key=args.api_key,
+                console=None if args.no_live else console,
+                log=console.print,
+            )
         )
-    )
+    except (RunSetupError, aiohttp.ClientError) as exc:
+        console.print(f"[red]cannot start the run[/] {exc}")
+        return 2
     console.print(summary_table(result))
     page = write_report(result, Path(args.report) if args.report else default_report_dir())
     console.print(f"report: {page}")

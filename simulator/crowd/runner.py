@@ -33,12 +33,16 @@ from simulator.crowd.scenario import Scenario
 from simulator.crowd.worker import GRACE, WorkerJob, worker_main
 from simulator.server import Backend
 
-__all__ = ["RunResult", "run_scenario"]
+__all__ = ["RunResult", "RunSetupError", "run_scenario"]
 
 START_DELAY: Final = 2.0
 """Seconds between starting the workers and t = 0, for them to import and connect."""
 JOIN_PROCESS_TIMEOUT: Final = 20.0
 PROGRESS_EVERY: Final = 2.0
+
+
+class RunSetupError(RuntimeError):
+    """The run could not start: the backend refused provisioning, or options conflict."""
 
 
 @dataclass
@@ -68,7 +72,9 @@ async def _provision_remote(url: str, api_key: str, plan: Plan) -> dict[str, str
             async with http.post(f"{url}users/{uid}/auth_tokens") as response:
                 body = await response.json()
                 if "data" not in body:
-                    raise RuntimeError(f"cannot provision {uid} on {url}: {body.get('error')}")
+                    error = body.get("error", {})
+                    why = f"{error.get('code')}: {error.get('message')}"
+                    raise RunSetupError(f"the backend at {url} refused to provision {uid}: {why}")
                 tokens[uid] = body["data"]["authToken"]
     return tokens
 
@@ -142,7 +148,7 @@ async def run_scenario(
             }
         else:
             if api_key is None:
-                raise ValueError("--backend needs --api-key (the backend's apiKey, to provision users)")
+                raise RunSetupError("--backend needs --api-key (the backend's apiKey, to provision users)")
             url = backend_url if backend_url.endswith("/") else f"{backend_url}/"
             app_id, key = "callsim", api_key
             tokens = await _provision_remote(url, key, plan)

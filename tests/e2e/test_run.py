@@ -120,3 +120,12 @@ def test_ctrl_c_stops_cleanly_and_still_reports(tmp_path: Path) -> None:
     data = json.loads((report / "run.json").read_text())
     assert data["interrupted"] is True
     assert data["counters"]["joins"] >= 1
+
+
+def test_a_backend_that_refuses_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["run", "--backend", "http://127.0.0.1:9/", "--duration", "5", "--no-live"])
+    assert code == 2
+    assert "--backend needs --api-key" in capsys.readouterr().out
+    code = main(["run", "--backend", "http://127.0.0.1:9/", "--api-key", "k", "--duration", "5", "--no-live"])
+    assert code == 2
+    assert "cannot start the run" in capsys.readouterr().out
