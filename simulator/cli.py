@@ -1,5 +1,6 @@
-"""The ``callsim`` command: ``demo`` (the main job for now), ``serve`` (the standalone backend)
-and ``conform`` (the conformance suite against an implementation)."""
+"""The ``callsim`` command: ``run`` (the main job: a scenario of virtual participants),
+``demo`` (a quick printed look), ``serve`` (the standalone backend) and ``conform`` (the
+conformance suite against an implementation)."""
 
 from __future__ import annotations
 
