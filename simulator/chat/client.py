@@ -75,8 +75,7 @@ class ChatClient:
     def host(self) -> str:
         if self.app_settings is None:
             raise call_error("NOT_INITIALIZED")
-        host = str(self.app_settings.host or "")
-        return host if host.endswith("/") else f"{host}/"
+        return self.app_settings.base_url()
 
     def _require_user(self) -> User:
         if self.app_settings is None:

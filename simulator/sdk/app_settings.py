@@ -29,6 +29,13 @@ class CallAppSettings:
     def get_host(self) -> Any:
         return self.host
 
+    def base_url(self) -> str:
+        """The REST base: ``host`` verbatim (with a final ``/``), else the region's default (§A.2)."""
+        if self.host:
+            host = str(self.host)
+            return host if host.endswith("/") else f"{host}/"
+        return f"https://{self.app_id}.call-{str(self.region).lower()}.cometchat.io/v3.0/"
+
 
 class CallAppSettingsBuilder:
     """Chainable builder of :class:`CallAppSettings`."""

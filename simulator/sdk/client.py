@@ -96,11 +96,9 @@ class CallsClient:
 
     @property
     def host(self) -> str:
-        settings = self.app_settings
-        assert settings is not None
-        if settings.host:
-            return str(settings.host) if str(settings.host).endswith("/") else f"{settings.host}/"
-        return f"https://{settings.app_id}.call-{str(settings.region).lower()}.cometchat.io/v3.0/"
+        self._require_init()
+        assert self.app_settings is not None
+        return self.app_settings.base_url()
 
     @property
     def ws_url(self) -> str:
