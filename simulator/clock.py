@@ -100,8 +100,3 @@ class VirtualClock:
     def pending(self) -> int:
         """How many live timers are waiting (for tests and leak checks)."""
         return sum(1 for _, _, t in self._heap if not t.cancelled())
-
-    def next_deadline(self) -> float | None:
-        """When the next live timer falls due, or None."""
-        live = [d for d, _, t in self._heap if not t.cancelled()]
-        return min(live) if live else None

@@ -145,9 +145,6 @@ def _never_unanswered() -> None:
 
 
 def _screen_share_event_to_everyone() -> None:
-    def on_state(self: session.CallSession, message: Any) -> None:
-        pass
-
     original = session.CallSession._redraw
 
     def redraw(self: session.CallSession) -> None:

@@ -8,7 +8,6 @@ serves it over stdio, so both paths share one behaviour.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -92,7 +91,6 @@ class ReferenceImplementation:
         self._backend: Backend | None = None
         self._clock = VirtualClock()
         self._participants: dict[str, _Participant] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -112,11 +110,6 @@ class ReferenceImplementation:
             await participant.calls.aclose()
             await participant.chat.aclose()
         self._participants.clear()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
         self._clock = VirtualClock()
 
     async def close(self) -> None:
@@ -163,11 +156,6 @@ class ReferenceImplementation:
         if not isinstance(name, str) or name not in self._participants:
             raise DriverError(f"unknown client {name!r}; call Harness.createClient first")
         return self._participants[name]
-
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     # --- Harness.* ----------------------------------------------------------------------------
 
@@ -456,7 +444,3 @@ class ReferenceImplementation:
             )
 
         return {callback: make(callback) for callback in CALL_CALLBACKS}
-
-    async def aclose_quietly(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.close()

@@ -50,7 +50,6 @@ class VirtualParticipant:
         *,
         app: CallAppSettings,
         auth_token: str,
-        api_key: str,
         metrics: Metrics,
         clock: Callable[[], float],
         http: aiohttp.ClientSession,
@@ -60,7 +59,6 @@ class VirtualParticipant:
         self.uid = planned.identity.uid
         self._app = app
         self._auth_token = auth_token
-        self._api_key = api_key
         self._metrics = metrics
         self._clock = clock
         self._ringing = ringing

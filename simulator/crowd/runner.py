@@ -138,23 +138,17 @@ async def run_scenario(
     plan = make_plan(scenario)
     shards = plan.shards(workers or os.cpu_count() or 1)
     started = time.monotonic()
-    async with contextlib.AsyncExitStack() as stack:
-        if backend_url is None:
-            backend = await stack.enter_async_context(Backend())
-            url, app_id, key = backend.url, backend.app_id, backend.api_key
-            tokens = {
-                p.identity.uid: backend.provision_user(p.identity.uid, p.identity.name)
-                for p in plan.participants
-            }
-        else:
-            if api_key is None:
-                raise RunSetupError("--backend needs --api-key (the backend's apiKey, to provision users)")
-            url = backend_url if backend_url.endswith("/") else f"{backend_url}/"
-            app_id, key = "callsim", api_key
-            tokens = await _provision_remote(url, key, plan)
-        target = _Target(url, app_id, key, tokens)
+    if backend_url is not None:
+        if api_key is None:
+            raise RunSetupError("--backend needs --api-key (the backend's apiKey, to provision users)")
+        url = backend_url if backend_url.endswith("/") else f"{backend_url}/"
+        target = _Target(url, "callsim", api_key, await _provision_remote(url, api_key, plan))
         return await _run_workers(plan, shards, target, console=console, log=log, started=started)
-    raise AssertionError("unreachable")  # pragma: no cover
+    async with Backend() as backend:
+        tokens = {p.identity.uid: backend.provision_user(p.identity.uid, p.identity.name)
+                  for p in plan.participants}  # fmt: skip
+        target = _Target(backend.url, backend.app_id, backend.api_key, tokens)
+        return await _run_workers(plan, shards, target, console=console, log=log, started=started)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import queue
 import resource
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 import aiohttp
@@ -25,7 +25,7 @@ from simulator.crowd.participant import VirtualParticipant
 from simulator.crowd.plan import Action, Shard
 from simulator.sdk import CallAppSettings
 
-__all__ = ["Progress", "WorkerJob", "run_shard", "worker_main"]
+__all__ = ["WorkerJob", "run_shard", "worker_main"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,17 +49,6 @@ class WorkerJob:
     """``time.time()`` at which the run's t = 0 falls (shared by every worker)."""
     duration: float
     ringing: bool
-
-
-@dataclass
-class Progress:
-    worker: int
-    at: float
-    joined: int
-    events: int
-    errors: int
-    bytes_received: int
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def worker_main(job: WorkerJob, progress: Any, results: Any, stop: Any) -> None:
@@ -93,7 +82,7 @@ async def _run(job: WorkerJob, progress: Any, stop: Any) -> dict[str, Any]:
     async with aiohttp.ClientSession() as http:
         participants = {
             p.identity.uid: VirtualParticipant(
-                p, app=app, auth_token=job.auth_tokens[p.identity.uid], api_key=job.api_key,
+                p, app=app, auth_token=job.auth_tokens[p.identity.uid],
                 metrics=metrics, clock=clock, http=http, ringing=job.ringing,
             )
             for p in job.shard.participants

@@ -204,9 +204,6 @@ class CallsClient:
         session = self.session
         return session if session is not None and session.active else None
 
-    def _on_session_joined(self, session: CallSession) -> None:
-        logger.debug("%s joined %s", self.name, session.session_id)
-
     def _session_closed(self, session: CallSession) -> None:
         if self._device_timer is not None and session is self.session:
             self._device_timer.cancel()

@@ -275,7 +275,6 @@ class CallSession:
         self.me = message.me
         self.state = SessionState.JOINED if self.state is SessionState.JOINING else self.state
         self.joined.set()
-        self._client._on_session_joined(self)
         # K10: the joiner hears of everyone already there, one at a time.
         for record in message.participants:
             self._on_participant_joined(record)

@@ -51,9 +51,6 @@ class ChatHub:
                 count += 1
         return count
 
-    def online(self, uid: str) -> bool:
-        return bool(self._connections.get(uid))
-
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         """``GET /chat``: log in with an auth token, then receive call messages."""
         ws = web.WebSocketResponse(max_msg_size=64 * 1024, heartbeat=30.0)
