@@ -16,6 +16,7 @@ from simulator.chat import ChatClient
 from simulator.chat.listeners import CALL_CALLBACKS
 from simulator.clock import Clock, VirtualClock
 from simulator.media.devices import FakeDevices
+from simulator.media.paths import MediaPath
 from simulator.media.tones import TONES_HZ
 from simulator.sdk import (
     CallAppSettingsBuilder,
@@ -95,7 +96,13 @@ Join = Callable[..., Awaitable[Participant]]
 
 
 @pytest.fixture
-async def join(backend: Backend) -> AsyncIterator[Join]:
+def media_path() -> MediaPath:
+    """The media path ``join`` gives participants; a module overrides it to run on every path."""
+    return "full"
+
+
+@pytest.fixture
+async def join(backend: Backend, media_path: MediaPath) -> AsyncIterator[Join]:
     """``await join("alice", session="s1", builder=..., clock=...)`` → a joined participant.
 
     Each participant gets its own :class:`VirtualClock` unless the test passes one.
@@ -111,7 +118,7 @@ async def join(backend: Backend) -> AsyncIterator[Join]:
         devices: FakeDevices | None = None,
         wait: bool = True,
         media: bool = True,
-        decode: bool = True,
+        path: MediaPath | None = None,
     ) -> Participant:
         auth_token = backend.provision_user(uid, uid.title(), f"https://avatars.test/{uid}.png")
         index = len(made)
@@ -122,7 +129,7 @@ async def join(backend: Backend) -> AsyncIterator[Join]:
             clock=clock or VirtualClock(),
             devices=devices,
             media=MediaProfile(TONES_HZ[index], index + 1),
-            decode=decode,
+            media_path=path or media_path,
         )
         recorder = EventRecorder(uid)
         participant = Participant(uid, client, CallView(), recorder, auth_token)

@@ -68,7 +68,7 @@ class VirtualParticipant:
             devices=self.devices,
             media=MediaProfile(tone_for(planned.index), planned.index + 1),
             http=http,
-            decode=planned.decode,
+            media_path=planned.media_path,
         )
         self.chat = ChatClient(name=self.uid, http=http) if ringing else None
         self.view = CallView(self.uid)
@@ -202,14 +202,14 @@ class VirtualParticipant:
             self._tasks.spawn(self._first_media(started, video=False), "first-audio")
             if not self.client.session or not self.client.session.audio_only:
                 self._tasks.spawn(self._first_media(started, video=True), "first-video")
-        if self.planned.decode:  # who is heard is only known from decoded audio
+        if self.planned.media_path != "passthrough":  # who is heard: tones decoded, or marks read
             self._tasks.spawn(self._sample_heard(session), "heard")
 
     async def _first_media(self, started: float, *, video: bool) -> None:
         evidence = self.client.evidence
 
         def arrived() -> bool:
-            if not self.planned.decode:  # undecoded: the first frame that arrives
+            if self.planned.media_path == "passthrough":  # neither decoded nor marks read
                 return any(s.frames for s in evidence.streams if s.kind == ("video" if video else "audio"))
             if video:
                 return any(s.marked_frames for s in evidence.streams if s.kind == "video")

@@ -16,6 +16,7 @@ from typing import Literal
 from faker import Faker
 
 from simulator.crowd.scenario import Interval, Scenario
+from simulator.media.paths import MediaPath
 
 __all__ = ["Action", "ActionKind", "Identity", "Plan", "PlannedParticipant", "Shard", "make_plan"]
 
@@ -61,7 +62,7 @@ class PlannedParticipant:
     identity: Identity
     session_id: str
     profile: str
-    decode: bool
+    media_path: MediaPath
     join_at: float
     seed: int
 
@@ -137,7 +138,7 @@ def make_plan(scenario: Scenario) -> Plan:
     for group_number, group in enumerate(scenario.sessions):
         for session in range(group.count):
             session_id = f"{header.name}-{group_number}-{session}"
-            for _ in range(group.participants):
+            for place in range(group.participants):
                 seed = random.Random(f"{header.seed}/{index}").getrandbits(32)
                 participants.append(
                     PlannedParticipant(
@@ -145,7 +146,7 @@ def make_plan(scenario: Scenario) -> Plan:
                         identity=_identity(index, seed),
                         session_id=session_id,
                         profile=group.profile,
-                        decode=group.decode,
+                        media_path="full" if place < group.full_sample else group.media,
                         join_at=round(min(index / header.join_rate, max(0.0, end / 2 - QUIET)), 3),
                         seed=seed,
                     )

@@ -16,7 +16,8 @@ join_rate = 5.0          # joins per second across the run
 count = 2                # two sessions like this
 participants = 3
 profile = "audio-video"  # audio-only | audio-video | screen-sharer
-decode = true            # receivers decode and analyse what they get
+media = "full"           # full (aiortc, decoded) | passthrough | lean (load)
+full_sample = 0          # with media = "lean": this many per session take the full path
 
 [behaviours]
 mute = { every = [5.0, 15.0] }
@@ -48,6 +49,8 @@ from pathlib import Path
 from typing import Annotated, Final, Literal
 
 import msgspec
+
+from simulator.media.paths import MediaPath
 
 __all__ = [
     "DEFAULT_SCENARIO",
@@ -107,7 +110,10 @@ class Sessions(_Strict, frozen=True):
     count: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 1
     participants: Annotated[int, msgspec.Meta(ge=1, le=500)] = 2
     profile: Profile = "audio-video"
-    decode: bool = True
+    media: MediaPath = "full"
+    """The media path (:mod:`simulator.media.paths`): ``full`` decodes and analyses all it gets."""
+    full_sample: Annotated[int, msgspec.Meta(ge=0, le=500)] = 0
+    """Participants per session that take the ``full`` path whatever ``media`` says (realism on a sample)."""
 
 
 class Behaviours(_Strict, frozen=True):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import aiohttp
+import psutil
 
 from simulator.crowd.metrics import Metrics
 from simulator.crowd.participant import VirtualParticipant
@@ -76,6 +77,7 @@ async def _run(job: WorkerJob, progress: Any, stop: Any) -> dict[str, Any]:
         return loop.time() - origin
 
     metrics = Metrics()
+    rss_start = _rss_mib()
     usage0 = resource.getrusage(resource.RUSAGE_SELF)
     wall0 = loop.time()
     app = CallAppSettings(job.app_id, "us", job.host)
@@ -118,6 +120,9 @@ async def _run(job: WorkerJob, progress: Any, stop: Any) -> dict[str, Any]:
     cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
     lag = metrics.summary("loop_lag_ms")
     limited = cpu / max(wall, 1e-9) > GENERATOR_CPU_LIMIT or lag.get("p99", 0) > GENERATOR_LAG_LIMIT_MS
+    # The steady state: the last sample with everyone in (before the final leaves).
+    steady = [s for s in metrics.series if s["joined"] == len(participants)]
+    last = steady[-1] if steady else {}
     metrics.workers.append(
         {
             "worker": job.shard.number,
@@ -127,10 +132,20 @@ async def _run(job: WorkerJob, progress: Any, stop: Any) -> dict[str, Any]:
             "cpu_share": round(cpu / max(wall, 1e-9), 3),
             "loop_lag_p99_ms": lag.get("p99", 0),
             "max_rss_mib": round(usage1.ru_maxrss / 1024, 1),
+            "rss_start_mib": round(rss_start, 1),
+            "rss_steady_mib": last.get("rss_mib", 0.0),
+            "frames_received": last.get("frames_received", 0),
+            "frames_expected": last.get("frames_expected", 0),
+            "packets_received": last.get("packets_received", 0),
+            "packets_lost": last.get("packets_lost", 0),
             "generator_limited": limited,
         }
     )
     return metrics.to_data()
+
+
+def _rss_mib() -> float:
+    return float(psutil.Process().memory_info().rss) / 2**20
 
 
 async def _dispatch(
@@ -174,25 +189,23 @@ async def _report(
     """Every few seconds: received bytes and loss from the peer connections, and progress."""
     while True:
         await asyncio.sleep(STATS_EVERY)  # a sampling period
-        received = lost = packets = 0
+        received = lost = packets = frames = 0
+        expected = 0.0
         for participant in participants.values():
             session = participant.client.session
-            pc = getattr(session, "_subscribe_pc", None) if participant.in_session else None
-            if pc is None:
+            if session is None or not participant.in_session:
                 continue
             with contextlib.suppress(Exception):
-                for stat in (await pc.getStats()).values():
-                    kind = getattr(stat, "type", "")
-                    if kind == "transport":  # aiortc 1.16 counts bytes per transport only
-                        received += int(getattr(stat, "bytesReceived", 0) or 0)
-                    elif kind == "inbound-rtp":
-                        packets += int(getattr(stat, "packetsReceived", 0) or 0)
-                        lost += max(0, int(getattr(stat, "packetsLost", 0) or 0))
+                got, missed, octets = await session.receive_stats()
+                packets, lost, received = packets + got, lost + missed, received + octets
+            delivered, due = participant.client.evidence.delivery()
+            frames, expected = frames + delivered, expected + due
         joined = sum(p.in_session for p in participants.values())
         sample = {
             "at": round(clock(), 2), "worker": job.shard.number, "joined": joined, "bytes_received": received,
-            "packets_received": packets, "packets_lost": lost, "events": metrics.counters["events"],
-            "errors": metrics.counters["errors"],
+            "packets_received": packets, "packets_lost": lost, "frames_received": frames,
+            "frames_expected": round(expected), "rss_mib": round(_rss_mib(), 1),
+            "events": metrics.counters["events"], "errors": metrics.counters["errors"],
         }  # fmt: skip
         metrics.series.append(sample)
         if progress is not None:

@@ -18,7 +18,7 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from simulator.media.marks import read_mark
+from simulator.media.marks import NO_CAPTURE_TIME, read_mark
 from simulator.media.tones import analyse
 
 __all__ = ["MediaEvidence", "ReceivedStream"]
@@ -27,6 +27,8 @@ FREEZE_GAP: Final = 0.5
 """A video gap longer than this is a freeze."""
 HEARD_WINDOW: Final = 0.3
 """A stream is heard if it carried sound within this many seconds."""
+NOMINAL_FPS: Final = {"audio": 50.0, "video": 15.0}
+"""The rates every callsim source sends at (20 ms audio; 15 fps camera, live or pre-encoded)."""
 
 
 @dataclass(eq=False)
@@ -46,8 +48,16 @@ class ReceivedStream:
     latencies_ms: list[float] = field(default_factory=list)
     level_dbfs: float = -120.0
     tone_hz: int | None = None
+    first_frame_at: float | None = None
     last_frame_at: float | None = None
     last_audible_at: float | None = None
+
+    def arrived(self, now: float) -> None:
+        """Count one frame arriving at ``now``."""
+        if self.first_frame_at is None:
+            self.first_frame_at = now
+        self.frames += 1
+        self.last_frame_at = now
 
 
 class MediaEvidence:
@@ -62,13 +72,17 @@ class MediaEvidence:
         self.streams: list[ReceivedStream] = []
         self.played_on: dict[str, int] = {}
         self._speaker = speaker
-        self._changed = asyncio.Condition()
+        self._waiters: set[asyncio.Future[None]] = set()
 
     # --- recording ----------------------------------------------------------------------
 
+    def add(self, stream: ReceivedStream) -> None:
+        """Track ``stream``, which something else fills (the lean path's receiver)."""
+        self.streams.append(stream)
+
     async def consume(self, track: MediaStreamTrack, stream: ReceivedStream) -> None:
         """Read ``track`` until it ends, recording into ``stream``."""
-        self.streams.append(stream)
+        self.add(stream)
         loop = asyncio.get_running_loop()
         with contextlib.suppress(MediaStreamError):
             while True:
@@ -82,10 +96,16 @@ class MediaEvidence:
                     self._on_audio(stream, frame, now)
                     if (speaker := self._speaker()) is not None:
                         self.played_on[speaker] = self.played_on.get(speaker, 0) + 1
-                stream.frames += 1
-                stream.last_frame_at = now
-                async with self._changed:
-                    self._changed.notify_all()
+                stream.arrived(now)
+                self.notify()
+
+    def notify(self) -> None:
+        """Something arrived: let every :meth:`wait_for` look at its predicate again."""
+        if self._waiters:
+            for waiter in self._waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+            self._waiters.clear()
 
     @staticmethod
     def _on_video(stream: ReceivedStream, frame: av.VideoFrame, now: float) -> None:
@@ -97,6 +117,8 @@ class MediaEvidence:
         stream.marked_frames += 1
         stream.last_counter = mark.counter
         stream.last_tag = mark.tag
+        if mark.capture_ms == NO_CAPTURE_TIME:
+            return  # a pre-encoded frame: its send time is not in the picture
         latency = (int(now * 1000) - mark.capture_ms) & 0xFFFFFFFF
         if latency < 60_000:  # a wrapped or foreign clock would give nonsense
             stream.latencies_ms.append(float(latency))
@@ -146,10 +168,29 @@ class MediaEvidence:
                 return s
         return None
 
+    def delivery(self) -> tuple[int, float]:
+        """(frames received, frames expected) on the active microphone and camera streams.
+
+        Expected is the nominal rate (:data:`NOMINAL_FPS`) over the time since each
+        stream's first frame: honest for media that is not paused (a load run's), and
+        blind to nothing a sender failed to send, unlike RTP loss (MEDIA.md pitfall 7).
+        """
+        now = self._now()
+        received, expected = 0, 0.0
+        for s in self.streams:
+            if s.active and s.first_frame_at is not None and s.source in ("mic", "camera"):
+                received += s.frames
+                expected += (now - s.first_frame_at) * NOMINAL_FPS[s.kind] + 1
+        return received, expected
+
     def latencies_ms(self) -> list[float]:
         return [v for s in self.streams for v in s.latencies_ms]
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float) -> None:
         """Wait until ``predicate()`` holds after some frame arrives; TimeoutError otherwise."""
-        async with asyncio.timeout(timeout), self._changed:
-            await self._changed.wait_for(predicate)
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                waiter = loop.create_future()
+                self._waiters.add(waiter)
+                await waiter

@@ -16,7 +16,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MARK_HEIGHT", "Mark", "read_mark", "write_mark"]
+__all__ = ["MARK_BYTES", "MARK_HEIGHT", "NO_CAPTURE_TIME", "Mark", "read_mark", "write_mark"]
 
 BITS_PER_ROW: Final = 32
 ROWS: Final = 3
@@ -24,6 +24,10 @@ BLACK: Final = 16
 WHITE: Final = 235
 MIN_WIDTH: Final = 160
 MARK_HEIGHT: Final = ROWS * 10
+MARK_BYTES: Final = 12
+"""The byte form's length: counter, capture time, tag, CRC-16."""
+NO_CAPTURE_TIME: Final = 0xFFFFFFFF
+"""The capture time of a frame encoded ahead of time (see :mod:`library`): unknown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,15 +39,30 @@ class Mark:
     tag: int
     """Identifies the source: its publisher's tag and the active device (see sources)."""
 
+    def to_bytes(self) -> bytes:
+        """The mark as :data:`MARK_BYTES` bytes, CRC last (carried in RTP padding by the lean path)."""
+        body = (
+            (self.counter & 0xFFFFFFFF).to_bytes(4, "big")
+            + (self.capture_ms & 0xFFFFFFFF).to_bytes(4, "big")
+            + (self.tag & 0xFFFF).to_bytes(2, "big")
+        )
+        return body + binascii.crc_hqx(body, 0xFFFF).to_bytes(2, "big")
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Mark | None:
+        """The mark in ``raw`` (:data:`MARK_BYTES` long), or None when its CRC does not match."""
+        body, crc = raw[:10], raw[10:12]
+        if len(raw) != MARK_BYTES or binascii.crc_hqx(body, 0xFFFF).to_bytes(2, "big") != crc:
+            return None
+        return cls(
+            counter=int.from_bytes(body[0:4], "big"),
+            capture_ms=int.from_bytes(body[4:8], "big"),
+            tag=int.from_bytes(body[8:10], "big"),
+        )
+
 
 def _bits(mark: Mark) -> npt.NDArray[np.bool_]:
-    body = (
-        (mark.counter & 0xFFFFFFFF).to_bytes(4, "big")
-        + (mark.capture_ms & 0xFFFFFFFF).to_bytes(4, "big")
-        + (mark.tag & 0xFFFF).to_bytes(2, "big")
-    )
-    crc = binascii.crc_hqx(body, 0xFFFF).to_bytes(2, "big")
-    return np.unpackbits(np.frombuffer(body + crc, dtype=np.uint8)).astype(bool)
+    return np.unpackbits(np.frombuffer(mark.to_bytes(), dtype=np.uint8)).astype(bool)
 
 
 def _cell(width: int) -> int:
@@ -72,12 +91,4 @@ def read_mark(luma: npt.NDArray[np.uint8]) -> Mark | None:
     lo, hi = cell // 4, cell - cell // 4
     grid = luma[: ROWS * cell, : BITS_PER_ROW * cell].reshape(ROWS, cell, BITS_PER_ROW, cell)
     means = grid[:, lo:hi, :, lo:hi].mean(axis=(1, 3))
-    raw = np.packbits((means > (BLACK + WHITE) / 2).reshape(-1)).tobytes()
-    body, crc = raw[:10], raw[10:12]
-    if binascii.crc_hqx(body, 0xFFFF).to_bytes(2, "big") != crc:
-        return None
-    return Mark(
-        counter=int.from_bytes(body[0:4], "big"),
-        capture_ms=int.from_bytes(body[4:8], "big"),
-        tag=int.from_bytes(body[8:10], "big"),
-    )
+    return Mark.from_bytes(np.packbits((means > (BLACK + WHITE) / 2).reshape(-1)).tobytes())

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import fractions
-from typing import Final
+from typing import Any, Final
 
 import av
 import numpy as np
+from aiortc import RTCRtpSender
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from simulator.media.devices import FakeDevices
+from simulator.media.library import audio_stream, video_stream
 from simulator.media.marks import Mark, write_mark
 from simulator.media.tones import AMPLITUDE, SAMPLE_RATE, tone_samples
 
-__all__ = ["CameraTrack", "MicrophoneTrack", "SourceTag"]
+__all__ = ["CameraTrack", "MicrophoneTrack", "PreEncodedTrack", "SourceTag"]
 
 VIDEO_CLOCK: Final = 90_000
 AUDIO_PTIME: Final = 0.020
@@ -67,6 +69,12 @@ class _PausableTrack(MediaStreamTrack):
         self._enabled = asyncio.Event()
         if enabled:
             self._enabled.set()
+        self.muted = False
+
+    @property
+    def track(self) -> MediaStreamTrack:
+        """The track itself: aiortc's sender reads it (see :class:`~simulator.media.paths.Source`)."""
+        return self
 
     @property
     def enabled(self) -> bool:
@@ -177,3 +185,61 @@ class MicrophoneTrack(_PausableTrack):
         frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
         self._sent += self._samples
         return frame
+
+
+class PreEncodedTrack(_PausableTrack):
+    """Library media as ``av.Packet``s: an aiortc sender given this track only packetises.
+
+    This is aiortc's own pass-through path (MEDIA.md): no encoder, but aiortc's RTP
+    machinery. ``muted`` (audio) sends the library's silence; a paused video track
+    sends nothing. :meth:`attach_sender` makes a PLI jump to the next keyframe, which
+    the packetise path would otherwise ignore (MEDIA.md pitfall 6).
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        *,
+        tone_hz: int = 0,
+        profile: str = "qvga",
+        enabled: bool = True,
+        muted: bool = False,
+    ) -> None:
+        super().__init__(enabled)
+        self.kind = kind
+        self.tone_hz = tone_hz
+        self.muted = muted
+        self._video = video_stream(profile) if kind == "video" else None
+        self._position = 0
+        self._pts = 0
+        self.frames_sent = 0
+        self._pacer = _Pacer(AUDIO_PTIME if self._video is None else self._video.period)
+
+    def set_enabled(self, enabled: bool) -> None:
+        if enabled and not self.enabled:
+            self._pacer.restart()
+        super().set_enabled(enabled)
+
+    def attach_sender(self, sender: RTCRtpSender) -> None:
+        """Honour ``sender``'s keyframe requests by jumping to the next keyframe."""
+        setattr(sender, "_send_keyframe", self.jump_to_keyframe)  # noqa: B010
+
+    def jump_to_keyframe(self) -> None:
+        if self._video is not None:
+            self._position = self._video.next_keyframe(self._position)
+
+    async def recv(self) -> av.Packet[Any]:
+        while True:
+            await self._ready()
+            await self._pacer.wait()
+            if self.enabled:
+                break
+        stream = self._video or audio_stream(0 if self.muted else int(self.tone_hz))
+        frame = stream.frames[self._position % len(stream.frames)]
+        self._position = (self._position + 1) % len(stream.frames)
+        packet = av.Packet(frame.data)
+        packet.pts = self._pts
+        packet.time_base = fractions.Fraction(1, stream.clock_rate)
+        self._pts += stream.frame_ticks
+        self.frames_sent += 1
+        return packet

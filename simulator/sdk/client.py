@@ -20,6 +20,7 @@ from simulator.clock import Clock, SystemClock, Timer
 from simulator.http import HttpSession
 from simulator.media.analysers import MediaEvidence
 from simulator.media.devices import DeviceKind, FacingMode, FakeDevices, MediaDevice
+from simulator.media.paths import MEDIA_PATHS, MediaPath
 from simulator.media.tones import tone_for
 from simulator.sdk.app_settings import CallAppSettings, validate_app_settings
 from simulator.sdk.call_view import CallView
@@ -48,7 +49,7 @@ _client_numbers = itertools.count()
 class MediaProfile:
     """What a participant's synthetic media carries: its tone and its video tag."""
 
-    tone_hz: float
+    tone_hz: int
     publisher_tag: int
 
 
@@ -67,11 +68,13 @@ class CallsClient:
         devices: FakeDevices | None = None,
         media: MediaProfile | None = None,
         http: aiohttp.ClientSession | None = None,
-        decode: bool = True,
+        media_path: MediaPath = "full",
     ) -> None:
         number = next(_client_numbers)
-        self.decode = decode
-        """False: received media is counted, not decoded (load runs; no tones or marks then)."""
+        if media_path not in MEDIA_PATHS:
+            raise ValueError(f"media_path must be one of {', '.join(MEDIA_PATHS)}, not {media_path!r}")
+        self.media_path: MediaPath = media_path
+        """How media is sent and received (:mod:`simulator.media.paths`); only ``full`` decodes."""
         self.name = name or f"client-{number}"
         self.clock: Clock = clock or SystemClock()
         self.devices = devices or FakeDevices()

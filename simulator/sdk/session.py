@@ -20,9 +20,11 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from simulator import protocol
 from simulator.media.analysers import ReceivedStream
+from simulator.media.lean import LeanPublisher, LeanReceiver, LeanSource
 from simulator.media.passthrough import stop_decoding
+from simulator.media.paths import make_sources
 from simulator.media.peer import close_peer_connection, open_peer_connection
-from simulator.media.sources import CameraTrack, MicrophoneTrack
+from simulator.media.sources import PreEncodedTrack
 from simulator.sdk.call_view import CallView, Tile
 from simulator.sdk.constants import CALL_MODE, MODE_ALIASES
 from simulator.sdk.errors import ApiError, CometChatCallsException, InvalidArgumentError, Messages
@@ -101,14 +103,16 @@ class CallSession:
         self._publish_pc: RTCPeerConnection | None = None
         self._subscribe_pc: RTCPeerConnection | None = None
         self._consumed: dict[str, ReceivedStream] = {}
-        media = client.media
-        self.mic = MicrophoneTrack(media.tone_hz, client.devices, muted=settings.start_audio_muted is True)
-        self.camera = CameraTrack(
-            media.publisher_tag,
-            client.devices,
-            enabled=self._camera_should_run(video_muted=settings.start_video_muted is True),
+        self._lean_publisher: LeanPublisher | None = None
+        self._lean_receiver: LeanReceiver | None = None
+        self.mic, self.camera, self.screen = make_sources(
+            client.media_path,
+            tone_hz=client.media.tone_hz,
+            publisher_tag=client.media.publisher_tag,
+            devices=client.devices,
+            mic_muted=settings.start_audio_muted is True,
+            camera_enabled=self._camera_should_run(video_muted=settings.start_video_muted is True),
         )
-        self.screen = CameraTrack(media.publisher_tag, None, screen=True, enabled=False)
         self.video_muted = settings.start_video_muted is True
         self.idle = IdleTimer(
             client.clock,
@@ -221,8 +225,11 @@ class CallSession:
         if self.idle.state is not IdleState.EXPIRED:
             self.idle.stop()
         # Producers first, then transports.
-        for track in (self.mic, self.camera, self.screen):
-            track.stop()
+        for source in (self.mic, self.camera, self.screen):
+            source.stop()
+        for lean in (self._lean_publisher, self._lean_receiver):
+            if lean is not None:
+                lean.close()
         for pc in (self._publish_pc, self._subscribe_pc):
             if pc is not None:
                 with contextlib.suppress(Exception):
@@ -286,22 +293,40 @@ class CallSession:
     async def _publish(self) -> None:
         pc = self._publish_pc = open_peer_connection()
 
+        sources = [self.mic, self.camera, self.screen]
+
         @pc.on("connectionstatechange")
         def _state() -> None:
-            if pc.connectionState == "connected":
-                self.media_connected.set()
+            if pc.connectionState != "connected" or self.media_connected.is_set():
+                return
+            lean = [source for source in sources if isinstance(source, LeanSource)]
+            if lean and self.active:
+                self._lean_publisher = LeanPublisher(pc, lean)
+            self.media_connected.set()
 
-        for track in (self.mic, self.camera, self.screen):
-            pc.addTransceiver(track, direction="sendonly")
+        for source in sources:
+            transceiver = pc.addTransceiver(source.track, direction="sendonly")
+            if isinstance(source, PreEncodedTrack):
+                source.attach_sender(transceiver.sender)
         await pc.setLocalDescription(await pc.createOffer())
         self._outbox.put_nowait(protocol.Publish(sdp=pc.localDescription.sdp))
 
     async def _on_subscribe_offer(self, message: protocol.SubscribeOffer) -> None:
+        path = self._client.media_path
         if self._subscribe_pc is None:
             self._subscribe_pc = open_peer_connection()
+            if path == "lean":
+                receiver = self._lean_receiver = LeanReceiver(self._client.evidence)
+                subscribe_pc = self._subscribe_pc
+
+                @subscribe_pc.on("connectionstatechange")
+                def _connected() -> None:
+                    if subscribe_pc.connectionState == "connected" and self.active:
+                        receiver.refresh(subscribe_pc)
+
         pc = self._subscribe_pc
         await pc.setRemoteDescription(RTCSessionDescription(sdp=message.sdp, type="offer"))
-        if not self._client.decode:
+        if path == "passthrough":
             # Before the receivers start (aiortc starts them once connected): count, don't decode.
             for transceiver in pc.getTransceivers():
                 if transceiver.mid not in self._consumed:
@@ -315,11 +340,37 @@ class CallSession:
             if stream is None:
                 stream = ReceivedStream(info.participant_id, info.uid, info.source, transceiver.kind)
                 self._consumed[mid] = stream
-                track = transceiver.receiver.track
-                self._tasks.spawn(self._client.evidence.consume(track, stream), f"recv-{mid}")
+                if self._lean_receiver is not None:
+                    self._lean_receiver.expect(mid, stream)
+                    self._client.evidence.add(stream)
+                else:
+                    track = transceiver.receiver.track
+                    self._tasks.spawn(self._client.evidence.consume(track, stream), f"recv-{mid}")
             stream.active = info.active
+        if self._lean_receiver is not None:
+            self._lean_receiver.refresh(pc)
         await pc.setLocalDescription(await pc.createAnswer())
         self._outbox.put_nowait(protocol.SubscribeAnswer(sdp=pc.localDescription.sdp))
+
+    async def receive_stats(self) -> tuple[int, int, int]:
+        """(RTP packets received, packets lost, octets received) on the subscribe connection."""
+        if self._lean_receiver is not None:
+            stats = self._lean_receiver.stats()
+            return (
+                sum(s.packets for s in stats),
+                sum(s.lost for s in stats),
+                sum(s.octets for s in stats),
+            )
+        packets = lost = octets = 0
+        if self._subscribe_pc is not None:
+            for stat in (await self._subscribe_pc.getStats()).values():
+                kind = getattr(stat, "type", "")
+                if kind == "transport":  # aiortc 1.16 counts octets per transport only
+                    octets += int(getattr(stat, "bytesReceived", 0) or 0)
+                elif kind == "inbound-rtp":
+                    packets += int(getattr(stat, "packetsReceived", 0) or 0)
+                    lost += max(0, int(getattr(stat, "packetsLost", 0) or 0))
+        return packets, lost, octets
 
     def _listed(self) -> list[ListedUser]:
         records = ([self.me] if self.me else []) + list(self.participants.values())

@@ -1,12 +1,16 @@
 """The SFU side of one participant: a publish connection in, a subscribe connection out.
 
 * **Publish** — the client offers its microphone, camera and screen slots (in that
-  m-line order) once; the SFU answers. Each incoming stream stops being decoded
-  (:func:`stop_decoding`) and feeds a :class:`FanOut`.
+  m-line order) once; the SFU answers. Once connected, the connection's RTP moves to
+  an :class:`~simulator.media.rtp.RtpLink`, and each announced SSRC feeds a
+  :class:`~simulator.server.forwarder.Forwarder`: the SFU forwards RTP, it never
+  decodes (issue 6).
 * **Subscribe** — the SFU offers the other participants' streams and renegotiates
-  whenever the set changes (someone publishes, leaves, starts or stops sharing).
-  The SFU is always the offerer here and the client always the offerer on publish,
-  so offers never cross. Negotiations run one at a time in :meth:`SfuPeer.run`.
+  whenever the set changes (someone publishes, leaves, starts or stops sharing). Each
+  stream is a send-only slot with an idle track (it gives the SSRC) and an
+  :class:`~simulator.server.forwarder.Outlet` that re-addresses the publisher's
+  packets to it. The SFU is always the offerer here and the client always the offerer
+  on publish, so offers never cross. Negotiations run one at a time in the negotiator.
 """
 
 from __future__ import annotations
@@ -18,11 +22,22 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
+from aiortc.rtp import RtcpPsfbPacket, RtcpRtpfbPacket
 
 from simulator import protocol
-from simulator.media.passthrough import FanOut, ForwardedTrack, stop_decoding
 from simulator.media.peer import close_peer_connection, open_peer_connection
+from simulator.media.rtp import (
+    PSFB_PLI,
+    RTPFB_NACK,
+    RtpLink,
+    SilentTrack,
+    header,
+    parse_rtcp,
+    release_receivers,
+    remote_ssrcs,
+)
 from simulator.server.errors import ApiError, Codes
+from simulator.server.forwarder import Forwarder, Outlet
 from simulator.server.rooms import Participant, Room
 from simulator.tasks import TaskSet
 
@@ -37,13 +52,19 @@ PUBLISH_SLOTS: Final[tuple[tuple[str, Source], ...]] = (
     ("video", "screen"),
 )
 ANSWER_TIMEOUT: Final = 15.0
+PSFB_FIR: Final = 4
+KEEP_IN_STEP: Final = 1024
+"""A stream nobody receives is still decrypted once per this many packets, so that
+SRTP's rollover counter stays right for when someone subscribes."""
 
 
 @dataclass(eq=False)
 class _Subscription:
     key: tuple[str, Source]
     transceiver: RTCRtpTransceiver
-    track: ForwardedTrack
+    track: SilentTrack
+    forwarder: Forwarder
+    outlet: Outlet | None = None
 
 
 class SfuPeer:
@@ -55,8 +76,12 @@ class SfuPeer:
         self._tasks = TaskSet(f"sfu:{participant.participant_id}")
         self._publish: RTCPeerConnection | None = None
         self._subscribe: RTCPeerConnection | None = None
-        self.fanouts: dict[Source, FanOut] = {}
+        self._publish_link: RtpLink | None = None
+        self._subscribe_link: RtpLink | None = None
+        self.forwarders: dict[Source, Forwarder] = {}
+        self._by_ssrc: dict[int, Forwarder] = {}
         self._subscriptions: dict[tuple[str, Source], _Subscription] = {}
+        self._by_outlet_ssrc: dict[int, _Subscription] = {}
         self._streams: dict[str, protocol.StreamInfo] = {}
         self._dirty = asyncio.Event()
         self._answer: asyncio.Future[str] | None = None
@@ -84,14 +109,55 @@ class SfuPeer:
                 Codes.NEGOTIATION_FAILED,
                 "publish offer must have m-lines audio (mic), video (camera), video (screen)",
             )
-        for transceiver, (_, source) in zip(transceivers, PUBLISH_SLOTS, strict=True):
+        ssrcs = remote_ssrcs(pc)
+        now = asyncio.get_running_loop().time
+        for transceiver, (kind, source) in zip(transceivers, PUBLISH_SLOTS, strict=True):
+            ssrc = ssrcs.get(transceiver.mid or "")
+            if ssrc is None:
+                raise ApiError(Codes.NEGOTIATION_FAILED, f"publish offer announces no SSRC for the {source}")
             transceiver.direction = "recvonly"
-            stop_decoding(transceiver.receiver)
-            fanout = FanOut(transceiver.receiver.track, transceiver.receiver)
-            self.fanouts[source] = fanout
-            self._tasks.spawn(fanout.run(), f"fanout-{source}")
+            forwarder = Forwarder(kind, ssrc, lambda: self._publish_link, now)
+            self.forwarders[source] = forwarder
+            self._by_ssrc[ssrc] = forwarder
+
+        @pc.on("connectionstatechange")
+        def _connected() -> None:
+            if pc.connectionState == "connected" and self._publish_link is None and not self._closed:
+                self._publish_link = RtpLink(pc, self._on_publish_rtp, self._ignore_rtcp)
+                release_receivers(pc)
+
         await pc.setLocalDescription(await pc.createAnswer())
         return str(pc.localDescription.sdp)
+
+    def _on_publish_rtp(self, packet: bytes, _arrival: float) -> None:
+        forwarder = self._by_ssrc.get(header(packet)[4])
+        link = self._publish_link
+        if forwarder is None or link is None:
+            return
+        if not forwarder.outlets:
+            forwarder.packets_in += 1
+            if forwarder.packets_in % KEEP_IN_STEP:
+                return
+        clear = link.unprotect(packet)
+        if clear is not None:
+            forwarder.forward(clear)
+
+    def _ignore_rtcp(self, _clear: bytes) -> None:
+        """Sender reports from a publisher: nothing the forwarding needs."""
+
+    def _ignore_rtp(self, _packet: bytes, _arrival: float) -> None:
+        """A subscriber sends no media on its subscribe connection."""
+
+    def _on_subscribe_rtcp(self, clear: bytes) -> None:
+        for packet in parse_rtcp(clear):
+            if isinstance(packet, RtcpPsfbPacket) and packet.fmt in (PSFB_PLI, PSFB_FIR):
+                subscription = self._by_outlet_ssrc.get(packet.media_ssrc)
+                if subscription is not None:
+                    subscription.forwarder.request_keyframe()
+            elif isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTPFB_NACK:
+                subscription = self._by_outlet_ssrc.get(packet.media_ssrc)
+                if subscription is not None and subscription.outlet is not None:
+                    subscription.forwarder.on_nack(subscription.outlet, packet.lost)
 
     # --- subscribe ------------------------------------------------------------------------
 
@@ -104,16 +170,16 @@ class SfuPeer:
             raise ApiError(Codes.NEGOTIATION_FAILED, "no subscribe offer is waiting for an answer")
         self._answer.set_result(sdp)
 
-    def _wanted(self) -> dict[tuple[str, Source], FanOut]:
-        wanted: dict[tuple[str, Source], FanOut] = {}
+    def _wanted(self) -> dict[tuple[str, Source], Forwarder]:
+        wanted: dict[tuple[str, Source], Forwarder] = {}
         for other in self._room.others(self._participant):
             if other.sfu is None:
                 continue
             for source in ("mic", "camera", "screen"):
-                fanout = other.sfu.fanouts.get(source)
-                if fanout is None or (source == "screen" and not other.record.screen_sharing):
+                forwarder = other.sfu.forwarders.get(source)
+                if forwarder is None or (source == "screen" and not other.record.screen_sharing):
                     continue
-                wanted[(other.participant_id, source)] = fanout
+                wanted[(other.participant_id, source)] = forwarder
         return wanted
 
     async def _negotiate_when_dirty(self) -> None:
@@ -137,20 +203,48 @@ class SfuPeer:
                 changed = True
         new = [key for key in wanted if key not in self._subscriptions]
         if new and self._subscribe is None:
-            self._subscribe = open_peer_connection()
+            self._subscribe = pc = open_peer_connection()
+
+            @pc.on("connectionstatechange")
+            def _connected() -> None:
+                if pc.connectionState == "connected" and self._subscribe_link is None and not self._closed:
+                    self._subscribe_link = RtpLink(pc, self._ignore_rtp, self._on_subscribe_rtcp)
+
         for key in new:
-            fanout = wanted[key]
-            track = fanout.subscribe()
+            forwarder = wanted[key]
+            track = SilentTrack(forwarder.kind)
             assert self._subscribe is not None
             transceiver = self._subscribe.addTransceiver(track, direction="sendonly")
-            fanout.attach_sender(transceiver.sender)
-            self._subscriptions[key] = _Subscription(key, transceiver, track)
+            self._subscriptions[key] = _Subscription(key, transceiver, track, forwarder)
             changed = True
         if changed and self._subscribe is not None:
             await self._negotiate(self._subscribe)
+            self._open_outlets()
+
+    def _open_outlets(self) -> None:
+        """Start forwarding to the slots the subscriber has just accepted."""
+        for subscription in self._subscriptions.values():
+            if subscription.outlet is not None:
+                continue
+            transceiver = subscription.transceiver
+            codecs = transceiver._codecs
+            if not codecs or codecs[0].payloadType is None:
+                continue
+            outlet = Outlet(
+                subscription.forwarder.kind,
+                transceiver.sender._ssrc,
+                codecs[0].payloadType,
+                lambda: self._subscribe_link,
+            )
+            subscription.outlet = outlet
+            self._by_outlet_ssrc[outlet.ssrc] = subscription
+            subscription.forwarder.attach(outlet)
 
     def _unsubscribe(self, key: tuple[str, Source]) -> None:
         subscription = self._subscriptions.pop(key)
+        if subscription.outlet is not None:
+            subscription.forwarder.detach(subscription.outlet)
+            self._by_outlet_ssrc.pop(subscription.outlet.ssrc, None)
         subscription.track.stop()
         subscription.transceiver.sender.replaceTrack(None)
         subscription.transceiver.direction = "inactive"
@@ -185,9 +279,14 @@ class SfuPeer:
     async def close(self) -> None:
         """Stop negotiating and forwarding, then close both connections (idempotent)."""
         self._closed = True
-        await self._tasks.aclose()  # producers first: the negotiator and the fan-outs
+        await self._tasks.aclose()  # the negotiator first
+        for forwarder in self.forwarders.values():
+            forwarder.outlets.clear()
         for key in list(self._subscriptions):
             self._unsubscribe(key)
+        for link in (self._publish_link, self._subscribe_link):
+            if link is not None:
+                link.close()
         if self._answer is not None and not self._answer.done():
             self._answer.cancel()
         for pc in (self._publish, self._subscribe):

@@ -1,9 +1,14 @@
-"""Media as evidence: who hears whom, and the effects of mute, pause, share and switch (§A.2)."""
+"""Media as evidence: who hears whom, and the effects of mute, pause, share and switch (§A.2).
+
+Every test runs on the full path (decoded pictures and tones) and on the lean path
+(marks read from sampled packets): the evidence must be the same on both (issue 6).
+"""
 
 from __future__ import annotations
 
 import pytest
 
+from simulator.media.paths import MediaPath
 from simulator.media.sources import SourceTag
 from simulator.media.tones import TONES_HZ
 from simulator.sdk import CallSettingsBuilder
@@ -11,6 +16,11 @@ from tests.conftest import Join
 
 pytestmark = pytest.mark.e2e
 MEDIA = 20.0
+
+
+@pytest.fixture(params=["full", "lean"])
+def media_path(request: pytest.FixtureRequest) -> MediaPath:
+    return request.param  # type: ignore[no-any-return]
 
 
 async def test_everyone_hears_and_sees_everyone(join: Join) -> None:
@@ -126,6 +136,7 @@ async def test_start_muted_settings(join: Join) -> None:
     )
 
 
+@pytest.mark.parametrize("media_path", ["full"])
 async def test_a_subscribers_picture_loss_reaches_the_publisher(join: Join) -> None:
     """The SFU does not decode, so it cannot make keyframes: it forwards PLI to the publisher."""
     import asyncio
@@ -159,10 +170,11 @@ async def test_a_subscribers_picture_loss_reaches_the_publisher(join: Join) -> N
     await bob.evidence.wait_for(lambda: bob.evidence.frames_from("alice") >= frames + 3, MEDIA)
 
 
+@pytest.mark.parametrize("media_path", ["full"])
 async def test_an_undecoding_participant_counts_frames_without_decoding(join: Join) -> None:
-    """Load participants (scenario ``decode = false``) receive everything and decode nothing."""
+    """Pass-through participants (scenario ``media = "passthrough"``) decode nothing."""
     alice = await join("alice")
-    bob = await join("bob", decode=False)
+    bob = await join("bob", path="passthrough")
     stream = None
 
     def video_arrives() -> bool:

@@ -1,0 +1,277 @@
+"""The lean RTP path: aiortc negotiates and secures a connection, callsim moves its RTP.
+
+aiortc spends ~100 µs of Python per RTP packet (MEDIA.md) in queues, tasks and
+per-packet objects around primitives that cost ~15 µs. :class:`RtpLink` takes an
+``RTCPeerConnection`` once it is connected (aiortc keeps ICE, DTLS, SDP, consent and
+its RTCP reports) and gives its owner a synchronous datagram path:
+
+* **in** — the connection's socket hands every SRTP/SRTCP datagram straight to the
+  owner's callbacks, before aioice tries to parse it as STUN and before aiortc's
+  queue, task switch and router. DTLS and STUN still take aiortc's path.
+* **out** — :meth:`RtpLink.send_rtp` protects with the connection's own SRTP session
+  (pylibsrtp) and calls ``sendto`` on the selected candidate pair's socket.
+
+RTP header fields (sequence, timestamp, SSRC) are in the clear in SRTP, so a receiver
+counts loss and jitter without decrypting (:func:`header`); it decrypts a sample to
+read the marks (:func:`read_padding_mark`). A frame's first packet carries its
+:class:`~simulator.media.marks.Mark` in the RTP padding (RFC 3550 §5.1: padding octets
+may hold anything but the count), which every receiver's depacketiser discards, so
+the pictures of a decoding receiver are not touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from collections.abc import Callable
+from typing import Any, Final
+
+import pylibsrtp
+from aiortc import RTCPeerConnection, RTCSessionDescription, sdp
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtp import RtcpPacket, RtcpPsfbPacket, RtcpRtpfbPacket
+
+from simulator.media.marks import MARK_BYTES, Mark
+
+__all__ = [
+    "MARK_PADDING",
+    "RtpLink",
+    "SilentTrack",
+    "build_rtp",
+    "header",
+    "nack",
+    "parse_rtcp",
+    "payload_offset",
+    "pli",
+    "read_padding_mark",
+    "release_receivers",
+    "remote_ssrcs",
+    "vp8_keyframe_start",
+]
+
+logger = logging.getLogger(__name__)
+
+_HEADER: Final = struct.Struct("!BBHII")
+MARK_PADDING: Final = 16
+"""Padding octets that carry a mark: the mark, three zero octets, the count."""
+_PADDING_TAIL: Final = bytes(MARK_PADDING - MARK_BYTES - 1) + bytes([MARK_PADDING])
+PSFB_PLI: Final = 1
+RTPFB_NACK: Final = 1
+
+
+def header(packet: bytes) -> tuple[int, int, int, int, int]:
+    """(first octet, marker|payload type octet, sequence, timestamp, SSRC) of an (S)RTP packet."""
+    return _HEADER.unpack_from(packet)
+
+
+def build_rtp(  # noqa: PLR0917 - the RTP header's own fields, in its order
+    payload_type: int,
+    marker: bool,
+    sequence: int,
+    timestamp: int,
+    ssrc: int,
+    payload: bytes,
+    mark: Mark | None = None,
+) -> bytes:
+    """An RTP packet without extensions; with ``mark``, the mark rides in its padding."""
+    if mark is None:
+        return _HEADER.pack(0x80, payload_type | marker << 7, sequence, timestamp, ssrc) + payload
+    first = _HEADER.pack(0xA0, payload_type | marker << 7, sequence, timestamp, ssrc)
+    return first + payload + mark.to_bytes() + _PADDING_TAIL
+
+
+def payload_offset(packet: bytes) -> int:
+    """Where the payload of a clear RTP packet starts (after CSRCs and header extensions)."""
+    offset = 12 + 4 * (packet[0] & 0x0F)
+    if packet[0] & 0x10:
+        length = struct.unpack_from("!H", packet, offset + 2)[0]
+        offset += 4 + 4 * length
+    return offset
+
+
+def read_padding_mark(packet: bytes) -> Mark | None:
+    """The mark in a clear RTP packet's padding, if it carries one."""
+    if not packet[0] & 0x20 or packet[-1] != MARK_PADDING or len(packet) < 12 + MARK_PADDING:
+        return None
+    start = len(packet) - MARK_PADDING
+    return Mark.from_bytes(packet[start : start + MARK_BYTES])
+
+
+def pli(sender_ssrc: int, media_ssrc: int) -> bytes:
+    """A Picture Loss Indication (RFC 4585 §6.3.1)."""
+    return bytes(RtcpPsfbPacket(fmt=PSFB_PLI, ssrc=sender_ssrc, media_ssrc=media_ssrc))
+
+
+def nack(sender_ssrc: int, media_ssrc: int, lost: list[int]) -> bytes:
+    """A generic NACK (RFC 4585 §6.2.1) for the sequence numbers in ``lost`` (ascending)."""
+    return bytes(RtcpRtpfbPacket(fmt=RTPFB_NACK, ssrc=sender_ssrc, media_ssrc=media_ssrc, lost=lost))
+
+
+def parse_rtcp(data: bytes) -> list[Any]:
+    """The packets of a clear compound RTCP datagram (empty when malformed)."""
+    try:
+        return list(RtcpPacket.parse(data))
+    except ValueError:
+        return []
+
+
+def vp8_keyframe_start(packet: bytes, offset: int) -> bool:
+    """Whether a clear VP8 RTP packet starts a key frame (RFC 7741 §4.2 descriptor, RFC 6386 §9.1)."""
+    if len(packet) <= offset + 1:
+        return False
+    descriptor = packet[offset]
+    if descriptor & 0x1F != 0x10:  # S=1 and partition 0: the frame's first packet
+        return False
+    position = offset + 1
+    if descriptor & 0x80:
+        extensions = packet[position]
+        position += 1
+        if extensions & 0x80:  # I: picture ID, one or two octets
+            position += 2 if packet[position] & 0x80 else 1
+        if extensions & 0x40:  # L: TL0PICIDX
+            position += 1
+        if extensions & 0x30:  # T or K
+            position += 1
+    return position < len(packet) and not packet[position] & 0x01
+
+
+def remote_ssrcs(pc: RTCPeerConnection) -> dict[str, int]:
+    """mid → the primary SSRC the remote side announced for it (its RTX SSRC left out)."""
+    found: dict[str, int] = {}
+    description: RTCSessionDescription | None = pc.remoteDescription
+    if description is None:
+        return found
+    for media in sdp.SessionDescription.parse(description.sdp).media:
+        mid = media.rtp.muxId
+        fid = [group.items[0] for group in media.ssrc_group if group.semantic == "FID"]
+        if fid:
+            found[mid] = int(fid[0])
+        elif media.ssrc:
+            found[mid] = media.ssrc[0].ssrc
+    return found
+
+
+def release_receivers(pc: RTCPeerConnection) -> None:
+    """Stop the idle decoder threads of ``pc``'s receivers (the lean path never feeds them)."""
+    for transceiver in pc.getTransceivers():
+        # aiortc 1.16 starts one decoder thread per receiving transceiver (MEDIA.md pitfall 9).
+        stop = getattr(transceiver.receiver, "_RTCRtpReceiver__stop_decoder", None)
+        if stop is not None:
+            stop()
+
+
+class SilentTrack(MediaStreamTrack):
+    """A track that never yields: it gives a sender an SSRC and a slot without any work.
+
+    An aiortc sender without a track polls every 20 ms; one with this track waits.
+    """
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self._stopped = asyncio.Event()
+
+    async def recv(self) -> Any:
+        await self._stopped.wait()
+        raise MediaStreamError
+
+    def stop(self) -> None:
+        self._stopped.set()
+        super().stop()
+
+
+RtpHandler = Callable[[bytes, float], None]
+"""Called with a still-protected RTP packet and its arrival time (loop clock)."""
+RtcpHandler = Callable[[bytes], None]
+"""Called with an unprotected RTCP datagram."""
+
+
+class RtpLink:
+    """The RTP of one connected ``RTCPeerConnection``, moved off aiortc's path.
+
+    ``on_rtp`` gets packets still protected: call :meth:`unprotect` for those whose
+    payload is needed. Counters: ``sent``, ``received``, ``send_errors``.
+    """
+
+    def __init__(self, pc: RTCPeerConnection, on_rtp: RtpHandler, on_rtcp: RtcpHandler) -> None:
+        transceivers = pc.getTransceivers()
+        if not transceivers or pc.connectionState != "connected":
+            raise ConnectionError("an RtpLink needs a connected peer connection with transceivers")
+        dtls = transceivers[0].receiver.transport
+        self._tx: pylibsrtp.Session = dtls._tx_srtp
+        self._rx: pylibsrtp.Session = dtls._rx_srtp
+        connection = dtls.transport._connection
+        pair = connection._nominated[1]
+        self._protocol = pair.protocol
+        self._transport = pair.protocol.transport
+        self._remote = pair.remote_addr
+        self._on_rtp = on_rtp
+        self._on_rtcp = on_rtcp
+        self._loop_time = asyncio.get_running_loop().time
+        self._original = self._protocol.datagram_received
+        # The socket's protocol is aioice's; this instance attribute puts the lean path in front.
+        setattr(self._protocol, "datagram_received", self._datagram_received)  # noqa: B010
+        self.sent = 0
+        self.received = 0
+        self.send_errors = 0
+        self.closed = False
+
+    def _datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        # RFC 7983 demultiplexing: 128–191 is (S)RTP/(S)RTCP; the rest (STUN, DTLS) is aiortc's.
+        if self.closed or not 127 < data[0] < 192 or len(data) < 12:
+            self._original(data, addr)
+            return
+        self.received += 1
+        if 192 <= data[1] <= 223:
+            try:
+                clear = self._rx.unprotect_rtcp(data)
+            except pylibsrtp.Error:
+                return
+            self._on_rtcp(clear)
+        else:
+            self._on_rtp(data, self._loop_time())
+
+    def unprotect(self, packet: bytes) -> bytes | None:
+        """The clear form of a received RTP packet (None when it fails authentication or replays)."""
+        try:
+            return self._rx.unprotect(packet)
+        except pylibsrtp.Error:
+            return None
+
+    def protect(self, packet: bytes) -> bytes | None:
+        """The protected form of an RTP packet to send (None when SRTP refuses, e.g. a reused index)."""
+        try:
+            return self._tx.protect(packet)
+        except pylibsrtp.Error:
+            self.send_errors += 1
+            return None
+
+    def send_protected(self, data: bytes) -> None:
+        """Send an already protected datagram (a retransmission, for one)."""
+        if self.closed or self._transport.is_closing():
+            return
+        self._transport.sendto(data, self._remote)
+        self.sent += 1
+
+    def send_rtp(self, packet: bytes) -> bytes | None:
+        """Protect and send a clear RTP packet; returns what was sent."""
+        data = self.protect(packet)
+        if data is not None:
+            self.send_protected(data)
+        return data
+
+    def send_rtcp(self, packet: bytes) -> None:
+        """Protect and send a clear RTCP datagram."""
+        try:
+            data = self._tx.protect_rtcp(packet)
+        except pylibsrtp.Error:
+            self.send_errors += 1
+            return
+        self.send_protected(data)
+
+    def close(self) -> None:
+        """Give the socket back to aiortc (idempotent)."""
+        if not self.closed:
+            self.closed = True
+            setattr(self._protocol, "datagram_received", self._original)  # noqa: B010

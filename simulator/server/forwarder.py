@@ -1,0 +1,159 @@
+"""RTP forwarding: one publisher stream to its subscribers, never decoded.
+
+A :class:`Forwarder` gets each of a publisher's packets once, decrypted by the
+publisher's :class:`~simulator.media.rtp.RtpLink`, and an :class:`Outlet` per
+subscriber re-addresses it: the SSRC and payload type the subscriber negotiated with
+the SFU, a sequence number continuous for that subscriber, and a timestamp offset of
+its own. The header's extensions are dropped (their IDs belong to the publisher's
+negotiation). Then the subscriber's link protects and sends it.
+
+* A new video outlet starts on a keyframe and asks the publisher for one (PLI).
+* A subscriber's PLI is forwarded to the publisher, at most once per
+  :data:`PLI_INTERVAL`.
+* A subscriber's NACK is answered from the outlet's recent history; what the history
+  lacks is translated back to the publisher's numbers and forwarded to the publisher.
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+import struct
+from collections.abc import Callable
+from typing import Final
+
+from simulator.media.rtp import RtpLink, nack, payload_offset, pli, vp8_keyframe_start
+
+__all__ = ["PLI_INTERVAL", "Forwarder", "Outlet"]
+
+PLI_INTERVAL: Final = 0.3
+"""At most one keyframe request per publisher stream in this many seconds."""
+HISTORY: Final = 128
+"""Protected packets an outlet keeps to answer NACKs (video only)."""
+SFU_RTCP_SSRC: Final = 1
+"""The SSRC the SFU's own feedback packets carry."""
+
+_HEADER: Final = struct.Struct("!BBHII")
+
+
+class Outlet:
+    """One subscriber's copy of a publisher stream."""
+
+    def __init__(self, kind: str, ssrc: int, payload_type: int, link: Callable[[], RtpLink | None]) -> None:
+        self.kind = kind
+        self.ssrc = ssrc
+        self.payload_type = payload_type
+        self._link = link
+        self._seq_offset = 0
+        self._next_seq = random.getrandbits(16)
+        self._ts_offset = random.getrandbits(32)
+        self.waiting_for_keyframe = kind == "video"
+        self._history: collections.OrderedDict[int, bytes] = collections.OrderedDict()
+        self.forwarded = 0
+
+    def send(self, clear: bytes, offset: int, keyframe: bool) -> bool:
+        """Re-address and send one packet; False when the outlet still waits for a keyframe."""
+        link = self._link()
+        if link is None:
+            self.waiting_for_keyframe = self.kind == "video"
+            return True
+        first, second, seq, timestamp, _ = _HEADER.unpack_from(clear)
+        if self.waiting_for_keyframe:
+            if not keyframe:
+                return False
+            self.waiting_for_keyframe = False
+            self._seq_offset = (self._next_seq - seq) & 0xFFFF
+        out_seq = (seq + self._seq_offset) & 0xFFFF
+        if ((out_seq - self._next_seq) & 0xFFFF) < 0x8000:
+            self._next_seq = (out_seq + 1) & 0xFFFF
+        packet = (
+            _HEADER.pack(
+                0x80 | (first & 0x20),
+                (second & 0x80) | self.payload_type,
+                out_seq,
+                (timestamp + self._ts_offset) & 0xFFFFFFFF,
+                self.ssrc,
+            )
+            + clear[offset:]
+        )
+        sent = link.send_rtp(packet)
+        if sent is not None:
+            self.forwarded += 1
+            if self.kind == "video":
+                self._history[out_seq] = sent
+                if len(self._history) > HISTORY:
+                    self._history.popitem(last=False)
+        return True
+
+    def resend(self, lost: list[int]) -> list[int]:
+        """Retransmit what the history holds; returns the publisher's numbers of the rest."""
+        link = self._link()
+        missing = []
+        for seq in lost:
+            data = self._history.get(seq)
+            if data is not None and link is not None:
+                link.send_protected(data)
+            else:
+                missing.append((seq - self._seq_offset) & 0xFFFF)
+        return missing
+
+
+class Forwarder:
+    """One publisher stream (one SSRC) and its outlets."""
+
+    def __init__(
+        self, kind: str, ssrc: int, link: Callable[[], RtpLink | None], now: Callable[[], float]
+    ) -> None:
+        self.kind = kind
+        self.ssrc = ssrc
+        self._link = link
+        self._now = now
+        self.outlets: list[Outlet] = []
+        self._last_pli = -PLI_INTERVAL
+        self._pli_wanted = False
+        self.packets_in = 0
+        self.keyframe_requests = 0
+
+    def attach(self, outlet: Outlet) -> None:
+        self.outlets.append(outlet)
+        if outlet.waiting_for_keyframe:
+            self.request_keyframe()
+
+    def detach(self, outlet: Outlet) -> None:
+        if outlet in self.outlets:
+            self.outlets.remove(outlet)
+
+    def request_keyframe(self) -> None:
+        """Ask the publisher for a keyframe, now or as soon as the rate limit allows."""
+        if self.kind != "video":
+            return
+        self._pli_wanted = True
+        self._maybe_send_pli()
+
+    def _maybe_send_pli(self) -> None:
+        now = self._now()
+        link = self._link()
+        if link is None or now - self._last_pli < PLI_INTERVAL:
+            return
+        self._pli_wanted = False
+        self._last_pli = now
+        self.keyframe_requests += 1
+        link.send_rtcp(pli(SFU_RTCP_SSRC, self.ssrc))
+
+    def forward(self, clear: bytes) -> None:
+        """One clear packet from the publisher, to every outlet."""
+        self.packets_in += 1
+        offset = payload_offset(clear)
+        keyframe = self.kind == "audio" or vp8_keyframe_start(clear, offset)
+        for outlet in self.outlets:
+            if not outlet.send(clear, offset, keyframe):
+                self._pli_wanted = True
+        if self._pli_wanted:
+            self._maybe_send_pli()
+
+    def on_nack(self, outlet: Outlet, lost: list[int]) -> None:
+        """A subscriber's NACK: answered from history, the rest asked of the publisher."""
+        missing = outlet.resend(lost)
+        link = self._link()
+        if missing and link is not None:
+            link.send_rtcp(nack(SFU_RTCP_SSRC, self.ssrc, sorted(missing)))
