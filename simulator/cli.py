@@ -10,6 +10,9 @@ import logging
 import signal
 from collections.abc import Sequence
 
+from simulator import eventloop
+from simulator.media import MEDIA_PATHS
+
 __all__ = ["main"]
 
 
@@ -39,7 +42,11 @@ def _run(args: argparse.Namespace) -> int:
     try:
         scenario = load_scenario(Path(args.scenario)) if args.scenario else DEFAULT_SCENARIO
         scenario = scenario.with_overrides(
-            participants=args.participants, sessions=args.sessions, duration=args.duration, seed=args.seed
+            participants=args.participants,
+            sessions=args.sessions,
+            duration=args.duration,
+            seed=args.seed,
+            media=args.media,
         )
     except ScenarioError as exc:
         console.print(f"[red]scenario error[/] {exc}")
@@ -49,10 +56,11 @@ def _run(args: argparse.Namespace) -> int:
         f"{scenario.scenario.duration:g} s, seed {scenario.scenario.seed}"
     )
     try:
-        result = asyncio.run(
+        result = eventloop.run(
             run_scenario(
                 scenario,
                 workers=args.workers,
+                pin=args.pin,
                 backend_url=args.backend,
                 api_key=args.api_key,
                 console=None if args.no_live else console,
@@ -97,7 +105,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--sessions", type=int, help="number of sessions (overrides the scenario)")
     run.add_argument("--duration", type=float, help="seconds (overrides the scenario)")
     run.add_argument("--seed", type=int, help="the root seed (overrides the scenario)")
+    run.add_argument(
+        "--media", choices=MEDIA_PATHS, help="every group's media path (overrides the scenario; see README)"
+    )
     run.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    run.add_argument(
+        "--pin", action="store_true", help="backend/SFU on the last core, workers on the others (Linux)"
+    )
     run.add_argument("--backend", metavar="URL", help="a running backend (default: the embedded one)")
     run.add_argument("--api-key", help="the running backend's apiKey (to provision users)")
     run.add_argument("--report", metavar="DIR", help="the report folder (default: reports/run-<time>)")
@@ -135,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from simulator.crowd.demo import main as demo_main
 
         return demo_main(args.participants, args.seed)
-    asyncio.run(_serve(args.host, args.port, args.db, args.api_key))
+    eventloop.run(_serve(args.host, args.port, args.db, args.api_key))
     return 0
 
 

@@ -53,6 +53,10 @@ class RunResult:
     wall_seconds: float
     interrupted: bool = False
     worker_errors: list[str] = field(default_factory=list)
+    backend_cpu_share: float | None = None
+    """CPU of the embedded backend and SFU (this process), as a share of one core."""
+    backend_cpu: list[tuple[float, float]] = field(default_factory=list)
+    """(run time of a worker's progress sample, this process's CPU seconds when it arrived)."""
 
     @property
     def passed(self) -> bool:
@@ -129,14 +133,20 @@ async def run_scenario(
     api_key: str | None = None,
     console: Console | None = None,
     log: Callable[[str], None] | None = None,
+    pin: bool = False,
 ) -> RunResult:
     """Run ``scenario`` to its end (or Ctrl-C) and judge it.
 
     ``console`` shows a live display; without one, ``log`` gets a plain progress line
-    every few seconds (for CI logs).
+    every few seconds (for CI logs). ``pin`` keeps the backend (this process) and the
+    workers on separate cores, so each one's share of a core is its own.
     """
     plan = make_plan(scenario)
-    shards = plan.shards(workers or os.cpu_count() or 1)
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if pin and len(cores) < 2:
+        raise RunSetupError("--pin needs at least two cores (and Linux)")
+    worker_cores = cores[:-1] if pin else []
+    shards = plan.shards(workers or len(worker_cores) or os.cpu_count() or 1)
     started = time.monotonic()
     if backend_url is not None:
         if api_key is None:
@@ -144,11 +154,25 @@ async def run_scenario(
         url = backend_url if backend_url.endswith("/") else f"{backend_url}/"
         target = _Target(url, "callsim", api_key, await _provision_remote(url, api_key, plan))
         return await _run_workers(plan, shards, target, console=console, log=log, started=started)
-    async with Backend() as backend:
-        tokens = {p.identity.uid: backend.provision_user(p.identity.uid, p.identity.name)
-                  for p in plan.participants}  # fmt: skip
-        target = _Target(backend.url, backend.app_id, backend.api_key, tokens)
-        return await _run_workers(plan, shards, target, console=console, log=log, started=started)
+    previous = os.sched_getaffinity(0) if pin else set()
+    if pin:
+        os.sched_setaffinity(0, {cores[-1]})
+    try:
+        async with Backend() as backend:
+            tokens = {p.identity.uid: backend.provision_user(p.identity.uid, p.identity.name)
+                      for p in plan.participants}  # fmt: skip
+            target = _Target(backend.url, backend.app_id, backend.api_key, tokens)
+            before = time.process_time()
+            result = await _run_workers(
+                plan, shards, target, console=console, log=log, started=started, cores=worker_cores
+            )
+            result.backend_cpu_share = round(
+                (time.process_time() - before) / max(result.wall_seconds, 1e-9), 3
+            )
+            return result
+    finally:
+        if pin:
+            os.sched_setaffinity(0, previous)
 
 
 @dataclass(frozen=True)
@@ -167,6 +191,7 @@ async def _run_workers(
     console: Console | None,
     log: Callable[[str], None] | None,
     started: float,
+    cores: list[int] | None = None,
 ) -> RunResult:
     ctx = multiprocessing.get_context("spawn")
     progress: Any = ctx.Queue()
@@ -197,9 +222,12 @@ async def _run_workers(
         )
         for shard in shards
     ]
-    for process in processes:
+    for number, process in enumerate(processes):
         process.start()
+        if cores and process.pid is not None:
+            os.sched_setaffinity(process.pid, {cores[number % len(cores)]})
     collected: list[dict[str, Any]] = []
+    backend_cpu: list[tuple[float, float]] = []
     latest: dict[int, dict[str, Any]] = {}
     previous: dict[int, dict[str, Any]] = {}
     next_line = 0.0
@@ -221,6 +249,7 @@ async def _run_workers(
                 with contextlib.suppress(queue.Empty):
                     while True:
                         sample = progress.get_nowait()
+                        backend_cpu.append((sample["at"], time.process_time()))
                         if sample["worker"] in latest:
                             previous[sample["worker"]] = latest[sample["worker"]]
                         latest[sample["worker"]] = sample
@@ -261,7 +290,15 @@ async def _run_workers(
     if missing:
         errors.append(f"{missing} worker(s) returned nothing (terminated)")
     metrics = Metrics.merge([d for d in collected if "error" not in d])
-    return RunResult(plan, metrics, evaluate(plan, metrics), time.monotonic() - started, interrupted, errors)
+    return RunResult(
+        plan,
+        metrics,
+        evaluate(plan, metrics),
+        time.monotonic() - started,
+        interrupted,
+        errors,
+        backend_cpu=backend_cpu,
+    )
 
 
 def summary_table(result: RunResult) -> Table:

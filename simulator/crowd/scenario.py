@@ -172,8 +172,9 @@ class Scenario(_Strict, frozen=True):
         sessions: int | None = None,
         duration: float | None = None,
         seed: int | None = None,
+        media: str | None = None,
     ) -> Scenario:
-        """The command line's ``--participants/--sessions/--duration/--seed`` over the file."""
+        """The command line's ``--participants/--sessions/--duration/--seed/--media`` over the file."""
         header = msgspec.structs.replace(
             self.scenario,
             **{k: v for k, v in (("duration", duration), ("seed", seed)) if v is not None},
@@ -188,6 +189,8 @@ class Scenario(_Strict, frozen=True):
                     participants=participants if participants is not None else first.participants,
                 ),
             )
+        if media is not None:
+            groups = tuple(msgspec.structs.replace(group, media=media) for group in groups)
         data = msgspec.to_builtins(msgspec.structs.replace(self, scenario=header, sessions=groups))
         return _convert(data, "command line")
 

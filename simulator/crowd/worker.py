@@ -21,6 +21,7 @@ from typing import Any, Final
 import aiohttp
 import psutil
 
+from simulator import eventloop
 from simulator.crowd.metrics import Metrics
 from simulator.crowd.participant import VirtualParticipant
 from simulator.crowd.plan import Action, Shard
@@ -66,7 +67,7 @@ def worker_main(job: WorkerJob, progress: Any, results: Any, stop: Any) -> None:
 
 def run_shard(job: WorkerJob, progress: Any = None, stop: Any = None) -> dict[str, Any]:
     """Run one shard to the end of the scenario; its metrics as plain data."""
-    return asyncio.run(_run(job, progress, stop))
+    return eventloop.run(_run(job, progress, stop))
 
 
 async def _run(job: WorkerJob, progress: Any, stop: Any) -> dict[str, Any]:
@@ -99,9 +100,10 @@ async def _run(job: WorkerJob, progress: Any, stop: Any) -> dict[str, Any]:
             ):
                 for uid, participant in participants.items():
                     group.create_task(_act_in_order(participant, queues[uid]))
+                lags: list[float] = []
                 watchers = [
-                    group.create_task(_probe_lag(metrics)),
-                    group.create_task(_report(job, metrics, participants, clock, progress)),
+                    group.create_task(_probe_lag(metrics, lags)),
+                    group.create_task(_report(job, metrics, participants, clock, progress, lags=lags)),
                 ]
                 await _dispatch(job.shard.actions, queues, clock, stop, job.duration)
                 for q in queues.values():
@@ -175,20 +177,31 @@ async def _act_in_order(participant: VirtualParticipant, actions: asyncio.Queue[
         await participant.act(action)
 
 
-async def _probe_lag(metrics: Metrics) -> None:
+async def _probe_lag(metrics: Metrics, lags: list[float]) -> None:
     loop = asyncio.get_running_loop()
     while True:
         before = loop.time()
         await asyncio.sleep(LAG_PROBE)
-        metrics.record("loop_lag_ms", max(0.0, (loop.time() - before - LAG_PROBE) * 1000) + 1)
+        lag = max(0.0, (loop.time() - before - LAG_PROBE) * 1000)
+        metrics.record("loop_lag_ms", lag + 1)
+        lags.append(lag)
 
 
 async def _report(
-    job: WorkerJob, metrics: Metrics, participants: dict[str, VirtualParticipant], clock: Any, progress: Any
+    job: WorkerJob,
+    metrics: Metrics,
+    participants: dict[str, VirtualParticipant],
+    clock: Any,
+    progress: Any,
+    *,
+    lags: list[float],
 ) -> None:
-    """Every few seconds: received bytes and loss from the peer connections, and progress."""
+    """Every few seconds: what arrived (frames against the nominal rates, RTP packets and
+    loss), this process's CPU and worst loop lag since the last sample, and progress."""
     while True:
         await asyncio.sleep(STATS_EVERY)  # a sampling period
+        worst_lag = max(lags, default=0.0)
+        lags.clear()
         received = lost = packets = frames = 0
         expected = 0.0
         for participant in participants.values():
@@ -205,6 +218,7 @@ async def _report(
             "at": round(clock(), 2), "worker": job.shard.number, "joined": joined, "bytes_received": received,
             "packets_received": packets, "packets_lost": lost, "frames_received": frames,
             "frames_expected": round(expected), "rss_mib": round(_rss_mib(), 1),
+            "cpu_s": round(time.process_time(), 3), "lag_max_ms": round(worst_lag, 1),
             "events": metrics.counters["events"], "errors": metrics.counters["errors"],
         }  # fmt: skip
         metrics.series.append(sample)

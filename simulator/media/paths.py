@@ -10,18 +10,16 @@
 
 from __future__ import annotations
 
-from typing import Final, Literal, Protocol
+from typing import Protocol
 
 from aiortc.mediastreams import MediaStreamTrack
 
+from simulator.media import MEDIA_PATHS, MediaPath
 from simulator.media.devices import FakeDevices
 from simulator.media.lean import LeanSource
 from simulator.media.sources import CameraTrack, MicrophoneTrack, PreEncodedTrack
 
 __all__ = ["MEDIA_PATHS", "MediaPath", "Source", "make_sources"]
-
-MediaPath = Literal["full", "passthrough", "lean"]
-MEDIA_PATHS: Final[tuple[MediaPath, ...]] = ("full", "passthrough", "lean")
 
 
 class Source(Protocol):

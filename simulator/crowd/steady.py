@@ -1,0 +1,96 @@
+"""The steady state of a run: what it costs to keep everyone in the call, joins excluded.
+
+Joining is bursty and expensive (ICE, DTLS, SDP); carrying media is what load tests
+size. The window runs from the first progress sample in which every participant of
+every worker is in the call to the last one before the final leaves. Over it:
+
+* delivery — frames received against frames the nominal rates promise (frames, not
+  RTP packets: a sender that failed to send shows here, MEDIA.md pitfall 7);
+* the generator's CPU (each worker's share of one core) and its worst loop lag;
+* the backend's CPU (when it ran embedded in the runner's process);
+* memory: resident growth per participant since the worker started.
+
+Those give *participants per core* for the generator and for the SFU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from simulator.crowd.runner import RunResult
+
+__all__ = ["SteadyState", "steady_state"]
+
+
+@dataclass(frozen=True, slots=True)
+class SteadyState:
+    participants: int
+    seconds: float
+    delivery: float
+    """Frames received / frames due, over the window (1.0 = everything)."""
+    packet_loss: float
+    generator_cpu_share: float
+    """Sum over workers of each one's share of a core."""
+    generator_lag_max_ms: float
+    backend_cpu_share: float | None
+    rss_per_participant_mib: float
+
+    @property
+    def generator_per_core(self) -> float:
+        return self.participants / self.generator_cpu_share if self.generator_cpu_share else 0.0
+
+    @property
+    def backend_per_core(self) -> float | None:
+        share = self.backend_cpu_share
+        return self.participants / share if share else None
+
+    def to_data(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["generator_per_core"] = round(self.generator_per_core, 1)
+        per_core = self.backend_per_core
+        data["backend_per_core"] = None if per_core is None else round(per_core, 1)
+        return data
+
+
+def steady_state(result: RunResult) -> SteadyState | None:
+    """The steady window's figures, or None when no two samples had everyone in."""
+    series = result.metrics.series
+    workers = {w["worker"]: w["participants"] for w in result.metrics.workers}
+    if not workers:
+        return None
+    full = {
+        number: [s for s in series if s["worker"] == number and s["joined"] == count]
+        for number, count in workers.items()
+    }
+    if any(len(samples) < 2 for samples in full.values()):
+        return None
+    start = max(samples[0]["at"] for samples in full.values())
+    end = min(samples[-1]["at"] for samples in full.values())
+    window = {n: [s for s in samples if start <= s["at"] <= end] for n, samples in full.items()}
+    if end <= start or any(len(samples) < 2 for samples in window.values()):
+        return None
+    received = due = packets = lost = cpu = 0.0
+    lag = 0.0
+    for samples in window.values():
+        first, last = samples[0], samples[-1]
+        received += last["frames_received"] - first["frames_received"]
+        due += last["frames_expected"] - first["frames_expected"]
+        packets += last["packets_received"] - first["packets_received"]
+        lost += last["packets_lost"] - first["packets_lost"]
+        cpu += (last["cpu_s"] - first["cpu_s"]) / (last["at"] - first["at"])
+        lag = max(lag, *(s["lag_max_ms"] for s in samples[1:]))
+    backend = [cpu_s for at, cpu_s in result.backend_cpu if start <= at <= end]
+    backend_share = (backend[-1] - backend[0]) / (end - start) if len(backend) >= 2 else None
+    growth = sum(w["rss_steady_mib"] - w["rss_start_mib"] for w in result.metrics.workers)
+    participants = sum(workers.values())
+    return SteadyState(
+        participants=participants,
+        seconds=round(end - start, 2),
+        delivery=round(min(received / due, 1.0), 4) if due else 0.0,
+        packet_loss=round(lost / (packets + lost), 5) if packets + lost else 0.0,
+        generator_cpu_share=round(cpu, 3),
+        generator_lag_max_ms=round(lag, 1),
+        backend_cpu_share=None if backend_share is None else round(backend_share, 3),
+        rss_per_participant_mib=round(growth / participants, 2) if participants else 0.0,
+    )
