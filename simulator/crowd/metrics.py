@@ -16,7 +16,14 @@ from hdrh.histogram import HdrHistogram
 
 __all__ = ["HISTOGRAMS", "Metrics"]
 
-HISTOGRAMS: Final = ("join_ms", "first_audio_ms", "first_video_ms", "latency_ms", "loop_lag_ms")
+HISTOGRAMS: Final = (
+    "join_ms",
+    "connect_ms",
+    "first_audio_ms",
+    "first_video_ms",
+    "latency_ms",
+    "loop_lag_ms",
+)
 _LOWEST, _HIGHEST, _DIGITS = 1, 3_600_000, 3
 
 

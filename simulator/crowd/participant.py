@@ -195,6 +195,8 @@ class VirtualParticipant:
             await session.media_connected.wait()
         joined = asyncio.get_running_loop().time()
         self._metrics.record("join_ms", (joined - started) * 1000)
+        if session.connect_ms is not None:
+            self._metrics.record("connect_ms", session.connect_ms)
         self._metrics.count("joins", uid=self.uid)
         self._metrics.observe("joined", self._clock(), uid=self.uid, session=self.planned.session_id)
         self.in_session = True

@@ -309,7 +309,8 @@ def summary_table(result: RunResult) -> Table:
     )
     table.add_column("measure")
     table.add_column("value")
-    for name, label in [("join_ms", "join time"), ("first_audio_ms", "time to first audio"),
+    for name, label in [("join_ms", "join time"), ("connect_ms", "createOffer → connected"),
+                        ("first_audio_ms", "time to first audio"),
                         ("first_video_ms", "time to first video"), ("latency_ms", "end-to-end video latency"),
                         ("loop_lag_ms", "event-loop lag (generator)")]:  # fmt: skip
         s = metrics.summary(name)

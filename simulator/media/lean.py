@@ -132,7 +132,7 @@ class LeanSource:
     def tick(self, now: float) -> None:
         """Send every frame that is due by ``now``."""
         link = self._link
-        if link is None or not self._enabled:
+        if link is None or not self._enabled or (self._due is not None and now < self._due):
             return
         stream, tag = self._stream()
         if self._due is None or now - self._due > 1.0:

@@ -139,10 +139,14 @@ def vp8_keyframe_start(packet: bytes, offset: int) -> bool:
 def remote_ssrcs(pc: RTCPeerConnection) -> dict[str, int]:
     """mid → the primary SSRC the remote side announced for it (its RTX SSRC left out)."""
     found: dict[str, int] = {}
-    description: RTCSessionDescription | None = pc.remoteDescription
-    if description is None:
-        return found
-    for media in sdp.SessionDescription.parse(description.sdp).media:
+    # aiortc keeps the remote description parsed; parsing it again costs ~1 ms per offer.
+    parsed = getattr(pc, "_RTCPeerConnection__remoteDescription", lambda: None)()
+    if parsed is None:
+        description: RTCSessionDescription | None = pc.remoteDescription
+        if description is None:
+            return found
+        parsed = sdp.SessionDescription.parse(description.sdp)
+    for media in parsed.media:
         mid = media.rtp.muxId
         fid = [group.items[0] for group in media.ssrc_group if group.semantic == "FID"]
         if fid:

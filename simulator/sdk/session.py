@@ -95,6 +95,8 @@ class CallSession:
         self.joined = asyncio.Event()
         self.closed = asyncio.Event()
         self.media_connected = asyncio.Event()
+        self.connect_ms: float | None = None
+        """Publish connection: createOffer → connected, in ms (issue 6's join measure)."""
         self._tasks = TaskSet(f"session:{client.name}")
         self._outbox: asyncio.Queue[protocol.ClientMessage | None] = asyncio.Queue()
         self._leave_reason: protocol.LeaveReason | None = None
@@ -292,8 +294,9 @@ class CallSession:
 
     async def _publish(self) -> None:
         pc = self._publish_pc = open_peer_connection()
-
         sources = [self.mic, self.camera, self.screen]
+        loop = asyncio.get_running_loop()
+        offered_at = loop.time()
 
         @pc.on("connectionstatechange")
         def _state() -> None:
@@ -302,6 +305,7 @@ class CallSession:
             lean = [source for source in sources if isinstance(source, LeanSource)]
             if lean and self.active:
                 self._lean_publisher = LeanPublisher(pc, lean)
+            self.connect_ms = (loop.time() - offered_at) * 1000
             self.media_connected.set()
 
         for source in sources:
