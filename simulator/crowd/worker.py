@@ -82,7 +82,9 @@ async def _run(job: WorkerJob, progress: Any, stop: Any) -> dict[str, Any]:
     usage0 = resource.getrusage(resource.RUSAGE_SELF)
     wall0 = loop.time()
     app = CallAppSettings(job.app_id, "us", job.host)
-    async with aiohttp.ClientSession() as http:
+    # Every participant holds a WebSocket on this session: aiohttp's default pool of 100
+    # connections would make the 101st participant wait for a socket that never frees.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         participants = {
             p.identity.uid: VirtualParticipant(
                 p, app=app, auth_token=job.auth_tokens[p.identity.uid],

@@ -303,7 +303,6 @@ class LeanReceiver:
         self._by_ssrc: dict[int, InboundStats] = {}
         self._by_mid: dict[str, ReceivedStream] = {}
         self.link: RtpLink | None = None
-        self._pc: RTCPeerConnection | None = None
 
     def expect(self, mid: str, stream: ReceivedStream) -> None:
         """``mid`` carries ``stream`` (call after each subscribe offer is applied)."""
@@ -311,20 +310,24 @@ class LeanReceiver:
 
     def refresh(self, pc: RTCPeerConnection) -> None:
         """Map the SSRCs of ``pc``'s current remote description to their streams."""
-        self._pc = pc
         for mid, ssrc in remote_ssrcs(pc).items():
             stream = self._by_mid.get(mid)
             if stream is not None and ssrc not in self._by_ssrc:
-                self._by_ssrc[ssrc] = InboundStats(stream, 48_000 if stream.kind == "audio" else 90_000)
+                self.bind(ssrc, stream)
         if self.link is None and pc.connectionState == "connected":
-            self.link = RtpLink(pc, self._on_rtp, self._ignore_rtcp)
+            self.link = RtpLink(pc, self.on_rtp, self._ignore_rtcp)
         if self.link is not None:
             release_receivers(pc)
+
+    def bind(self, ssrc: int, stream: ReceivedStream) -> None:
+        """Count packets of ``ssrc`` into ``stream``."""
+        self._by_ssrc[ssrc] = InboundStats(stream, 48_000 if stream.kind == "audio" else 90_000)
 
     def _ignore_rtcp(self, _clear: bytes) -> None:
         """Sender reports from the SFU: nothing counted from them."""
 
-    def _on_rtp(self, packet: bytes, arrival: float) -> None:
+    def on_rtp(self, packet: bytes, arrival: float) -> None:
+        """One received (still protected) packet, from the :class:`RtpLink`."""
         first, second, sequence, timestamp, ssrc = header(packet)
         stats = self._by_ssrc.get(ssrc)
         if stats is None:

@@ -1,0 +1,103 @@
+"""The benchmark session's report: library versions in the JSON, and the ratio table.
+
+Micro groups pair an ``aiortc`` benchmark with a ``lean`` one (see
+``test_media_micro``); the table gives aiortc's mean over the lean mean. The macro
+results (``test_media_macro``) give participants per core per path, as a ratio to
+aiortc's default path measured in the same run. The table is printed at the end and
+saved with the results (``ratios`` in the JSON).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import io
+import platform
+from typing import Any
+
+import pytest
+from rich.console import Console
+from rich.table import Table
+
+from simulator.media import MEDIA_PATHS
+
+LIBRARIES = ("aiortc", "aioice", "av", "pylibsrtp", "uvloop", "numpy", "pytest-benchmark")
+
+
+def _version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
+    machine_info["libraries"] = {name: _version(name) for name in LIBRARIES}
+    machine_info["python"] = platform.python_version()
+
+
+def _ratios(benchmarks: list[Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    groups: dict[str, dict[str, Any]] = {}
+    for bench in benchmarks:
+        groups.setdefault(bench.group or "", {})[bench.name] = bench
+    for group, members in sorted(groups.items()):
+        aiortc = next((b for n, b in members.items() if "aiortc" in n), None)
+        lean = next((b for n, b in members.items() if "lean" in n), None)
+        if aiortc is not None and lean is not None:
+            rows.append(
+                {
+                    "measure": group,
+                    "aiortc": f"{aiortc.stats.mean * 1e6:.2f} µs",
+                    "lean": f"{lean.stats.mean * 1e6:.2f} µs",
+                    "ratio": round(aiortc.stats.mean / lean.stats.mean, 1),
+                }
+            )
+    macro = {
+        b.extra_info["path"]: b.extra_info
+        for b in benchmarks
+        if b.group == "participants per core" and "path" in b.extra_info
+    }
+    base = macro.get("full", {}).get("generator_per_core") or 0.0
+    for path in MEDIA_PATHS:
+        info = macro.get(path)
+        if info is None:
+            continue
+        per_core = info["generator_per_core"]
+        sfu = info["sfu_per_core"]
+        rows.append(
+            {
+                "measure": f"participants per core: {path}",
+                "aiortc": f"{base:.1f} (full path)",
+                "lean": (
+                    f"{per_core:.1f} (held {info['largest_held']}; SFU {sfu or 0:.0f}/core; "
+                    f"{info['rss_per_participant_mib']} MiB each; connect p95 {info['connect_p95_ms']} ms)"
+                ),
+                "ratio": round(per_core / base, 1) if base else None,
+            }
+        )
+    return rows
+
+
+def pytest_benchmark_update_json(
+    config: pytest.Config, benchmarks: list[Any], output_json: dict[str, Any]
+) -> None:
+    session = config._benchmarksession  # type: ignore[attr-defined]
+    output_json["ratios"] = _ratios(session.benchmarks)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    session = getattr(config, "_benchmarksession", None)
+    if session is None or not session.benchmarks:
+        return
+    rows = _ratios(session.benchmarks)
+    if not rows:
+        return
+    table = Table(title="media core: aiortc's way against callsim's lean path (ratio: times cheaper)")
+    for column in ("measure", "aiortc", "lean", "ratio"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["measure"], row["aiortc"], row["lean"], f"×{row['ratio']}")
+    console = Console(width=160, record=True, file=io.StringIO())
+    console.print(table)
+    for line in console.export_text().splitlines():
+        terminalreporter.write_line(line)
