@@ -70,7 +70,8 @@ def _ratios(benchmarks: list[Any]) -> list[dict[str, Any]]:
                 "aiortc": f"{base:.1f} (full path)",
                 "lean": (
                     f"{per_core:.1f} (held {info['largest_held']}; SFU {sfu or 0:.0f}/core; "
-                    f"{info['rss_per_participant_mib']} MiB each; connect p95 {info['connect_p95_ms']} ms)"
+                    f"{info['rss_per_participant_mib']} MiB each; {info['cpu_us_per_packet']} µs/packet; "
+                    f"connect p95 {info['connect_p95_ms']} ms)"
                 ),
                 "ratio": round(per_core / base, 1) if base else None,
             }

@@ -30,7 +30,7 @@ from simulator.media import MediaPath
 
 LADDERS: Final[dict[MediaPath, tuple[int, ...]]] = {
     "full": (4, 8, 12),
-    "passthrough": (8, 16, 24, 32),
+    "passthrough": (16, 32, 48, 64),
     "lean": (100, 200, 300),
 }
 JOIN_RATE: Final = 50.0
@@ -66,7 +66,13 @@ def measure(path: MediaPath, participants: int) -> dict[str, Any]:
     )
     result = eventloop.run(run_scenario(scenario, workers=1, pin=True))
     state = steady_state(result)
+    # Rooms of 4: each packet sent is received three times, so the generator handles 4/3 of
+    # what it receives; CPU per packet is over packets sent and received alike.
+    handled = state.received_packets_per_second * 4 / 3 if state else 0.0
     return {
+        "cpu_us_per_packet": round(state.generator_cpu_share * 1e6 / handled, 1)
+        if state and handled
+        else None,
         "participants": participants,
         "steady": None if state is None else state.to_data(),
         "holds": state is not None and holds(state) and not result.worker_errors,
@@ -94,6 +100,7 @@ def climb(path: MediaPath) -> dict[str, Any]:
         "generator_per_core": steady["generator_per_core"] if steady else 0.0,
         "sfu_per_core": steady["backend_per_core"] if steady else None,
         "rss_per_participant_mib": steady["rss_per_participant_mib"] if steady else None,
+        "cpu_us_per_packet": best["cpu_us_per_packet"] if best else None,
         "connect_p95_ms": best["connect_ms"].get("p95") if best else None,
         "join_p95_ms": best["join_ms"].get("p95") if best else None,
     }

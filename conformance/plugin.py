@@ -25,6 +25,7 @@ from conformance.api import LoopThread, Sut
 from conformance.driver import Capabilities, Driver, DriverError
 from conformance.drivers import ReferenceDriver, WireDriver
 from conformance.report import CheckResult, Report
+from simulator.media import MEDIA_PATHS
 
 __all__ = ["check_id"]
 
@@ -50,7 +51,7 @@ class _State:
             from conformance.known_bad import apply_fault  # noqa: PLC0415 - only for the self-test
 
             apply_fault(fault)
-        return ReferenceDriver()
+        return ReferenceDriver(self.config.getoption("sut_media"))
 
     def ensure(self) -> tuple[Driver, LoopThread, Capabilities]:
         if self.loop is None:
@@ -105,6 +106,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--sut-cmd", default=None, metavar="CMD", help="a program speaking PROTOCOL.md on stdio")
     group.addoption(
         "--sut-fault", default=None, metavar="NAME", help="the reference with a known fault (self-test)"
+    )
+    group.addoption(
+        "--sut-media",
+        default="full",
+        choices=MEDIA_PATHS,
+        help="the in-process reference's media path (full: decoded; lean: the load path)",
     )
     group.addoption("--conformance-report", default=None, metavar="DIR", help="write the report folder here")
     group.addoption(

@@ -87,7 +87,9 @@ def _conform(args: argparse.Namespace) -> int:
     from conformance.plugin import CHECKS_DIR
 
     options = [str(CHECKS_DIR), "-p", "no:cacheprovider", "--sut-timeout", str(args.sut_timeout)]
-    options += ["--sut-cmd", args.sut_cmd] if args.sut_cmd else ["--sut", args.sut]
+    options += (
+        ["--sut-cmd", args.sut_cmd] if args.sut_cmd else ["--sut", args.sut, "--sut-media", args.sut_media]
+    )
     if args.report:
         options += ["--conformance-report", args.report]
     return int(pytest.main([*options, *args.pytest_args]))
@@ -137,6 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--report", metavar="DIR", help="write conformance.json, conformance.md, junit.xml here"
     )
     conform.add_argument("--sut-timeout", type=float, default=60.0, help="seconds a wire request may take")
+    conform.add_argument(
+        "--sut-media", choices=MEDIA_PATHS, default="full", help="the in-process reference's media path"
+    )
     conform.add_argument("pytest_args", nargs="*", help="more pytest arguments (after --), e.g. -k idle")
 
     args = parser.parse_args(argv)

@@ -6,6 +6,7 @@ from typing import Any
 
 from conformance.driver import Capabilities, ContractError, DriverError, EventLog
 from conformance.reference.implementation import ReferenceImplementation
+from simulator.media import MediaPath
 
 __all__ = ["ReferenceDriver"]
 
@@ -13,9 +14,9 @@ __all__ = ["ReferenceDriver"]
 class ReferenceDriver:
     """Drives :class:`ReferenceImplementation` directly (no serialisation)."""
 
-    def __init__(self) -> None:
+    def __init__(self, media_path: MediaPath = "full") -> None:
         self.log = EventLog()
-        self._impl = ReferenceImplementation(self.log.add)
+        self._impl = ReferenceImplementation(self.log.add, media_path)
         self._alive = False
 
     async def start(self) -> Capabilities:

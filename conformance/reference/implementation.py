@@ -16,6 +16,7 @@ from simulator import __version__
 from simulator.chat import Call, ChatClient
 from simulator.chat.listeners import CALL_CALLBACKS
 from simulator.clock import VirtualClock
+from simulator.media import MediaPath
 from simulator.media.devices import FakeDevices
 from simulator.media.tones import TONES_HZ
 from simulator.sdk import (
@@ -86,8 +87,9 @@ class _Participant:
 class ReferenceImplementation:
     """One embedded backend, participants by name, one virtual clock for every timer."""
 
-    def __init__(self, emit: Emit) -> None:
+    def __init__(self, emit: Emit, media_path: MediaPath = "full") -> None:
         self._emit = emit
+        self._media_path: MediaPath = media_path
         self._backend: Backend | None = None
         self._clock = VirtualClock()
         self._participants: dict[str, _Participant] = {}
@@ -207,7 +209,11 @@ class ReferenceImplementation:
         index = len(self._participants)
         devices = FakeDevices()
         calls = CallsClient(
-            name=name, clock=self._clock, devices=devices, media=MediaProfile(TONES_HZ[index % 18], index + 1)
+            name=name,
+            clock=self._clock,
+            devices=devices,
+            media=MediaProfile(TONES_HZ[index % 18], index + 1),
+            media_path=self._media_path,
         )
         chat = ChatClient(name=name, clock=self._clock)
         self._participants[name] = _Participant(name, calls, chat, devices)

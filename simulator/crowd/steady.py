@@ -35,6 +35,7 @@ class SteadyState:
     generator_lag_max_ms: float
     backend_cpu_share: float | None
     rss_per_participant_mib: float
+    received_packets_per_second: float
 
     @property
     def generator_per_core(self) -> float:
@@ -93,4 +94,5 @@ def steady_state(result: RunResult) -> SteadyState | None:
         generator_lag_max_ms=round(lag, 1),
         backend_cpu_share=None if backend_share is None else round(backend_share, 3),
         rss_per_participant_mib=round(growth / participants, 2) if participants else 0.0,
+        received_packets_per_second=round(packets / (end - start), 1),
     )

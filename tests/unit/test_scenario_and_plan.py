@@ -44,6 +44,8 @@ def test_a_file_loads_and_a_missing_file_is_named(tmp_path: Path) -> None:
         ("[[sessions]]\nparticipants = 501", "sessions[0].participants", "Expected `int` <= 500"),
         ("[[sessions]]\npartcipants = 2", "sessions[0]", "unknown key `partcipants` (a typo?)"),
         ("[[sessions]]\nprofile = 'hologram'", "sessions[0].profile", "Invalid enum value 'hologram'"),
+        ("[[sessions]]\nmedia = 'fast'", "sessions[0].media", "Invalid enum value 'fast'"),
+        ("[[sessions]]\nfull_sample = -1", "sessions[0].full_sample", "Expected `int` >= 0"),
         ("[scenario]\nduration = -1", "scenario.duration", "Expected `float` > 0.0"),
         ("[scenario]\njoin_rate = 'fast'", "scenario.join_rate", "Expected `float`, got `str`"),
         ("[behaviours]\nmute = { every = [10, 5] }", "behaviours.mute", "must not exceed the second"),
@@ -61,6 +63,16 @@ def test_every_bad_input_names_the_key_and_the_problem(toml: str, key: str, prob
     assert caught.value.key == key
     assert problem in caught.value.problem
     assert str(caught.value).startswith(f"scenario: {key or '(top level)'}: ")
+
+
+def test_a_media_path_per_group_with_a_decoded_sample() -> None:
+    scenario = load_scenario(
+        "[[sessions]]\ncount = 2\nparticipants = 4\nmedia = 'lean'\nfull_sample = 1\n"
+        "[[sessions]]\nparticipants = 2\nmedia = 'passthrough'"
+    )
+    paths = Counter(p.media_path for p in make_plan(scenario).participants)
+    assert paths == {"lean": 6, "full": 2, "passthrough": 2}
+    assert {p.media_path for p in make_plan(scenario.with_overrides(media="full")).participants} == {"full"}
 
 
 def test_command_line_overrides_are_validated_too() -> None:

@@ -1,0 +1,210 @@
+"""The media core's parts on their own: the library, RTP helpers, the forwarder, the lean receiver."""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+from aiortc.rtp import RtcpPacket, RtcpPsfbPacket, RtcpRtpfbPacket, RtpPacket
+
+from simulator.media.analysers import MediaEvidence, ReceivedStream
+from simulator.media.lean import LeanReceiver
+from simulator.media.library import LIBRARY_TAG, audio_stream, video_stream
+from simulator.media.marks import NO_CAPTURE_TIME, Mark, read_mark
+from simulator.media.rtp import (
+    build_rtp,
+    header,
+    payload_offset,
+    read_padding_mark,
+    vp8_keyframe_start,
+)
+from simulator.server.forwarder import PLI_INTERVAL, Forwarder, Outlet
+
+VP8 = 96
+
+
+# --- the library ---------------------------------------------------------------------------
+
+
+def test_the_video_loop_has_a_keyframe_index_and_jumps_forward() -> None:
+    stream = video_stream("qvga")
+    assert stream.keyframes[0] == 0
+    assert all(stream.frames[i].keyframe for i in stream.keyframes)
+    assert sum(f.keyframe for f in stream.frames) == len(stream.keyframes)
+    assert stream.next_keyframe(1) == stream.keyframes[1]
+    assert stream.next_keyframe(stream.keyframes[1]) == stream.keyframes[1]
+    assert stream.next_keyframe(len(stream.frames) - 1) == 0  # wraps round the loop
+    assert video_stream("qvga") is stream  # encoded once per process
+
+
+def test_library_frames_decode_and_carry_their_marks() -> None:
+    stream = video_stream("qvga")
+    decoder = av.CodecContext.create("libvpx", "r")
+    marks = []
+    for frame in stream.frames[:20]:
+        for picture in decoder.decode(av.Packet(frame.data)):
+            marks.append(read_mark(np.asarray(picture.to_ndarray(format="gray"), dtype=np.uint8)))
+    assert [m.counter for m in marks if m is not None] == list(range(20))
+    assert {(m.capture_ms, m.tag) for m in marks if m is not None} == {(NO_CAPTURE_TIME, LIBRARY_TAG)}
+
+
+def test_every_payload_fits_a_packet_and_keyframes_start_with_one() -> None:
+    stream = video_stream("qvga")
+    for frame in stream.frames:
+        assert all(len(p) <= 1300 for p in frame.payloads)
+        packet = build_rtp(VP8, False, 1, 0, 1, frame.payloads[0])
+        assert vp8_keyframe_start(packet, 12) == frame.keyframe
+        assert not any(vp8_keyframe_start(build_rtp(VP8, False, 1, 0, 1, p), 12) for p in frame.payloads[1:])
+
+
+def test_audio_loops_are_a_tone_or_silence() -> None:
+    tone, silence = audio_stream(450), audio_stream(0)
+    assert len(tone.frames) == 50
+    assert tone.period == pytest.approx(0.02)
+    assert min(len(f.data) for f in tone.frames) > 100
+    assert max(len(f.data) for f in silence.frames) < 16
+
+
+# --- RTP helpers -----------------------------------------------------------------------------
+
+
+def test_a_padding_mark_reads_back_and_is_invisible_to_a_depacketiser() -> None:
+    mark = Mark(7, 123456, 0x41)
+    packet = build_rtp(VP8, True, 65535, 2**32 - 1, 0xABCD, b"payload", mark)
+    assert header(packet)[2:] == (65535, 2**32 - 1, 0xABCD)
+    assert read_padding_mark(packet) == mark
+    parsed = RtpPacket.parse(packet)
+    assert parsed.payload == b"payload"  # aiortc strips the padding: decoders never see the mark
+    assert parsed.marker == 1
+    assert read_padding_mark(build_rtp(VP8, True, 1, 1, 1, b"payload")) is None
+
+
+def test_a_damaged_padding_mark_is_refused() -> None:
+    packet = bytearray(build_rtp(VP8, True, 1, 1, 1, b"payload", Mark(1, 2, 3)))
+    packet[-10] ^= 0xFF
+    assert read_padding_mark(bytes(packet)) is None
+
+
+def test_payload_offset_skips_csrcs_and_extensions() -> None:
+    packet = RtpPacket(payload_type=VP8, sequence_number=1, timestamp=2, ssrc=3, payload=b"xyz")
+    packet.csrc = [9, 10]
+    plain = packet.serialize()
+    assert plain[payload_offset(plain) :] == b"xyz"
+    with_extension = bytearray(plain)
+    with_extension[0] |= 0x10
+    offset = 12 + 8
+    with_extension[offset:offset] = struct.pack("!HH", 0xBEDE, 1) + b"\x10\x01\x00\x00"
+    assert bytes(with_extension)[payload_offset(bytes(with_extension)) :] == b"xyz"
+
+
+# --- the forwarder ---------------------------------------------------------------------------
+
+
+class RecordingLink:
+    """The RtpLink surface, recording instead of encrypting and sending."""
+
+    def __init__(self) -> None:
+        self.rtp: list[bytes] = []
+        self.rtcp: list[Any] = []
+        self.resent: list[bytes] = []
+
+    def send_rtp(self, packet: bytes) -> bytes:
+        self.rtp.append(packet)
+        return b"protected:" + packet
+
+    def send_protected(self, data: bytes) -> None:
+        self.resent.append(data)
+
+    def send_rtcp(self, packet: bytes) -> None:
+        self.rtcp.extend(RtcpPacket.parse(packet))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _video(seq: int, *, key: bool, first: bool = True) -> bytes:
+    descriptor = b"\x10" if first else b"\x00"
+    body = (b"\x00" if key else b"\x01") + b"frame"
+    return build_rtp(VP8, True, seq & 0xFFFF, seq * 3000, 0x1111, descriptor + body)
+
+
+def _forwarder() -> tuple[Forwarder, Outlet, RecordingLink, RecordingLink, Clock]:
+    publisher, subscriber, clock = RecordingLink(), RecordingLink(), Clock()
+    forwarder = Forwarder("video", 0x1111, lambda: publisher, clock)  # type: ignore[arg-type,return-value]
+    outlet = Outlet("video", 0x2222, 100, lambda: subscriber)  # type: ignore[arg-type,return-value]
+    forwarder.attach(outlet)
+    return forwarder, outlet, publisher, subscriber, clock
+
+
+def test_a_new_video_outlet_starts_on_a_keyframe_and_asks_for_one() -> None:
+    forwarder, _, publisher, subscriber, _ = _forwarder()
+    assert [type(p) for p in publisher.rtcp] == [RtcpPsfbPacket]  # PLI on attach
+    assert publisher.rtcp[0].media_ssrc == 0x1111
+    forwarder.forward(_video(10, key=False))
+    assert subscriber.rtp == []
+    forwarder.forward(_video(11, key=True))
+    forwarder.forward(_video(12, key=False, first=False))
+    sent = [header(p) for p in subscriber.rtp]
+    assert [s[4] for s in sent] == [0x2222, 0x2222]  # the subscriber's SSRC
+    assert [s[1] & 0x7F for s in sent] == [100, 100]  # the subscriber's payload type
+    assert (sent[1][2] - sent[0][2]) & 0xFFFF == 1  # continuous numbering
+    assert (sent[1][3] - sent[0][3]) & 0xFFFFFFFF == 3000  # timestamps keep their spacing
+    assert subscriber.rtp[0][12:] == _video(11, key=True)[12:]  # the payload untouched
+
+
+def test_keyframe_requests_are_rate_limited() -> None:
+    forwarder, _, publisher, _, clock = _forwarder()
+    for _ in range(5):
+        forwarder.request_keyframe()
+    assert len(publisher.rtcp) == 1
+    clock.now += PLI_INTERVAL + 0.001
+    forwarder.forward(_video(1, key=False))  # still waiting: asks again, now allowed
+    assert len(publisher.rtcp) == 2
+
+
+def test_a_nack_is_served_from_history_and_the_rest_asked_of_the_publisher() -> None:
+    forwarder, outlet, publisher, subscriber, _ = _forwarder()
+    forwarder.forward(_video(500, key=True))
+    forwarder.forward(_video(501, key=False))
+    first = header(subscriber.rtp[0])[2]
+    forwarder.on_nack(outlet, [first, (first + 5) & 0xFFFF])
+    assert subscriber.resent == [b"protected:" + subscriber.rtp[0]]
+    nacks = [p for p in publisher.rtcp if isinstance(p, RtcpRtpfbPacket)]
+    assert [n.lost for n in nacks] == [[505]]  # in the publisher's own numbers
+    assert nacks[0].media_ssrc == 0x1111
+
+
+def test_audio_is_forwarded_from_the_first_packet() -> None:
+    publisher, subscriber, clock = RecordingLink(), RecordingLink(), Clock()
+    forwarder = Forwarder("audio", 5, lambda: publisher, clock)  # type: ignore[arg-type,return-value]
+    forwarder.attach(Outlet("audio", 6, 111, lambda: subscriber))  # type: ignore[arg-type,return-value]
+    forwarder.forward(build_rtp(111, False, 1, 960, 5, b"opus"))
+    assert len(subscriber.rtp) == 1
+    assert publisher.rtcp == []  # no keyframes in audio
+
+
+# --- the lean receiver -----------------------------------------------------------------------
+
+
+def test_the_lean_receiver_counts_loss_frames_and_jitter_from_headers() -> None:
+    evidence = MediaEvidence()
+    receiver = LeanReceiver(evidence)
+    stream = ReceivedStream("p1", "alice", "mic", "audio")
+    evidence.add(stream)
+    receiver.bind(7, stream)
+    for n in [*range(10), *range(12, 20)]:  # 10 and 11 lost
+        receiver.on_rtp(build_rtp(111, False, 65530 + n & 0xFFFF, n * 960, 7, bytes(200)), n * 0.02)
+    (stats,) = receiver.stats()
+    assert stats.packets == 18
+    assert stats.lost == 2  # across the sequence wrap
+    assert stats.jitter == pytest.approx(0.0, abs=1e-6)  # perfectly paced
+    assert stream.frames == 18
+    assert stream.last_audible_at is not None
