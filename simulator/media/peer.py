@@ -8,25 +8,34 @@ passed, whose tasks then run forever. Once ``close()`` has stopped the transport
 nothing can start any more, so a second stop of every sender and receiver (both
 idempotent) catches what started in the gap. (Found by this project's leak fixture.)
 
-Opening carries two savings on aiortc's join path (issue 6; measured with cProfile
-on 40 joins at 50 joins/s, where they were a fifth of the joining CPU):
+Opening carries savings on aiortc's join path (issue 6; found with cProfile on
+joins at 50 joins/s, where together they were about half of the joining CPU):
 
 * every video receiver builds a receive-side bandwidth estimator at once, ~1.2 ms
   for a 1000-bucket rate counter, even on a send-only slot or the lean path where
   no packet ever reaches it; :class:`_LazyEstimator` builds it on the first packet;
 * a certificate's fingerprints are recomputed (hex-joined byte by byte) every time a
   description is written; :func:`_cached_fingerprints` computes them once per
-  certificate.
+  certificate;
+* each connection generates its own ECDSA certificate and OpenSSL context; one
+  certificate per process (as SFUs do) and one context per certificate and SRTP
+  profile list serve every connection;
+* negotiating codecs deep-copies every codec's parameters; :class:`_CodecCopier`
+  copies them field by field (the fields are strings, numbers and flat dicts).
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import functools
 from typing import Any
 
-import aiortc.rtcdtlstransport
+import aiortc.rtcpeerconnection
 import aiortc.rtcrtpreceiver
-from aiortc import RTCPeerConnection
+from aiortc import RTCPeerConnection, RTCRtpCodecParameters
 from aiortc.rate import RemoteBitrateEstimator
+from aiortc.rtcdtlstransport import RTCCertificate
 
 from simulator.media.ice import rtc_configuration
 
@@ -45,7 +54,7 @@ class _LazyEstimator:
         return self._estimator.add(*args, **kwargs)
 
 
-_original_fingerprints = aiortc.rtcdtlstransport.RTCCertificate.getFingerprints
+_original_fingerprints = RTCCertificate.getFingerprints
 
 
 def _cached_fingerprints(self: Any) -> Any:
@@ -56,10 +65,46 @@ def _cached_fingerprints(self: Any) -> Any:
     return list(cached)
 
 
+_generate_certificate = RTCCertificate.generateCertificate.__func__  # type: ignore[attr-defined]
+_create_context = RTCCertificate._create_ssl_context
+
+
+@functools.cache
+def _shared_certificate() -> RTCCertificate:
+    return _generate_certificate(RTCCertificate)  # type: ignore[no-any-return]
+
+
+def _cached_context(self: Any, srtp_profiles: list[Any]) -> Any:
+    contexts = self.__dict__.setdefault("_callsim_contexts", {})
+    key = tuple(profile.openssl_profile for profile in srtp_profiles)
+    if key not in contexts:
+        contexts[key] = _create_context(self, srtp_profiles)
+    return contexts[key]
+
+
+class _CodecCopier:
+    """The ``copy`` module as aiortc's peer connection sees it: codec parameters copied cheaply."""
+
+    copy = staticmethod(copy.copy)
+
+    @staticmethod
+    def deepcopy(value: Any) -> Any:
+        if isinstance(value, RTCRtpCodecParameters):
+            return dataclasses.replace(
+                value,
+                rtcpFeedback=[dataclasses.replace(f) for f in value.rtcpFeedback],
+                parameters=dict(value.parameters),
+            )
+        return copy.deepcopy(value)
+
+
 def _speed_up_aiortc() -> None:
-    """Apply both savings (idempotent, process-wide: aiortc offers no seam for either)."""
+    """Apply the savings (idempotent, process-wide: aiortc offers no seam for any of them)."""
     setattr(aiortc.rtcrtpreceiver, "RemoteBitrateEstimator", _LazyEstimator)  # noqa: B010
-    aiortc.rtcdtlstransport.RTCCertificate.getFingerprints = _cached_fingerprints  # type: ignore[method-assign]
+    setattr(aiortc.rtcpeerconnection, "copy", _CodecCopier)  # noqa: B010
+    RTCCertificate.getFingerprints = _cached_fingerprints  # type: ignore[method-assign]
+    RTCCertificate.generateCertificate = classmethod(lambda cls: _shared_certificate())  # type: ignore[assignment,method-assign]
+    RTCCertificate._create_ssl_context = _cached_context  # type: ignore[method-assign]
 
 
 def open_peer_connection() -> RTCPeerConnection:
