@@ -39,7 +39,7 @@ class Metrics:
         self.counters: Counter[str] = Counter()
         self.by_participant: dict[str, Counter[str]] = {}
         """uid → its own counters (per-session counters are their sums, see :meth:`by_session`)."""
-        self.series: list[dict[str, float]] = []
+        self.series: list[dict[str, Any]] = []
         self.observations: list[dict[str, Any]] = []
         self.workers: list[dict[str, Any]] = []
 

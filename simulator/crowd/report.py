@@ -51,6 +51,8 @@ def _data(result: RunResult) -> dict[str, Any]:
         "by_session": {s: dict(c) for s, c in metrics.by_session(_session_of(result)).items()},
         "loss_percent": loss_percent(metrics),
         "workers": metrics.workers,
+        "steady": None if result.steady is None else result.steady.to_data(),
+        "backend_cpu_share": result.backend_cpu_share,
         "worker_errors": result.worker_errors,
         "series": metrics.series,
         "observations": metrics.observations,

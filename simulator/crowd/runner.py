@@ -30,6 +30,7 @@ from simulator.crowd.expectations import ExpectationResult, evaluate, loss_perce
 from simulator.crowd.metrics import Metrics
 from simulator.crowd.plan import Plan, make_plan
 from simulator.crowd.scenario import Scenario
+from simulator.crowd.steady import SteadyState, steady_state
 from simulator.crowd.worker import GRACE, WorkerJob, worker_main
 from simulator.server import Backend
 
@@ -57,6 +58,8 @@ class RunResult:
     """CPU of the embedded backend and SFU (this process), as a share of one core."""
     backend_cpu: list[tuple[float, float]] = field(default_factory=list)
     """(run time of a worker's progress sample, this process's CPU seconds when it arrived)."""
+    steady: SteadyState | None = None
+    """The steady window (everyone in): delivery, CPU per core, memory (see :mod:`steady`)."""
 
     @property
     def passed(self) -> bool:
@@ -298,6 +301,7 @@ async def _run_workers(
         interrupted,
         errors,
         backend_cpu=backend_cpu,
+        steady=steady_state(metrics, backend_cpu),
     )
 
 
@@ -328,6 +332,16 @@ def summary_table(result: RunResult) -> Table:
             f"worker {w['worker']}",
             f"{w['participants']} participants, {w['cpu_share'] * 100:.0f} % of a core, lag p99 "
             f"{w['loop_lag_p99_ms']} ms{' — GENERATOR-LIMITED' if w['generator_limited'] else ''}",
+        )
+    steady = result.steady
+    if steady is not None:
+        sfu = "" if steady.backend_per_core is None else f", SFU {steady.backend_per_core:.0f}/core"
+        table.add_row(
+            "steady state",
+            f"{steady.seconds:g} s: {steady.delivery * 100:.2f} % of frames, jitter {steady.jitter_ms:g} ms, "
+            f"loop lag p99 {steady.generator_lag_p99_ms:g} ms; "
+            f"{steady.generator_per_core:.0f} participants/core{sfu}; "
+            f"{steady.rss_per_participant_mib:g} MiB each",
         )
     for e in result.expectations:
         table.add_row(

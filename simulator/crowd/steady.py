@@ -6,7 +6,7 @@ every worker is in the call to the last one before the final leaves. Over it:
 
 * delivery — frames received against frames the nominal rates promise (frames, not
   RTP packets: a sender that failed to send shows here, MEDIA.md pitfall 7);
-* the generator's CPU (each worker's share of one core) and its worst loop lag;
+* the generator's CPU (each worker's share of one core) and its loop lag (p99, max);
 * the backend's CPU (when it ran embedded in the runner's process);
 * memory: resident growth per participant since the worker started.
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from simulator.crowd.runner import RunResult
+from simulator.crowd.metrics import Metrics
 
 __all__ = ["SteadyState", "steady_state"]
 
@@ -32,10 +32,14 @@ class SteadyState:
     packet_loss: float
     generator_cpu_share: float
     """Sum over workers of each one's share of a core."""
+    generator_lag_p99_ms: float
+    """Of the event-loop lag probes (every 0.1 s) in the window, all workers together."""
     generator_lag_max_ms: float
     backend_cpu_share: float | None
     rss_per_participant_mib: float
     received_packets_per_second: float
+    jitter_ms: float
+    """RFC 3550 interarrival jitter at the receivers (the mean over the window's samples)."""
 
     @property
     def generator_per_core(self) -> float:
@@ -54,10 +58,20 @@ class SteadyState:
         return data
 
 
-def steady_state(result: RunResult) -> SteadyState | None:
-    """The steady window's figures, or None when no two samples had everyone in."""
-    series = result.metrics.series
-    workers = {w["worker"]: w["participants"] for w in result.metrics.workers}
+def _percentile(values: list[float], percent: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * percent / 100))]
+
+
+def steady_state(metrics: Metrics, backend_cpu: list[tuple[float, float]]) -> SteadyState | None:
+    """The steady window's figures, or None when no two samples had everyone in.
+
+    ``backend_cpu``: (run time, CPU seconds) of the backend's process, sampled along.
+    """
+    series = metrics.series
+    workers = {w["worker"]: w["participants"] for w in metrics.workers}
     if not workers:
         return None
     full = {
@@ -72,7 +86,7 @@ def steady_state(result: RunResult) -> SteadyState | None:
     if end <= start or any(len(samples) < 2 for samples in window.values()):
         return None
     received = due = packets = lost = cpu = 0.0
-    lag = 0.0
+    lags: list[float] = []
     for samples in window.values():
         first, last = samples[0], samples[-1]
         received += last["frames_received"] - first["frames_received"]
@@ -80,10 +94,11 @@ def steady_state(result: RunResult) -> SteadyState | None:
         packets += last["packets_received"] - first["packets_received"]
         lost += last["packets_lost"] - first["packets_lost"]
         cpu += (last["cpu_s"] - first["cpu_s"]) / (last["at"] - first["at"])
-        lag = max(lag, *(s["lag_max_ms"] for s in samples[1:]))
-    backend = [cpu_s for at, cpu_s in result.backend_cpu if start <= at <= end]
+        lags.extend(lag for s in samples[1:] for lag in s["lags_ms"])
+    backend = [cpu_s for at, cpu_s in backend_cpu if start <= at <= end]
     backend_share = (backend[-1] - backend[0]) / (end - start) if len(backend) >= 2 else None
-    growth = sum(w["rss_steady_mib"] - w["rss_start_mib"] for w in result.metrics.workers)
+    growth = sum(w["rss_steady_mib"] - w["rss_start_mib"] for w in metrics.workers)
+    jitters = [s.get("jitter_ms", 0.0) for samples in window.values() for s in samples]
     participants = sum(workers.values())
     return SteadyState(
         participants=participants,
@@ -91,8 +106,10 @@ def steady_state(result: RunResult) -> SteadyState | None:
         delivery=round(min(received / due, 1.0), 4) if due else 0.0,
         packet_loss=round(lost / (packets + lost), 5) if packets + lost else 0.0,
         generator_cpu_share=round(cpu, 3),
-        generator_lag_max_ms=round(lag, 1),
+        generator_lag_p99_ms=_percentile(lags, 99),
+        generator_lag_max_ms=max(lags, default=0.0),
         backend_cpu_share=None if backend_share is None else round(backend_share, 3),
         rss_per_participant_mib=round(growth / participants, 2) if participants else 0.0,
         received_packets_per_second=round(packets / (end - start), 1),
+        jitter_ms=round(sum(jitters) / len(jitters), 2),
     )

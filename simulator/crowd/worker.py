@@ -205,7 +205,7 @@ async def _report(
     lags: list[float],
 ) -> None:
     """Every few seconds: what arrived (frames against the nominal rates, RTP packets and
-    loss), this process's CPU and worst loop lag since the last sample, and progress.
+    loss), this process's CPU and its loop-lag probes since the last sample, and progress.
 
     Once everyone is in, the ramp's garbage is collected once and what survives (the
     connections and sessions, which live for the run) is frozen out of the collector's
@@ -222,17 +222,19 @@ async def _report(
             gc.freeze()
             lags.clear()
             continue
-        worst_lag = max(lags, default=0.0)
+        period_lags = [round(lag, 1) for lag in lags]
         lags.clear()
         received = lost = packets = frames = 0
         expected = 0.0
+        jitters: list[float] = []
         for participant in participants.values():
             session = participant.client.session
             if session is None or not participant.in_session:
                 continue
             with contextlib.suppress(Exception):
-                got, missed, octets = await session.receive_stats()
-                packets, lost, received = packets + got, lost + missed, received + octets
+                stats = await session.receive_stats()
+                packets, lost, received = packets + stats.packets, lost + stats.lost, received + stats.octets
+                jitters.append(stats.jitter_ms)
             delivered, due = participant.client.evidence.delivery()
             frames, expected = frames + delivered, expected + due
         joined = sum(p.in_session for p in participants.values())
@@ -240,7 +242,8 @@ async def _report(
             "at": round(clock(), 2), "worker": job.shard.number, "joined": joined, "bytes_received": received,
             "packets_received": packets, "packets_lost": lost, "frames_received": frames,
             "frames_expected": round(expected), "rss_mib": round(_rss_mib(), 1),
-            "cpu_s": round(time.process_time(), 3), "lag_max_ms": round(worst_lag, 1),
+            "cpu_s": round(time.process_time(), 3), "lags_ms": period_lags,
+            "jitter_ms": round(sum(jitters) / len(jitters), 2) if jitters else 0.0,
             "events": metrics.counters["events"], "errors": metrics.counters["errors"],
         }  # fmt: skip
         metrics.series.append(sample)

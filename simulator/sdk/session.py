@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 import aiohttp
@@ -43,12 +44,23 @@ from simulator.tasks import TaskSet
 if TYPE_CHECKING:
     from simulator.sdk.client import CallsClient
 
-__all__ = ["CallSession", "SessionState"]
+__all__ = ["CallSession", "ReceiveStats", "SessionState"]
 
 logger = logging.getLogger(__name__)
 
 LEAVE_ACK_TIMEOUT: Final = 5.0
 CONNECT_TIMEOUT: Final = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveStats:
+    """RTP received on a subscribe connection."""
+
+    packets: int
+    lost: int
+    octets: int
+    jitter_ms: float
+    """RFC 3550 interarrival jitter, the mean over the streams."""
 
 
 class SessionState(enum.Enum):
@@ -356,16 +368,19 @@ class CallSession:
         await pc.setLocalDescription(await pc.createAnswer())
         self._outbox.put_nowait(protocol.SubscribeAnswer(sdp=pc.localDescription.sdp))
 
-    async def receive_stats(self) -> tuple[int, int, int]:
-        """(RTP packets received, packets lost, octets received) on the subscribe connection."""
+    async def receive_stats(self) -> ReceiveStats:
+        """What arrived on the subscribe connection, from RTP (lean: headers; else aiortc's stats)."""
         if self._lean_receiver is not None:
             stats = self._lean_receiver.stats()
-            return (
+            jitters = [s.jitter / s.clock_rate * 1000 for s in stats if s.packets]
+            return ReceiveStats(
                 sum(s.packets for s in stats),
                 sum(s.lost for s in stats),
                 sum(s.octets for s in stats),
+                sum(jitters) / len(jitters) if jitters else 0.0,
             )
         packets = lost = octets = 0
+        jitters = []
         if self._subscribe_pc is not None:
             for stat in (await self._subscribe_pc.getStats()).values():
                 kind = getattr(stat, "type", "")
@@ -374,7 +389,9 @@ class CallSession:
                 elif kind == "inbound-rtp":
                     packets += int(getattr(stat, "packetsReceived", 0) or 0)
                     lost += max(0, int(getattr(stat, "packetsLost", 0) or 0))
-        return packets, lost, octets
+                    rate = 48_000 if getattr(stat, "kind", "") == "audio" else 90_000
+                    jitters.append(float(getattr(stat, "jitter", 0) or 0) / rate * 1000)
+        return ReceiveStats(packets, lost, octets, sum(jitters) / len(jitters) if jitters else 0.0)
 
     def _listed(self) -> list[ListedUser]:
         records = ([self.me] if self.me else []) + list(self.participants.values())

@@ -62,6 +62,7 @@ def test_a_short_run_passes_and_writes_a_complete_report(tmp_path: Path) -> None
     assert data["counters"]["joins"] >= 4
     assert len(data["workers"]) == 2
     assert data["series"]
+    assert data["steady"] is None or 0 < data["steady"]["delivery"] <= 1  # churn may leave no window
     assert any(o["kind"] == "left" for o in data["observations"])  # churn was seen by the others
     junit = ET.parse(report / "junit.xml").getroot()
     assert (junit.get("tests"), junit.get("failures")) == ("6", "0")
@@ -129,3 +130,31 @@ def test_a_backend_that_refuses_is_a_clear_error(tmp_path: Path, capsys: pytest.
     code = main(["run", "--backend", "http://127.0.0.1:9/", "--api-key", "k", "--duration", "5", "--no-live"])
     assert code == 2
     assert "cannot start the run" in capsys.readouterr().out
+
+
+LOAD = """
+[scenario]
+name = "load"
+seed = 5
+duration = 14
+join_rate = 20
+
+[[sessions]]
+count = 3
+participants = 4
+media = "lean"
+full_sample = 1
+"""
+
+
+def test_a_lean_run_reports_its_steady_state(tmp_path: Path) -> None:
+    code, report = run(tmp_path, LOAD)
+    data = json.loads((report / "run.json").read_text())
+    assert code == 0, [e for e in data["expectations"] if not e["passed"]]
+    steady = data["steady"]
+    assert steady is not None
+    assert steady["participants"] == 12
+    assert steady["delivery"] > 0.9  # a loaded CI machine still delivers nearly everything
+    assert steady["received_packets_per_second"] > 0
+    assert steady["rss_per_participant_mib"] < 50
+    assert data["histograms"]["latency_ms"]["count"] > 0  # sampled marks from the lean path
