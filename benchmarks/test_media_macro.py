@@ -102,6 +102,8 @@ def climb(path: MediaPath) -> dict[str, Any]:
         "rss_per_participant_mib": steady["rss_per_participant_mib"] if steady else None,
         "cpu_us_per_packet": best["cpu_us_per_packet"] if best else None,
         "connect_p95_ms": best["connect_ms"].get("p95") if best else None,
+        "first_size": steps[0]["participants"],
+        "first_connect_p95_ms": steps[0]["connect_ms"].get("p95"),
         "join_p95_ms": best["join_ms"].get("p95") if best else None,
     }
 

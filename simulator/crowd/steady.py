@@ -1,8 +1,9 @@
 """The steady state of a run: what it costs to keep everyone in the call, joins excluded.
 
 Joining is bursty and expensive (ICE, DTLS, SDP); carrying media is what load tests
-size. The window runs from the first progress sample in which every participant of
-every worker is in the call to the last one before the final leaves. Over it:
+size. The window runs, for each worker, from the first progress sample in which all its
+participants are in the call (after its ramp has settled) to the last one before the
+final leaves. Over it:
 
 * delivery — frames received against frames the nominal rates promise (frames, not
   RTP packets: a sender that failed to send shows here, MEDIA.md pitfall 7);
@@ -80,29 +81,35 @@ def steady_state(metrics: Metrics, backend_cpu: list[tuple[float, float]]) -> St
     }
     if any(len(samples) < 2 for samples in full.values()):
         return None
+    # Each worker's rates come from its own window (a late-starting worker's is shorter);
+    # the backend's from the time all of them were steady together, if they were.
+
     start = max(samples[0]["at"] for samples in full.values())
     end = min(samples[-1]["at"] for samples in full.values())
-    window = {n: [s for s in samples if start <= s["at"] <= end] for n, samples in full.items()}
-    if end <= start or any(len(samples) < 2 for samples in window.values()):
-        return None
-    received = due = packets = lost = cpu = 0.0
+    received = due = packets = lost = cpu = packet_rate = 0.0
+    spans: list[float] = []
     lags: list[float] = []
-    for samples in window.values():
+    for samples in full.values():
         first, last = samples[0], samples[-1]
         received += last["frames_received"] - first["frames_received"]
         due += last["frames_expected"] - first["frames_expected"]
+        span = last["at"] - first["at"]
+        spans.append(span)
         packets += last["packets_received"] - first["packets_received"]
+        packet_rate += (last["packets_received"] - first["packets_received"]) / span
         lost += last["packets_lost"] - first["packets_lost"]
-        cpu += (last["cpu_s"] - first["cpu_s"]) / (last["at"] - first["at"])
+        cpu += (last["cpu_s"] - first["cpu_s"]) / span
         lags.extend(lag for s in samples[1:] for lag in s["lags_ms"])
-    backend = [cpu_s for at, cpu_s in backend_cpu if start <= at <= end]
-    backend_share = (backend[-1] - backend[0]) / (end - start) if len(backend) >= 2 else None
+    backend = [(at, cpu_s) for at, cpu_s in backend_cpu if start <= at <= end]
+    backend_share = None
+    if len(backend) >= 2 and backend[-1][0] > backend[0][0]:
+        backend_share = (backend[-1][1] - backend[0][1]) / (backend[-1][0] - backend[0][0])
     growth = sum(w["rss_steady_mib"] - w["rss_start_mib"] for w in metrics.workers)
-    jitters = [s.get("jitter_ms", 0.0) for samples in window.values() for s in samples]
+    jitters = [s.get("jitter_ms", 0.0) for samples in full.values() for s in samples]
     participants = sum(workers.values())
     return SteadyState(
         participants=participants,
-        seconds=round(end - start, 2),
+        seconds=round(min(spans), 2),
         delivery=round(min(received / due, 1.0), 4) if due else 0.0,
         packet_loss=round(lost / (packets + lost), 5) if packets + lost else 0.0,
         generator_cpu_share=round(cpu, 3),
@@ -110,6 +117,6 @@ def steady_state(metrics: Metrics, backend_cpu: list[tuple[float, float]]) -> St
         generator_lag_max_ms=max(lags, default=0.0),
         backend_cpu_share=None if backend_share is None else round(backend_share, 3),
         rss_per_participant_mib=round(growth / participants, 2) if participants else 0.0,
-        received_packets_per_second=round(packets / (end - start), 1),
+        received_packets_per_second=round(packet_rate, 1),
         jitter_ms=round(sum(jitters) / len(jitters), 2),
     )

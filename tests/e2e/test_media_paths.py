@@ -56,7 +56,14 @@ async def test_a_decoders_picture_loss_makes_a_lean_publisher_jump_to_a_keyframe
     assert lean.client.session is not None and full.client.session is not None
     camera = lean.client.session.camera
     assert isinstance(camera, LeanSource)
-    before = camera.keyframe_requests
+    asked = asyncio.Event()
+    jump = camera.on_keyframe_request
+
+    def spy() -> None:
+        asked.set()
+        jump()
+
+    camera.on_keyframe_request = spy  # type: ignore[method-assign]
     pc = full.client.session._subscribe_pc
     assert pc is not None
     receiver = next(
@@ -66,9 +73,8 @@ async def test_a_decoders_picture_loss_makes_a_lean_publisher_jump_to_a_keyframe
         and (s.uid, s.source) == ("alice", "camera")
     )
     await receiver._send_rtcp_pli(receiver.getSynchronizationSources()[-1].source)
-    async with asyncio.timeout(MEDIA):
-        while camera.keyframe_requests == before:  # noqa: ASYNC110 - polls a counter the SFU's PLI bumps
-            await asyncio.sleep(0.02)
+    await asyncio.wait_for(asked.wait(), MEDIA)
+    assert camera.keyframe_requests >= 1
     frames = full.evidence.frames_from("alice")
     await full.evidence.wait_for(lambda: full.evidence.frames_from("alice") >= frames + 3, MEDIA)
 
