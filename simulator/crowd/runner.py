@@ -301,7 +301,8 @@ async def _run_workers(
         interrupted,
         errors,
         backend_cpu=backend_cpu,
-        steady=steady_state(metrics, backend_cpu),
+        # Frames are judged against the nominal rates: a scenario that pauses cameras has none.
+        steady=steady_state(metrics, backend_cpu) if plan.scenario.behaviours.pause is None else None,
     )
 
 

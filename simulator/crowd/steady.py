@@ -11,7 +11,9 @@ final leaves. Over it:
 * the backend's CPU (when it ran embedded in the runner's process);
 * memory: resident growth per participant since the worker started.
 
-Those give *participants per core* for the generator and for the SFU.
+Those give *participants per core* for the generator and for the SFU. A run whose
+scenario pauses cameras has no steady state: its frames fall short of the nominal
+rates by design.
 """
 
 from __future__ import annotations
