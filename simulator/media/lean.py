@@ -310,7 +310,7 @@ class LeanReceiver:
 
     def refresh(self, pc: RTCPeerConnection) -> None:
         """Map the SSRCs of ``pc``'s current remote description to their streams."""
-        for mid, ssrc in remote_ssrcs(pc).items():
+        for mid, (ssrc, _rtx) in remote_ssrcs(pc).items():
             stream = self._by_mid.get(mid)
             if stream is not None and ssrc not in self._by_ssrc:
                 self.bind(ssrc, stream)

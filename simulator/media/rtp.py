@@ -30,7 +30,7 @@ from typing import Any, Final
 import pylibsrtp
 from aiortc import RTCPeerConnection, RTCSessionDescription, sdp
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from aiortc.rtp import RtcpPacket, RtcpPsfbPacket, RtcpRtpfbPacket
+from aiortc.rtp import RtcpPacket, RtcpPsfbPacket, RtcpRtpfbPacket, RtpPacket, unwrap_rtx
 
 from simulator.media.marks import MARK_BYTES, Mark
 
@@ -47,6 +47,7 @@ __all__ = [
     "read_padding_mark",
     "release_receivers",
     "remote_ssrcs",
+    "unwrap_retransmission",
     "vp8_keyframe_start",
 ]
 
@@ -98,6 +99,20 @@ def read_padding_mark(packet: bytes) -> Mark | None:
     return Mark.from_bytes(packet[start : start + MARK_BYTES])
 
 
+def unwrap_retransmission(packet: bytes, ssrc: int) -> bytes | None:
+    """The original packet inside a clear RFC 4588 retransmission (RTX), on ``ssrc``.
+
+    Retransmissions are rare, so aiortc's own objects do the work.
+    """
+    try:
+        rtx = RtpPacket.parse(packet)
+    except ValueError:
+        return None
+    if len(rtx.payload) < 2:
+        return None
+    return unwrap_rtx(rtx, rtx.payload_type, ssrc).serialize()
+
+
 def pli(sender_ssrc: int, media_ssrc: int) -> bytes:
     """A Picture Loss Indication (RFC 4585 §6.3.1)."""
     return bytes(RtcpPsfbPacket(fmt=PSFB_PLI, ssrc=sender_ssrc, media_ssrc=media_ssrc))
@@ -136,9 +151,9 @@ def vp8_keyframe_start(packet: bytes, offset: int) -> bool:
     return position < len(packet) and not packet[position] & 0x01
 
 
-def remote_ssrcs(pc: RTCPeerConnection) -> dict[str, int]:
-    """mid → the primary SSRC the remote side announced for it (its RTX SSRC left out)."""
-    found: dict[str, int] = {}
+def remote_ssrcs(pc: RTCPeerConnection) -> dict[str, tuple[int, int | None]]:
+    """mid → (the primary SSRC, the retransmission SSRC or None) the remote side announced."""
+    found: dict[str, tuple[int, int | None]] = {}
     # aiortc keeps the remote description parsed; parsing it again costs ~1 ms per offer.
     parsed = getattr(pc, "_RTCPeerConnection__remoteDescription", lambda: None)()
     if parsed is None:
@@ -148,11 +163,11 @@ def remote_ssrcs(pc: RTCPeerConnection) -> dict[str, int]:
         parsed = sdp.SessionDescription.parse(description.sdp)
     for media in parsed.media:
         mid = media.rtp.muxId
-        fid = [group.items[0] for group in media.ssrc_group if group.semantic == "FID"]
+        fid = [group.items for group in media.ssrc_group if group.semantic == "FID" and len(group.items) == 2]
         if fid:
-            found[mid] = int(fid[0])
+            found[mid] = (int(fid[0][0]), int(fid[0][1]))
         elif media.ssrc:
-            found[mid] = media.ssrc[0].ssrc
+            found[mid] = (media.ssrc[0].ssrc, None)
     return found
 
 

@@ -35,6 +35,7 @@ from simulator.media.rtp import (
     parse_rtcp,
     release_receivers,
     remote_ssrcs,
+    unwrap_retransmission,
 )
 from simulator.server.errors import ApiError, Codes
 from simulator.server.forwarder import Forwarder, Outlet
@@ -80,6 +81,7 @@ class SfuPeer:
         self._subscribe_link: RtpLink | None = None
         self.forwarders: dict[Source, Forwarder] = {}
         self._by_ssrc: dict[int, Forwarder] = {}
+        self._by_rtx_ssrc: dict[int, Forwarder] = {}
         self._subscriptions: dict[tuple[str, Source], _Subscription] = {}
         self._by_outlet_ssrc: dict[int, _Subscription] = {}
         self._streams: dict[str, protocol.StreamInfo] = {}
@@ -112,13 +114,16 @@ class SfuPeer:
         ssrcs = remote_ssrcs(pc)
         now = asyncio.get_running_loop().time
         for transceiver, (kind, source) in zip(transceivers, PUBLISH_SLOTS, strict=True):
-            ssrc = ssrcs.get(transceiver.mid or "")
-            if ssrc is None:
+            announced = ssrcs.get(transceiver.mid or "")
+            if announced is None:
                 raise ApiError(Codes.NEGOTIATION_FAILED, f"publish offer announces no SSRC for the {source}")
+            ssrc, rtx = announced
             transceiver.direction = "recvonly"
             forwarder = Forwarder(kind, ssrc, lambda: self._publish_link, now)
             self.forwarders[source] = forwarder
             self._by_ssrc[ssrc] = forwarder
+            if rtx is not None:
+                self._by_rtx_ssrc[rtx] = forwarder
 
         @pc.on("connectionstatechange")
         def _connected() -> None:
@@ -130,9 +135,18 @@ class SfuPeer:
         return str(pc.localDescription.sdp)
 
     def _on_publish_rtp(self, packet: bytes, _arrival: float) -> None:
-        forwarder = self._by_ssrc.get(header(packet)[4])
+        ssrc = header(packet)[4]
+        forwarder = self._by_ssrc.get(ssrc)
         link = self._publish_link
-        if forwarder is None or link is None:
+        if link is None:
+            return
+        if forwarder is None:
+            # A retransmission (an answer to a NACK forwarded to an aiortc publisher).
+            if (forwarder := self._by_rtx_ssrc.get(ssrc)) is not None:
+                clear = link.unprotect(packet)
+                original = None if clear is None else unwrap_retransmission(clear, forwarder.ssrc)
+                if original is not None:
+                    forwarder.forward(original)
             return
         if not forwarder.outlets:
             forwarder.packets_in += 1

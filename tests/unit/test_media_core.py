@@ -8,7 +8,7 @@ from typing import Any
 import av
 import numpy as np
 import pytest
-from aiortc.rtp import RtcpPacket, RtcpPsfbPacket, RtcpRtpfbPacket, RtpPacket
+from aiortc.rtp import RtcpPacket, RtcpPsfbPacket, RtcpRtpfbPacket, RtpPacket, wrap_rtx
 
 from simulator.media.analysers import MediaEvidence, ReceivedStream
 from simulator.media.lean import LeanReceiver
@@ -19,6 +19,7 @@ from simulator.media.rtp import (
     header,
     payload_offset,
     read_padding_mark,
+    unwrap_retransmission,
     vp8_keyframe_start,
 )
 from simulator.server.forwarder import PLI_INTERVAL, Forwarder, Outlet
@@ -98,6 +99,19 @@ def test_payload_offset_skips_csrcs_and_extensions() -> None:
     offset = 12 + 8
     with_extension[offset:offset] = struct.pack("!HH", 0xBEDE, 1) + b"\x10\x01\x00\x00"
     assert bytes(with_extension)[payload_offset(bytes(with_extension)) :] == b"xyz"
+
+
+def test_a_retransmission_unwraps_to_the_original_packet() -> None:
+    original = RtpPacket(
+        payload_type=VP8, sequence_number=4242, timestamp=90_000, ssrc=0x1111, payload=b"frame"
+    )
+    original.marker = 1
+    rtx = wrap_rtx(original, payload_type=97, sequence_number=7, ssrc=0x2222).serialize()
+    unwrapped = unwrap_retransmission(rtx, 0x1111)
+    assert unwrapped is not None
+    assert header(unwrapped)[2:] == (4242, 90_000, 0x1111)
+    assert unwrapped[payload_offset(unwrapped) :] == b"frame"
+    assert unwrap_retransmission(build_rtp(97, False, 1, 1, 1, b"x"), 1) is None  # too short for an OSN
 
 
 # --- the forwarder ---------------------------------------------------------------------------
