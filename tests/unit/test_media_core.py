@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import struct
 from typing import Any
 
@@ -9,7 +10,11 @@ import av
 import numpy as np
 import pytest
 from aiortc.rtp import RtcpPacket, RtcpPsfbPacket, RtcpRtpfbPacket, RtpPacket, wrap_rtx
+from hypothesis import given
+from hypothesis import strategies as st
 
+from simulator.crowd.metrics import Metrics
+from simulator.crowd.steady import steady_state
 from simulator.media.analysers import MediaEvidence, ReceivedStream
 from simulator.media.lean import LeanReceiver
 from simulator.media.library import LIBRARY_TAG, audio_stream, video_stream
@@ -222,3 +227,59 @@ def test_the_lean_receiver_counts_loss_frames_and_jitter_from_headers() -> None:
     assert stats.jitter == pytest.approx(0.0, abs=1e-6)  # perfectly paced
     assert stream.frames == 18
     assert stream.last_audible_at is not None
+
+
+# --- properties ------------------------------------------------------------------------------
+
+
+@given(
+    start=st.integers(0, 0xFFFF),
+    steps=st.lists(st.integers(1, 5), min_size=1, max_size=300),
+)
+def test_an_outlet_keeps_the_publishers_gaps_and_nothing_else(start: int, steps: list[int]) -> None:
+    """Whatever the publisher's numbering (wraps, gaps), the subscriber sees the same gaps."""
+    _, outlet, _, subscriber, _ = _forwarder()
+    sequences = [start]
+    for step in steps:
+        sequences.append((sequences[-1] + step) & 0xFFFF)
+    assert outlet.send(_video(sequences[0], key=True), 12, keyframe=True)
+    for seq in sequences[1:]:
+        outlet.send(_video(seq, key=False, first=False), 12, keyframe=False)
+    sent = [header(p)[2] for p in subscriber.rtp]
+    assert [(b - a) & 0xFFFF for a, b in itertools.pairwise(sent)] == steps
+    assert {header(p)[4] for p in subscriber.rtp} == {0x2222}
+
+
+def _sample(worker: int, at: float, joined: int, frames: int, due: int, cpu: float) -> dict[str, Any]:  # noqa: PLR0917 - one row of a series table
+    return {
+        "worker": worker, "at": at, "joined": joined, "frames_received": frames, "frames_expected": due,
+        "packets_received": frames * 2, "packets_lost": 0, "cpu_s": cpu, "lags_ms": [1.0, 2.0],
+        "jitter_ms": 1.5, "rss_mib": 100.0,
+    }  # fmt: skip
+
+
+def test_the_steady_window_starts_when_everyone_is_in() -> None:
+    metrics = Metrics()
+    metrics.workers = [
+        {"worker": 0, "participants": 2, "rss_start_mib": 90.0, "rss_steady_mib": 92.0},
+        {"worker": 1, "participants": 2, "rss_start_mib": 90.0, "rss_steady_mib": 94.0},
+    ]
+    metrics.series = [
+        _sample(0, 2.0, 1, 10, 10, 1.0),  # ramping: not in the window
+        _sample(0, 4.0, 2, 100, 100, 2.0),
+        _sample(0, 6.0, 2, 190, 200, 3.0),
+        _sample(1, 5.0, 2, 50, 50, 1.0),
+        _sample(1, 7.0, 2, 150, 150, 1.5),
+    ]
+    state = steady_state(metrics, backend_cpu=[(5.0, 10.0), (6.0, 10.5)])
+    assert state is not None
+    assert state.participants == 4
+    assert state.delivery == pytest.approx(190 / 200)  # (90 + 100) / (100 + 100)
+    assert state.generator_cpu_share == pytest.approx(0.5 + 0.25)
+    assert state.generator_per_core == pytest.approx(4 / 0.75)
+    assert state.backend_cpu_share == pytest.approx(0.5)
+    assert state.rss_per_participant_mib == pytest.approx(1.5)
+    assert state.seconds == 2.0
+    # One sample with everyone in is not a window.
+    metrics.series = metrics.series[:2] + metrics.series[3:]
+    assert steady_state(metrics, backend_cpu=[]) is None
