@@ -24,7 +24,7 @@ import asyncio
 import collections
 import contextlib
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final, Literal
 
 from aiortc import RTCPeerConnection
@@ -186,8 +186,6 @@ class MediaScheduler:
     def __init__(self) -> None:
         self._sources: list[LeanSource] = []
         self._task: asyncio.Task[None] | None = None
-        self.lag_ms: collections.deque[float] = collections.deque(maxlen=2048)
-        """How late each tick woke (loop lag as the media sees it)."""
 
     def add(self, sources: list[LeanSource]) -> None:
         self._sources.extend(sources)
@@ -212,7 +210,6 @@ class MediaScheduler:
             if delay > 0:
                 await asyncio.sleep(delay)
             now = loop.time()
-            self.lag_ms.append(max(0.0, (now - wake) * 1000))
             if now - wake > 1.0:
                 wake = now
             for source in list(self._sources):
@@ -282,7 +279,6 @@ class InboundStats:
     jitter: float = 0.0
     _transit: float | None = None
     _marked: int = 0
-    late: int = field(default=0)
 
     @property
     def expected(self) -> int:
@@ -338,12 +334,10 @@ class LeanReceiver:
             stats.first = stats.highest = sequence
         else:
             delta = (sequence - stats.highest) & 0xFFFF
-            if delta < 0x8000:
+            if delta < 0x8000:  # newer (a late packet is counted, not a new highest)
                 if sequence < stats.highest:
                     stats.cycles += 0x10000
                 stats.highest = sequence
-            else:
-                stats.late += 1
         # RFC 3550 A.8 interarrival jitter, in timestamp units.
         transit = arrival * stats.clock_rate - timestamp
         if stats._transit is not None:

@@ -210,7 +210,7 @@ class RtpLink:
     """The RTP of one connected ``RTCPeerConnection``, moved off aiortc's path.
 
     ``on_rtp`` gets packets still protected: call :meth:`unprotect` for those whose
-    payload is needed. Counters: ``sent``, ``received``, ``send_errors``.
+    payload is needed.
     """
 
     def __init__(self, pc: RTCPeerConnection, on_rtp: RtpHandler, on_rtcp: RtcpHandler) -> None:
@@ -231,9 +231,6 @@ class RtpLink:
         self._original = self._protocol.datagram_received
         # The socket's protocol is aioice's; this instance attribute puts the lean path in front.
         setattr(self._protocol, "datagram_received", self._datagram_received)  # noqa: B010
-        self.sent = 0
-        self.received = 0
-        self.send_errors = 0
         self.closed = False
 
     def _datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
@@ -241,7 +238,6 @@ class RtpLink:
         if self.closed or not 127 < data[0] < 192 or len(data) < 12:
             self._original(data, addr)
             return
-        self.received += 1
         if 192 <= data[1] <= 223:
             try:
                 clear = self._rx.unprotect_rtcp(data)
@@ -263,7 +259,6 @@ class RtpLink:
         try:
             return self._tx.protect(packet)
         except pylibsrtp.Error:
-            self.send_errors += 1
             return None
 
     def send_protected(self, data: bytes) -> None:
@@ -271,7 +266,6 @@ class RtpLink:
         if self.closed or self._transport.is_closing():
             return
         self._transport.sendto(data, self._remote)
-        self.sent += 1
 
     def send_rtp(self, packet: bytes) -> bytes | None:
         """Protect and send a clear RTP packet; returns what was sent."""
@@ -285,7 +279,6 @@ class RtpLink:
         try:
             data = self._tx.protect_rtcp(packet)
         except pylibsrtp.Error:
-            self.send_errors += 1
             return
         self.send_protected(data)
 

@@ -11,7 +11,9 @@ negotiation). Then the subscriber's link protects and sends it.
 * A subscriber's PLI is forwarded to the publisher, at most once per
   :data:`PLI_INTERVAL`.
 * A subscriber's NACK is answered from the outlet's recent history; what the history
-  lacks is translated back to the publisher's numbers and forwarded to the publisher.
+  lacks is translated back to the publisher's numbers and forwarded to the publisher. An aiortc
+  publisher answers on its RTX stream, which :class:`~simulator.server.sfu.SfuPeer` unwraps
+  and forwards like any other packet.
 """
 
 from __future__ import annotations
@@ -112,7 +114,6 @@ class Forwarder:
         self._last_pli = -PLI_INTERVAL
         self._pli_wanted = False
         self.packets_in = 0
-        self.keyframe_requests = 0
 
     def attach(self, outlet: Outlet) -> None:
         self.outlets.append(outlet)
@@ -137,7 +138,6 @@ class Forwarder:
             return
         self._pli_wanted = False
         self._last_pli = now
-        self.keyframe_requests += 1
         link.send_rtcp(pli(SFU_RTCP_SSRC, self.ssrc))
 
     def forward(self, clear: bytes) -> None:
