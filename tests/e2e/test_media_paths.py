@@ -10,6 +10,8 @@ import pytest
 
 from simulator.media.lean import LeanSource
 from simulator.media.sources import PreEncodedTrack
+from simulator.server import Backend
+from simulator.server import sfu as sfu_module
 from tests.conftest import Join
 
 pytestmark = pytest.mark.e2e
@@ -102,3 +104,42 @@ async def test_garbage_datagrams_at_the_sfu_harm_nobody(join: Join) -> None:
     frames = bob.evidence.frames_from("alice")
     await bob.evidence.wait_for(lambda: bob.evidence.frames_from("alice") >= frames + 10, MEDIA)
     await alice.evidence.wait_for(lambda: "bob" in alice.evidence.heard(), MEDIA)
+
+
+async def test_a_packet_lost_before_the_sfu_is_recovered_from_the_publisher(
+    join: Join, backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hole in what the SFU got: the subscriber's NACK goes on to the publisher, whose RTX
+    answer the SFU unwraps and forwards (the NACK path the lean loopback never needs)."""
+    await join("alice")
+    bob = await join("bob")
+    await bob.evidence.wait_for(lambda: bob.evidence.frames_from("alice") >= 3, MEDIA)
+    room = backend.rooms.get("s1")
+    assert room is not None
+    publisher = next(p for p in room if p.record.uid == "alice").sfu
+    assert publisher is not None
+    camera = publisher.forwarders["camera"]
+    dropped: set[int] = set()
+    recovered = asyncio.Event()
+    forward = camera.forward
+
+    def lossy(clear: bytes) -> None:
+        sequence = int.from_bytes(clear[2:4], "big")
+        if len(dropped) < 3 and sequence % 7 == 0 and sequence not in dropped:
+            dropped.add(sequence)  # lost once, on the way in
+            return
+        forward(clear)
+
+    unwrap = sfu_module.unwrap_retransmission
+
+    def spy(packet: bytes, ssrc: int) -> bytes | None:
+        original = unwrap(packet, ssrc)
+        if original is not None and int.from_bytes(original[2:4], "big") in dropped:
+            recovered.set()
+        return original
+
+    monkeypatch.setattr(camera, "forward", lossy)
+    monkeypatch.setattr(sfu_module, "unwrap_retransmission", spy)
+    await asyncio.wait_for(recovered.wait(), MEDIA)
+    frames = bob.evidence.frames_from("alice")
+    await bob.evidence.wait_for(lambda: bob.evidence.frames_from("alice") >= frames + 5, MEDIA)
