@@ -23,7 +23,7 @@ from aiortc import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
 from aiortc.codecs.vpx import Vp8Encoder, vp8_depayload
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
-from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket, is_rtcp
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from simulator.media.analysers import ReceivedStream
@@ -176,6 +176,29 @@ def test_aiortc_send(benchmark: BenchmarkFixture, link: LoopbackLink) -> None:
 def test_lean_send(benchmark: BenchmarkFixture, link: LoopbackLink) -> None:
     count = Counter()
     benchmark(lambda: link.send_rtp(build_rtp(VP8, True, count() & 0xFFFF, 3000, SSRC, PAYLOAD)))
+
+
+# --- SRTP protect + unprotect (the same pylibsrtp on both sides) ------------------------------
+
+
+@pytest.mark.benchmark(group="SRTP protect+unprotect")
+def test_aiortc_srtp(benchmark: BenchmarkFixture, link: LoopbackLink) -> None:
+    """As RTCDtlsTransport does it: demultiplex RTP from RTCP, then the session."""
+    packets = iter([_aiortc_packet(n) for n in range(30_000)])
+
+    def round_trip() -> bytes:
+        data = next(packets)
+        protected = link.tx.protect_rtcp(data) if is_rtcp(data) else link.tx.protect(data)
+        return link.rx.unprotect_rtcp(protected) if is_rtcp(protected) else link.rx.unprotect(protected)
+
+    benchmark.pedantic(round_trip, rounds=20_000, iterations=1)
+
+
+@pytest.mark.benchmark(group="SRTP protect+unprotect")
+def test_lean_srtp(benchmark: BenchmarkFixture, link: LoopbackLink) -> None:
+    """The lean path calls the session directly (it knows what it sends and receives)."""
+    packets = iter([build_rtp(VP8, True, n, n * 3000, SSRC, PAYLOAD) for n in range(30_000)])
+    benchmark.pedantic(lambda: link.rx.unprotect(link.tx.protect(next(packets))), rounds=20_000, iterations=1)
 
 
 # --- receive one packet ---------------------------------------------------------------------
