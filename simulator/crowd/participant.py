@@ -18,7 +18,6 @@ from simulator.chat import Call, ChatClient
 from simulator.crowd.metrics import Metrics
 from simulator.crowd.plan import RING_TIMEOUT, Action, PlannedParticipant
 from simulator.media.devices import FakeDevices
-from simulator.media.tones import tone_for
 from simulator.sdk import (
     CallAppSettings,
     CallsClient,
@@ -66,7 +65,7 @@ class VirtualParticipant:
         self.client = CallsClient(
             name=self.uid,
             devices=self.devices,
-            media=MediaProfile(tone_for(planned.index), planned.index + 1),
+            media=MediaProfile(planned.tone_hz, planned.index + 1),
             http=http,
             media_path=planned.media_path,
         )

@@ -16,7 +16,8 @@ from typing import Literal
 from faker import Faker
 
 from simulator.crowd.scenario import Interval, Scenario
-from simulator.media.paths import MediaPath
+from simulator.media import MediaPath
+from simulator.media.tones import tone_for
 
 __all__ = ["Action", "ActionKind", "Identity", "Plan", "PlannedParticipant", "Shard", "make_plan"]
 
@@ -65,6 +66,11 @@ class PlannedParticipant:
     media_path: MediaPath
     join_at: float
     seed: int
+
+    @property
+    def tone_hz(self) -> int:
+        """The tone its microphone carries (workers encode it ahead for pre-encoded paths)."""
+        return tone_for(self.index)
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -27,7 +27,6 @@ from simulator.crowd.metrics import Metrics
 from simulator.crowd.participant import VirtualParticipant
 from simulator.crowd.plan import Action, Shard
 from simulator.media import library
-from simulator.media.tones import tone_for
 from simulator.sdk import CallAppSettings
 
 __all__ = ["WorkerJob", "run_shard", "worker_main"]
@@ -82,7 +81,7 @@ async def _run(job: WorkerJob, progress: Any, stop: Any) -> dict[str, Any]:
 
     preencoded = [p for p in job.shard.participants if p.media_path != "full"]
     if preencoded:
-        library.prepare(tone_for(p.index) for p in preencoded)
+        library.prepare(p.tone_hz for p in preencoded)
     metrics = Metrics()
     rss_start = _rss_mib()
     usage0 = resource.getrusage(resource.RUSAGE_SELF)

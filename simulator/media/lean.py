@@ -236,7 +236,7 @@ class LeanPublisher:
     def __init__(self, pc: RTCPeerConnection, sources: list[LeanSource]) -> None:
         self._sources = sources
         self._by_ssrc: dict[int, LeanSource] = {}
-        self.link = RtpLink(pc, self._ignore_rtp, self._on_rtcp)
+        self.link = RtpLink(pc, on_rtcp=self._on_rtcp)
         for transceiver, source in zip(pc.getTransceivers(), sources, strict=True):
             codecs = transceiver._codecs
             if not codecs or codecs[0].payloadType is None:
@@ -246,9 +246,6 @@ class LeanPublisher:
             self._by_ssrc[ssrc] = source
         release_receivers(pc)
         scheduler().add(sources)
-
-    def _ignore_rtp(self, _packet: bytes, _arrival: float) -> None:
-        """Nothing comes back on a publish connection."""
 
     def _on_rtcp(self, clear: bytes) -> None:
         for packet in parse_rtcp(clear):
@@ -311,16 +308,13 @@ class LeanReceiver:
             if stream is not None and ssrc not in self._by_ssrc:
                 self.bind(ssrc, stream)
         if self.link is None and pc.connectionState == "connected":
-            self.link = RtpLink(pc, self.on_rtp, self._ignore_rtcp)
+            self.link = RtpLink(pc, on_rtp=self.on_rtp)
         if self.link is not None:
             release_receivers(pc)
 
     def bind(self, ssrc: int, stream: ReceivedStream) -> None:
         """Count packets of ``ssrc`` into ``stream``."""
         self._by_ssrc[ssrc] = InboundStats(stream, 48_000 if stream.kind == "audio" else 90_000)
-
-    def _ignore_rtcp(self, _clear: bytes) -> None:
-        """Sender reports from the SFU: nothing counted from them."""
 
     def on_rtp(self, packet: bytes, arrival: float) -> None:
         """One received (still protected) packet, from the :class:`RtpLink`."""

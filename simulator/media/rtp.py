@@ -210,10 +210,12 @@ class RtpLink:
     """The RTP of one connected ``RTCPeerConnection``, moved off aiortc's path.
 
     ``on_rtp`` gets packets still protected: call :meth:`unprotect` for those whose
-    payload is needed.
+    payload is needed. A direction without a handler is dropped (RTCP undecrypted).
     """
 
-    def __init__(self, pc: RTCPeerConnection, on_rtp: RtpHandler, on_rtcp: RtcpHandler) -> None:
+    def __init__(
+        self, pc: RTCPeerConnection, on_rtp: RtpHandler | None = None, on_rtcp: RtcpHandler | None = None
+    ) -> None:
         transceivers = pc.getTransceivers()
         if not transceivers or pc.connectionState != "connected":
             raise ConnectionError("an RtpLink needs a connected peer connection with transceivers")
@@ -239,12 +241,14 @@ class RtpLink:
             self._original(data, addr)
             return
         if 192 <= data[1] <= 223:
+            if self._on_rtcp is None:
+                return
             try:
                 clear = self._rx.unprotect_rtcp(data)
             except pylibsrtp.Error:
                 return
             self._on_rtcp(clear)
-        else:
+        elif self._on_rtp is not None:
             self._on_rtp(data, self._loop_time())
 
     def unprotect(self, packet: bytes) -> bytes | None:

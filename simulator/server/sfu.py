@@ -128,7 +128,7 @@ class SfuPeer:
         @pc.on("connectionstatechange")
         def _connected() -> None:
             if pc.connectionState == "connected" and self._publish_link is None and not self._closed:
-                self._publish_link = RtpLink(pc, self._on_publish_rtp, self._ignore_rtcp)
+                self._publish_link = RtpLink(pc, on_rtp=self._on_publish_rtp)
                 release_receivers(pc)
 
         await pc.setLocalDescription(await pc.createAnswer())
@@ -155,12 +155,6 @@ class SfuPeer:
         clear = link.unprotect(packet)
         if clear is not None:
             forwarder.forward(clear)
-
-    def _ignore_rtcp(self, _clear: bytes) -> None:
-        """Sender reports from a publisher: nothing the forwarding needs."""
-
-    def _ignore_rtp(self, _packet: bytes, _arrival: float) -> None:
-        """A subscriber sends no media on its subscribe connection."""
 
     def _on_subscribe_rtcp(self, clear: bytes) -> None:
         for packet in parse_rtcp(clear):
@@ -222,7 +216,7 @@ class SfuPeer:
             @pc.on("connectionstatechange")
             def _connected() -> None:
                 if pc.connectionState == "connected" and self._subscribe_link is None and not self._closed:
-                    self._subscribe_link = RtpLink(pc, self._ignore_rtp, self._on_subscribe_rtcp)
+                    self._subscribe_link = RtpLink(pc, on_rtcp=self._on_subscribe_rtcp)
 
         for key in new:
             forwarder = wanted[key]
