@@ -18,7 +18,7 @@ The flow (two peer connections per participant, so offers never cross):
 
 from __future__ import annotations
 
-from typing import Literal, TypeVar, cast
+from typing import Literal, TypeVar
 
 import msgspec
 
@@ -257,10 +257,10 @@ ChatServerMessage = ChatLoggedIn | CallMessage | Error
 
 _T = TypeVar("_T")
 
-_client_decoder = msgspec.json.Decoder(ClientMessage)
-_server_decoder = msgspec.json.Decoder(ServerMessage)
-_chat_client_decoder = msgspec.json.Decoder(ChatClientMessage)
-_chat_server_decoder = msgspec.json.Decoder(ChatServerMessage)
+_client_decoder: msgspec.json.Decoder[ClientMessage] = msgspec.json.Decoder(ClientMessage)
+_server_decoder: msgspec.json.Decoder[ServerMessage] = msgspec.json.Decoder(ServerMessage)
+_chat_client_decoder: msgspec.json.Decoder[ChatClientMessage] = msgspec.json.Decoder(ChatClientMessage)
+_chat_server_decoder: msgspec.json.Decoder[ChatServerMessage] = msgspec.json.Decoder(ChatServerMessage)
 _encoder = msgspec.json.Encoder()
 
 
@@ -277,12 +277,12 @@ def _decode(decoder: msgspec.json.Decoder[_T], data: str | bytes) -> _T:
 
 def decode_client_message(data: str | bytes) -> ClientMessage:
     """Parse one client → server message, or raise :class:`ProtocolError`."""
-    return cast("ClientMessage", _decode(_client_decoder, data))
+    return _decode(_client_decoder, data)
 
 
 def decode_server_message(data: str | bytes) -> ServerMessage:
     """Parse one server → client message, or raise :class:`ProtocolError`."""
-    return cast("ServerMessage", _decode(_server_decoder, data))
+    return _decode(_server_decoder, data)
 
 
 def decode_chat_client_message(data: str | bytes) -> ChatClientMessage:
@@ -292,7 +292,7 @@ def decode_chat_client_message(data: str | bytes) -> ChatClientMessage:
 
 def decode_chat_server_message(data: str | bytes) -> ChatServerMessage:
     """Parse one message the chat socket sends, or raise :class:`ProtocolError`."""
-    return cast("ChatServerMessage", _decode(_chat_server_decoder, data))
+    return _decode(_chat_server_decoder, data)
 
 
 def decode_call(data: object) -> CallEntity:

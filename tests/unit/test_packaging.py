@@ -1,0 +1,136 @@
+"""What a fresh machine needs is declared, locked and run as the README says.
+
+Each test guards one way the documented commands broke on a fresh machine: a module the
+package imports that only a test extra installs, a dependency the lock does not pin, an env
+that installs past the lock, and a CI script that no longer runs the README's command.
+"""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import re
+import sys
+import tomllib
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+
+from packaging.markers import default_environment
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("simulator", "conformance")
+
+
+@cache
+def _pyproject() -> dict[str, object]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _project() -> dict[str, object]:
+    project = _pyproject()["project"]
+    assert isinstance(project, dict)
+    return project
+
+
+def _runtime_requirements() -> list[Requirement]:
+    return [Requirement(r) for r in _project()["dependencies"]]  # type: ignore[attr-defined]
+
+
+def _applies(requirement: Requirement) -> bool:
+    environment = {**default_environment(), "extra": ""}
+    return requirement.marker is None or requirement.marker.evaluate(environment)
+
+
+def _closure(requirements: list[Requirement]) -> set[str]:
+    """The distributions a plain ``pip install callsim`` brings, by canonical name."""
+    seen: set[str] = set()
+    todo = [r for r in requirements if _applies(r)]
+    while todo:
+        name = canonicalize_name(todo.pop().name)
+        if name in seen:
+            continue
+        seen.add(name)
+        todo += [r for r in map(Requirement, metadata.requires(name) or []) if _applies(r)]
+    return seen
+
+
+def _imported_top_level_modules() -> set[str]:
+    modules: set[str] = set()
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Import):
+                    modules |= {alias.name.split(".")[0] for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    modules.add(node.module.split(".")[0])
+    return modules - set(sys.stdlib_module_names) - set(PACKAGES) - {"__future__"}
+
+
+def test_every_imported_module_comes_with_the_plain_install() -> None:
+    # `callsim conform` once died with "No module named 'pytest'": pytest was in the test extra.
+    provided = _closure(_runtime_requirements())
+    distributions = metadata.packages_distributions()
+    missing = {
+        module: distributions.get(module, ["(not installed)"])
+        for module in _imported_top_level_modules()
+        if not any(canonicalize_name(d) in provided for d in distributions.get(module, []))
+    }
+    assert not missing, f"imported by the package but not brought by its dependencies: {missing}"
+
+
+def _locked() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if match := re.match(r"^([A-Za-z0-9_.\-]+)==([^\s;]+)", line):
+            pins[canonicalize_name(match[1])] = match[2]
+    return pins
+
+
+def test_the_lock_pins_every_declared_dependency_and_tool() -> None:
+    declared = [*_runtime_requirements()]
+    extras = _project()["optional-dependencies"]
+    assert isinstance(extras, dict)
+    declared += [Requirement(r) for group in extras.values() for r in group]
+    tools = (ROOT / "requirements" / "tools.in").read_text().splitlines()
+    declared += [Requirement(line) for line in tools if line.strip() and not line.startswith("#")]
+    pins = _locked()
+    unpinned = sorted(
+        r.name for r in declared if canonicalize_name(r.name) not in pins and r.name != "callsim"
+    )
+    assert not unpinned, f"run `tox -e lock`: not pinned in constraints.txt: {unpinned}"
+    wrong = sorted(
+        f"{r.name}=={pins[canonicalize_name(r.name)]} (wants {r.specifier})"
+        for r in declared
+        if canonicalize_name(r.name) in pins and pins[canonicalize_name(r.name)] not in r.specifier
+    )
+    assert not wrong, f"run `tox -e lock`: the lock contradicts pyproject.toml: {wrong}"
+
+
+def test_every_tox_env_installs_from_the_lock() -> None:
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / "tox.ini")
+    assert "PIP_CONSTRAINT = {toxinidir}/constraints.txt" in tox["testenv"]["setenv"]
+    for section in tox.sections():
+        if section.startswith("testenv:") and section != "testenv:lock" and "setenv" in tox[section]:
+            # An env with its own setenv must inherit the shared one, the lock with it.
+            assert "{[testenv]setenv}" in tox[section]["setenv"], section
+
+
+def _readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## The two commands") :]
+    blocks = re.findall(r"```bash\n(.*?)```", section, flags=re.DOTALL)[:2]
+    return [next(line for line in b.splitlines() if not line.startswith("#")) for b in blocks]
+
+
+def test_ci_runs_the_readme_test_command_exactly() -> None:
+    main_job, tests = _readme_commands()
+    for command in (main_job, tests):
+        assert command.startswith("python3 -m venv .venv && . .venv/bin/activate && ")
+        assert "-c constraints.txt" in command
+    assert main_job.endswith("callsim run")
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert tests in ci, "the README's test command and .ci/run have drifted apart"
