@@ -8,7 +8,9 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 from collections.abc import Sequence
+from typing import Final
 
 from simulator import eventloop
 from simulator.media import MEDIA_PATHS
@@ -16,16 +18,49 @@ from simulator.media import MEDIA_PATHS
 __all__ = ["main"]
 
 
-async def _serve(host: str, port: int, db: str, api_key: str | None) -> None:
+EXIT_USAGE: Final = 2
+"""A run that could not start: bad options, a busy port, a backend that cannot be reached."""
+EXIT_INTERRUPTED: Final = 130
+"""Ctrl-C: the shell's own code for SIGINT, so scripts tell an interrupt from a failure."""
+
+
+def _fail(message: str) -> int:
+    """One line on standard error, never a traceback, and the usage exit code."""
+    print(f"callsim: {message}", file=sys.stderr, flush=True)
+    return EXIT_USAGE
+
+
+async def _serve(host: str, port: int, db: str, api_key: str | None) -> int:
     from simulator.server import Backend
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with Backend(host=host, port=port, db=db, api_key=api_key) as backend:
+    backend = Backend(host=host, port=port, db=db, api_key=api_key)
+    try:
+        await backend.start()
+    except OSError as exc:
+        return _fail(f"serve: cannot listen on {host}:{port}: {exc.strerror or exc}")
+    try:
         print(f"callsim backend on {backend.url} (db {db}); apiKey {backend.api_key}", flush=True)
         await stop.wait()
+    finally:
+        await backend.close()
+    return 0
+
+
+def _backend_url_problem(url: str) -> str | None:
+    """Why ``--backend`` is not a usable base URL, or None."""
+    from yarl import URL
+
+    try:
+        parsed = URL(url)
+    except ValueError as exc:
+        return f"--backend {url!r} is not a URL ({exc})"
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        return f"--backend {url!r} is not an http(s) URL with a host, e.g. http://127.0.0.1:8080/"
+    return None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -39,6 +74,8 @@ def _run(args: argparse.Namespace) -> int:
     from simulator.crowd.scenario import DEFAULT_SCENARIO, ScenarioError, load_scenario
 
     console = Console()
+    if args.backend is not None and (problem := _backend_url_problem(args.backend)):
+        return _fail(problem)
     try:
         scenario = load_scenario(Path(args.scenario)) if args.scenario else DEFAULT_SCENARIO
         scenario = scenario.with_overrides(
@@ -49,8 +86,7 @@ def _run(args: argparse.Namespace) -> int:
             media=args.media,
         )
     except ScenarioError as exc:
-        console.print(f"[red]scenario error[/] {exc}")
-        return 2
+        return _fail(f"scenario error: {exc}")
     console.print(
         f"callsim run: {scenario.scenario.name}, {scenario.participants} participants, "
         f"{scenario.scenario.duration:g} s, seed {scenario.scenario.seed}"
@@ -67,17 +103,26 @@ def _run(args: argparse.Namespace) -> int:
                 log=console.print,
             )
         )
-    except (RunSetupError, aiohttp.ClientError) as exc:
-        console.print(f"[red]cannot start the run[/] {exc}")
-        return 2
+    except RunSetupError as exc:
+        return _fail(f"cannot start the run: {exc}")
+    except aiohttp.ClientConnectionError as exc:
+        return _fail(f"cannot start the run: cannot reach the backend at {args.backend}: {exc}")
+    except aiohttp.ClientError as exc:
+        return _fail(f"cannot start the run: the backend at {args.backend} answered badly: {exc}")
+    except KeyboardInterrupt:  # before the run's own Ctrl-C handling was in place: nothing ran
+        console.print("interrupted before the run started")
+        return EXIT_INTERRUPTED
+    console.print()  # a piped log keeps the summary's title apart from what came before
     console.print(summary_table(result))
     page = write_report(result, Path(args.report) if args.report else default_report_dir())
     console.print(f"report: {page}")
-    failed = [e for e in result.expectations if not e.passed]
-    for expectation in failed:
+    for expectation in (e for e in result.expectations if e.failed):
         console.print(
             f"[red]FAILED[/] {expectation.name}: {expectation.observed} (limit {expectation.limit})"
         )
+    if result.interrupted:
+        console.print(f"[yellow]{result.heading}[/]")
+        return EXIT_INTERRUPTED
     return 0 if result.passed else 1
 
 
@@ -154,8 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from simulator.crowd.demo import main as demo_main
 
         return demo_main(args.participants, args.seed)
-    eventloop.run(_serve(args.host, args.port, args.db, args.api_key))
-    return 0
+    return eventloop.run(_serve(args.host, args.port, args.db, args.api_key))
 
 
 if __name__ == "__main__":

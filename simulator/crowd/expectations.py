@@ -10,45 +10,73 @@ invariants read the observations the participants recorded, against the plan:
 * nobody hears a muted participant: no sample, taken a second or more into a mute,
   has the muted participant among those heard;
 * every ringing call ends in the status its planned answer implies.
+
+Each result has one of four verdicts. An expectation whose evidence never arose (no mute
+in the scenario, no leave before the end) is *not exercised*, never a silent pass. When a
+run is interrupted, only what could be decided by then is judged: the rest is *not judged*.
+Neither of those two fails a run.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 from simulator.crowd.metrics import Metrics
-from simulator.crowd.plan import Plan
+from simulator.crowd.plan import CALL_OUTCOME_TIMEOUT, Plan
 
-__all__ = ["ExpectationResult", "evaluate"]
+__all__ = ["ExpectationResult", "Verdict", "evaluate"]
 
 MUTE_GRACE: Final = 1.0
 """Seconds after a mute during which audio already on its way may still be heard."""
 LEAVE_WINDOW: Final = 5.0
 """Seconds within which the others must hear of a leave."""
 OUTCOME_OF_ANSWER: Final = {"accept": "ended", "reject": "rejected", "ring-out": "unanswered"}
+RING_WINDOW: Final = CALL_OUTCOME_TIMEOUT
+"""Seconds after a ring by which its outcome is known (the participant stops waiting then)."""
+
+Verdict = Literal["pass", "fail", "not exercised", "not judged"]
+MARKS: Final[dict[Verdict, str]] = {"pass": "✔", "fail": "✘", "not exercised": "–", "not judged": "…"}
 
 
 @dataclass(frozen=True)
 class ExpectationResult:
+    """One expectation's verdict with the evidence: what was observed against the limit."""
+
     name: str
-    passed: bool
+    verdict: Verdict
     observed: str
     limit: str
     detail: str = ""
 
+    @property
+    def failed(self) -> bool:
+        return self.verdict == "fail"
 
-def _slo(metrics: Metrics, name: str, histogram: str, limit: float | None) -> ExpectationResult | None:
+    @property
+    def mark(self) -> str:
+        """A one-character verdict for tables: ✔ ✘ – (not exercised) … (not judged)."""
+        return MARKS[self.verdict]
+
+
+def _judged(name: str, ok: bool, observed: str, limit: str, detail: str = "") -> ExpectationResult:
+    return ExpectationResult(name, "pass" if ok else "fail", observed, limit, detail)
+
+
+def _slo(
+    metrics: Metrics, name: str, histogram: str, limit: float | None, *, interrupted: bool
+) -> ExpectationResult | None:
     if limit is None:
         return None
     summary = metrics.summary(histogram)
     if not summary["count"]:
-        return ExpectationResult(name, False, "no samples", f"p95 ≤ {limit:g} ms", "nothing was measured")
+        if interrupted:
+            return ExpectationResult(name, "not judged", "no samples", f"p95 ≤ {limit:g} ms", "interrupted")
+        return _judged(name, False, "no samples", f"p95 ≤ {limit:g} ms", "nothing was measured")
     p95 = summary["p95"]
-    return ExpectationResult(
-        name, p95 <= limit, f"p95 {p95:g} ms ({summary['count']} samples)", f"p95 ≤ {limit:g} ms"
-    )
+    return _judged(name, p95 <= limit, f"p95 {p95:g} ms ({summary['count']} samples)", f"p95 ≤ {limit:g} ms")
 
 
 def _presence(plan: Plan) -> dict[str, list[tuple[float, float]]]:
@@ -67,7 +95,11 @@ def _present(intervals: list[tuple[float, float]], start: float, end: float) -> 
     return any(a <= start and end <= b for a, b in intervals)
 
 
-def _lists_converge(plan: Plan, metrics: Metrics) -> ExpectationResult:
+def _lists_converge(plan: Plan, metrics: Metrics, until: float) -> ExpectationResult:
+    name = "user_lists_converge"
+    snapshots_due = max((a.at for a in plan.actions if a.kind == "snapshot"), default=0.0)
+    if snapshots_due > until:
+        return ExpectationResult(name, "not judged", "no final lists", "all", "interrupted before the end")
     members: dict[str, set[str]] = defaultdict(set)
     for p in plan.participants:
         members[p.session_id].add(p.identity.uid)
@@ -76,12 +108,10 @@ def _lists_converge(plan: Plan, metrics: Metrics) -> ExpectationResult:
     detail = "; ".join(f"{s['uid']} saw {s['members']}" for s in wrong[:5])
     expected = len(plan.participants)
     passed = not wrong and len(snapshots) == expected
-    return ExpectationResult(
-        "user_lists_converge", passed, f"{len(snapshots) - len(wrong)}/{expected} lists right", "all", detail
-    )
+    return _judged(name, passed, f"{len(snapshots) - len(wrong)}/{expected} lists right", "all", detail)
 
 
-def _leaves_seen(plan: Plan, metrics: Metrics) -> ExpectationResult:
+def _leaves_seen(plan: Plan, metrics: Metrics, until: float) -> ExpectationResult:
     presence = _presence(plan)
     session_of = {p.identity.uid: p.session_id for p in plan.participants}
     end = plan.scenario.scenario.duration
@@ -89,7 +119,7 @@ def _leaves_seen(plan: Plan, metrics: Metrics) -> ExpectationResult:
     due = missing = 0
     examples = []
     for action in plan.actions:
-        if action.kind != "leave" or action.at >= end:
+        if action.kind != "leave" or action.at >= end or action.at + LEAVE_WINDOW > until:
             continue
         for other in plan.participants:
             uid = other.identity.uid
@@ -101,7 +131,9 @@ def _leaves_seen(plan: Plan, metrics: Metrics) -> ExpectationResult:
             if (uid, action.uid) not in seen:
                 missing += 1
                 examples.append(f"{uid} never heard {action.uid} leave at {action.at:.1f}s")
-    return ExpectationResult(
+    if not due:
+        return ExpectationResult("leaves_produce_events", "not exercised", "no leave to see", "all")
+    return _judged(
         "leaves_produce_events",
         missing == 0,
         f"{due - missing}/{due} leaves seen",
@@ -113,68 +145,95 @@ def _leaves_seen(plan: Plan, metrics: Metrics) -> ExpectationResult:
 def _muted_silent(metrics: Metrics) -> ExpectationResult:
     muted_since: dict[str, float | None] = {}
     violations = []
-    samples = 0
+    samples = 0  # samples taken while someone had been muted past the grace: the ones that test it
     for o in metrics.observations:  # in time order
         if o["kind"] == "mute":
             muted_since[o["uid"]] = o["at"] if o["muted"] else None
         elif o["kind"] == "joined":
             muted_since[o["uid"]] = None  # a fresh session starts unmuted here
         elif o["kind"] == "heard":
-            samples += 1
-            for speaker in o["heard"]:
-                since = muted_since.get(speaker)
-                if since is not None and o["at"] - since >= MUTE_GRACE:
-                    violations.append(f"{o['uid']} heard {speaker} {o['at'] - since:.1f}s into a mute")
-    return ExpectationResult(
+            muted = {
+                uid
+                for uid, since in muted_since.items()
+                if since is not None and o["at"] - since >= MUTE_GRACE
+            }
+            samples += bool(muted) and o["uid"] not in muted
+            for speaker in set(o["heard"]) & muted:
+                since = muted_since[speaker]
+                assert since is not None
+                violations.append(f"{o['uid']} heard {speaker} {o['at'] - since:.1f}s into a mute")
+    if not samples:
+        return ExpectationResult("muted_are_silent", "not exercised", "no sample during a mute", "0")
+    return _judged(
         "muted_are_silent", not violations, f"{len(violations)} violations in {samples} samples", "0",
         "; ".join(violations[:5]),
     )  # fmt: skip
 
 
-def _ringing(plan: Plan, metrics: Metrics) -> ExpectationResult:
-    planned = sum(1 for a in plan.actions if a.kind == "ring")
-    outcomes = metrics.of("ring")
+def _ringing(plan: Plan, metrics: Metrics, until: float) -> ExpectationResult:
+    # A ring whose outcome could not be known by ``until`` is not judged (an interrupted run).
+    planned = sum(1 for a in plan.actions if a.kind == "ring" and a.at + RING_WINDOW <= until)
+    outcomes = [o for o in metrics.of("ring") if o["at"] + RING_WINDOW <= until]
     wrong = [o for o in outcomes if OUTCOME_OF_ANSWER.get(o["planned"]) != o["outcome"]]
     detail = "; ".join(f"{o['caller']}→{o['callee']} {o['planned']}: {o['outcome']}" for o in wrong[:5])
     right = len(outcomes) - len(wrong)
-    return ExpectationResult(
-        "ringing_ends_correctly",
-        not wrong and len(outcomes) == planned,
-        f"{right}/{planned} calls",
-        "all",
-        detail,
-    )
+    if not planned:
+        return ExpectationResult(
+            "ringing_ends_correctly", "not judged", "no call completed", "all", "interrupted"
+        )
+    complete = not wrong and len(outcomes) == planned
+    return _judged("ringing_ends_correctly", complete, f"{right}/{planned} calls", "all", detail)
 
 
-def evaluate(plan: Plan, metrics: Metrics) -> list[ExpectationResult]:
-    """Every expectation the scenario sets, in a stable order."""
+def evaluate(plan: Plan, metrics: Metrics, interrupted_at: float | None = None) -> list[ExpectationResult]:
+    """Every expectation the scenario sets, in a stable order.
+
+    ``interrupted_at`` (seconds of run time) is when Ctrl-C stopped the run: an expectation
+    whose window had not completed by then is *not judged* rather than failed.
+    """
     expect = plan.scenario.expectations
+    interrupted = interrupted_at is not None
+    # A complete run waited for every window (the workers' grace covers the last ones).
+    until = math.inf if interrupted_at is None else interrupted_at
     results = [
-        _slo(metrics, "join_time_p95_ms", "join_ms", expect.join_time_p95_ms),
-        _slo(metrics, "first_audio_p95_ms", "first_audio_ms", expect.first_audio_p95_ms),
-        _slo(metrics, "first_video_p95_ms", "first_video_ms", expect.first_video_p95_ms),
-        _slo(metrics, "latency_p95_ms", "latency_ms", expect.latency_p95_ms),
+        _slo(metrics, "join_time_p95_ms", "join_ms", expect.join_time_p95_ms, interrupted=interrupted),
+        _slo(
+            metrics,
+            "first_audio_p95_ms",
+            "first_audio_ms",
+            expect.first_audio_p95_ms,
+            interrupted=interrupted,
+        ),
+        _slo(
+            metrics,
+            "first_video_p95_ms",
+            "first_video_ms",
+            expect.first_video_p95_ms,
+            interrupted=interrupted,
+        ),
+        _slo(metrics, "latency_p95_ms", "latency_ms", expect.latency_p95_ms, interrupted=interrupted),
     ]
     out = [r for r in results if r is not None]
     if expect.loss_max_percent is not None:
         loss = loss_percent(metrics)
-        out.append(ExpectationResult("loss_max_percent", loss <= expect.loss_max_percent, f"{loss:.2f} %",
-                                     f"≤ {expect.loss_max_percent:g} %"))  # fmt: skip
+        limit = f"≤ {expect.loss_max_percent:g} %"
+        if metrics.counters["packets_received"] + metrics.counters["packets_lost"]:
+            out.append(_judged("loss_max_percent", loss <= expect.loss_max_percent, f"{loss:.2f} %", limit))
+        else:
+            out.append(ExpectationResult("loss_max_percent", "not exercised", "no RTP received", limit))
     if expect.freezes_max is not None:
         freezes = metrics.counters["freezes"]
         out.append(
-            ExpectationResult(
-                "freezes_max", freezes <= expect.freezes_max, str(freezes), f"≤ {expect.freezes_max}"
-            )
+            _judged("freezes_max", freezes <= expect.freezes_max, str(freezes), f"≤ {expect.freezes_max}")
         )
     if expect.user_lists_converge:
-        out.append(_lists_converge(plan, metrics))
+        out.append(_lists_converge(plan, metrics, until))
     if expect.leaves_produce_events:
-        out.append(_leaves_seen(plan, metrics))
+        out.append(_leaves_seen(plan, metrics, until))
     if expect.muted_are_silent:
         out.append(_muted_silent(metrics))
     if expect.ringing_ends_correctly and plan.scenario.behaviours.ringing.calls:
-        out.append(_ringing(plan, metrics))
+        out.append(_ringing(plan, metrics, until))
     return out
 
 

@@ -16,7 +16,7 @@ import aiohttp
 
 from simulator.chat import Call, ChatClient
 from simulator.crowd.metrics import Metrics
-from simulator.crowd.plan import RING_TIMEOUT, Action, PlannedParticipant
+from simulator.crowd.plan import CALL_OUTCOME_TIMEOUT, RING_TIMEOUT, Action, PlannedParticipant
 from simulator.media.devices import FakeDevices
 from simulator.sdk import (
     CallAppSettings,
@@ -36,7 +36,6 @@ logger = logging.getLogger(__name__)
 JOIN_TIMEOUT: Final = 20.0
 FIRST_MEDIA_TIMEOUT: Final = 15.0
 HEARD_SAMPLE_EVERY: Final = 0.5
-CALL_OUTCOME_TIMEOUT: Final = RING_TIMEOUT + 20.0
 ACCEPTED_CALL_LENGTH: Final = 2.0
 
 

@@ -48,6 +48,8 @@ SNAPSHOT_BEFORE_END = 1.5
 """When each participant records the user list it believes in (checked against the plan)."""
 RING_TIMEOUT = 6
 """Seconds a planned call rings before it is unanswered (short, so runs stay short)."""
+CALL_OUTCOME_TIMEOUT = RING_TIMEOUT + 20.0
+"""Seconds a caller waits for a planned call's outcome: by then every outcome is known."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from simulator.crowd.metrics import HISTOGRAMS
 if TYPE_CHECKING:
     from simulator.crowd.runner import RunResult
 
-__all__ = ["write_report"]
+__all__ = ["receive_rates", "write_report"]
 
 
 def _data(result: RunResult) -> dict[str, Any]:
@@ -36,15 +36,17 @@ def _data(result: RunResult) -> dict[str, Any]:
     metrics = result.metrics
     return {
         "scenario": msgspec.to_builtins(result.plan.scenario),
+        "verdict": result.verdict,
         "passed": result.passed,
         "interrupted": result.interrupted,
+        "interrupted_at": None if result.interrupted_at is None else round(result.interrupted_at, 2),
         "generator_limited": result.generator_limited,
         "wall_seconds": round(result.wall_seconds, 2),
         "participants": [
             {"uid": p.identity.uid, "name": p.identity.name, "session": p.session_id, "profile": p.profile}
             for p in result.plan.participants
         ],
-        "expectations": [vars(e) for e in result.expectations],
+        "expectations": [{**vars(e), "passed": not e.failed} for e in result.expectations],
         "histograms": {name: metrics.summary(name) for name in HISTOGRAMS},
         "counters": dict(metrics.counters),
         "by_participant": {uid: dict(c) for uid, c in metrics.by_participant.items()},
@@ -64,18 +66,30 @@ def _session_of(result: RunResult) -> dict[str, str]:
 
 
 def _junit(result: RunResult) -> bytes:
-    failures = sum(not e.passed for e in result.expectations) + len(result.worker_errors)
+    """One test case per expectation: failed, passed, or skipped with why (not exercised, not
+    judged); an interrupted run says so in a property and a skipped ``run`` case."""
+    failures = sum(e.failed for e in result.expectations) + len(result.worker_errors)
+    skipped = sum(e.verdict in ("not exercised", "not judged") for e in result.expectations)
     suite = ET.Element(
         "testsuite",
         name=f"callsim run {result.plan.scenario.scenario.name}",
-        tests=str(len(result.expectations) + len(result.worker_errors)),
+        tests=str(len(result.expectations) + len(result.worker_errors) + result.interrupted),
         failures=str(failures),
+        skipped=str(skipped + result.interrupted),
         time=f"{result.wall_seconds:.3f}",
     )
+    properties = ET.SubElement(suite, "properties")
+    ET.SubElement(properties, "property", name="verdict", value=result.verdict)
+    if result.interrupted:
+        ET.SubElement(properties, "property", name="interrupted_at", value=f"{result.interrupted_at:.2f}")
+        case = ET.SubElement(suite, "testcase", classname="callsim.run", name="interrupted")
+        ET.SubElement(case, "skipped", message=result.heading)
     for e in result.expectations:
         case = ET.SubElement(suite, "testcase", classname="callsim.expectations", name=e.name)
-        if not e.passed:
+        if e.failed:
             ET.SubElement(case, "failure", message=f"{e.observed} (limit {e.limit})").text = e.detail
+        elif e.verdict != "pass":
+            ET.SubElement(case, "skipped", message=f"{e.verdict}: {e.observed} {e.detail}".strip())
     for error in result.worker_errors:
         case = ET.SubElement(suite, "testcase", classname="callsim.workers", name="worker")
         ET.SubElement(case, "failure", message=error)
@@ -104,20 +118,42 @@ def _distribution(result: RunResult, names: list[tuple[str, str]], title: str) -
     return _svg(figure)
 
 
+def receive_rates(series: list[dict[str, Any]], bucket: float = 2.0) -> list[tuple[float, float]]:
+    """(time, Mbit/s received) summed over workers, from each worker's own samples.
+
+    Each worker's ``bytes_received_total`` only grows (see ``worker._report``), so its steps
+    are true rates: a participant leaving is not an outage. Rates are taken per worker
+    first (their samples are not aligned), then averaged per time bucket and summed.
+    """
+    by_worker: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for sample in series:
+        by_worker[sample["worker"]].append(sample)
+    buckets: dict[float, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for worker, samples in by_worker.items():
+        samples.sort(key=lambda s: s["at"])
+        for a, b in itertools.pairwise(samples):
+            if b["at"] > a["at"]:
+                grown = b["bytes_received_total"] - a["bytes_received_total"]
+                buckets[round(b["at"] / bucket) * bucket][worker].append(
+                    grown * 8 / (b["at"] - a["at"]) / 1e6
+                )
+    return [
+        (t, sum(sum(rates) / len(rates) for rates in per_worker.values()))
+        for t, per_worker in sorted(buckets.items())
+    ]
+
+
 def _over_time(result: RunResult) -> str:
     by_time: dict[float, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for sample in result.metrics.series:
         bucket = by_time[round(sample["at"] / 2) * 2]
-        for key in ("bytes_received", "packets_lost", "packets_received", "joined"):
+        for key in ("packets_lost", "packets_received"):
             bucket[key] += sample[key]
     times = sorted(by_time)
     figure, (rate, loss) = plt.subplots(2, 1, figsize=(7, 4), sharex=True)
-    if len(times) > 1:
-        bits = [
-            max(0.0, (by_time[b]["bytes_received"] - by_time[a]["bytes_received"]) * 8 / (b - a) / 1e6)
-            for a, b in itertools.pairwise(times)
-        ]
-        rate.plot(times[1:], bits)
+    if rates := receive_rates(result.metrics.series):
+        rate.plot(*zip(*rates, strict=True))
+    if times:
         lost = [by_time[t]["packets_lost"] for t in times]
         received = [by_time[t]["packets_received"] for t in times]
         loss.plot(
@@ -126,7 +162,7 @@ def _over_time(result: RunResult) -> str:
     rate.set_ylabel("Mbit/s received")
     loss.set_ylabel("RTP loss %")
     loss.set_xlabel("seconds since start")
-    rate.set_title("Receive bitrate and loss over time (current connections)")
+    rate.set_title("Receive bitrate (every connection, left ones included) and loss (current ones)")
     return _svg(figure)
 
 
@@ -156,8 +192,8 @@ def _timeline(result: RunResult) -> str:
 def _html(result: RunResult, data: dict[str, Any]) -> str:
     esc = html.escape
     rows = "".join(
-        f"<tr class={'pass' if e.passed else 'fail'}><td>{'✔' if e.passed else '✘'} {esc(e.name)}</td>"
-        f"<td>{esc(e.observed)}</td><td>{esc(e.limit)}</td><td>{esc(e.detail)}</td></tr>"
+        f"<tr class='{e.verdict.replace(' ', '-')}'><td>{e.mark} {esc(e.name)}</td>"
+        f"<td>{esc(e.observed)}</td><td>{esc(e.limit)}</td><td>{esc(e.verdict)}</td><td>{esc(e.detail)}</td></tr>"
         for e in result.expectations
     )
     columns = ("count", "p50", "p95", "p99", "max")
@@ -183,15 +219,21 @@ def _html(result: RunResult, data: dict[str, Any]) -> str:
         _over_time(result),
         _timeline(result),
     ]
-    verdict = "PASS" if result.passed else "FAIL"
+    banner = (
+        f"<p class=interrupted><b>Interrupted</b> (Ctrl-C) at {result.interrupted_at:.1f} s: what was "
+        "measured until then is reported; expectations whose window had not completed are not judged.</p>"
+        if result.interrupted_at is not None
+        else ""
+    )
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>callsim run — {esc(result.plan.scenario.scenario.name)}</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:auto}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:3px 8px}}.pass{{background:#e8f5e9}}.fail{{background:#ffebee}}</style></head><body>
-<h1>callsim run — {esc(result.plan.scenario.scenario.name)}: {verdict}</h1>
+td,th{{border:1px solid #ccc;padding:3px 8px}}.pass{{background:#e8f5e9}}.fail{{background:#ffebee}}
+.not-exercised,.not-judged{{background:#f5f5f5}}.interrupted{{background:#fff8e1;padding:6px}}</style></head><body>
+<h1>{esc(result.heading)}</h1>{banner}
 <p>{len(result.plan.participants)} participants in {len({p.session_id for p in result.plan.participants})} sessions,
 {result.plan.scenario.scenario.duration:g} s, seed {result.plan.scenario.scenario.seed}; wall {result.wall_seconds:.1f} s;
 RTP loss {data["loss_percent"]:.2f} %; {"<b>generator-limited</b>" if result.generator_limited else "not generator-limited"}.</p>
-<h2>Expectations</h2><table><tr><th>expectation</th><th>observed</th><th>limit</th><th>detail</th></tr>{rows}</table>
+<h2>Expectations</h2><table><tr><th>expectation</th><th>observed</th><th>limit</th><th>verdict</th><th>detail</th></tr>{rows}</table>
 <h2>Distributions (ms)</h2><table><tr><th></th><th>count</th><th>p50</th><th>p95</th><th>p99</th><th>max</th></tr>{histograms}</table>
 <h2>Sessions</h2><table><tr><th>session</th><th>joins</th><th>callbacks</th><th>frames received</th><th>errors</th></tr>{sessions}</table>
 <h2>Workers</h2><table><tr><th>worker</th><th>participants</th><th>CPU</th><th>loop lag p99</th><th>RSS</th><th>generator-limited</th></tr>{workers}</table>

@@ -52,7 +52,8 @@ class RunResult:
     metrics: Metrics
     expectations: list[ExpectationResult]
     wall_seconds: float
-    interrupted: bool = False
+    interrupted_at: float | None = None
+    """Run time (seconds since t = 0) at which Ctrl-C stopped the run, or None."""
     worker_errors: list[str] = field(default_factory=list)
     backend_cpu_share: float | None = None
     """CPU of the embedded backend and SFU (this process), as a share of one core."""
@@ -62,8 +63,31 @@ class RunResult:
     """The steady window (everyone in): delivery, CPU per core, memory (see :mod:`steady`)."""
 
     @property
+    def interrupted(self) -> bool:
+        return self.interrupted_at is not None
+
+    @property
     def passed(self) -> bool:
-        return all(e.passed for e in self.expectations) and not self.worker_errors and not self.interrupted
+        """No expectation failed and every worker finished (an interrupted run can pass so far)."""
+        return not any(e.failed for e in self.expectations) and not self.worker_errors
+
+    @property
+    def verdict(self) -> str:
+        """PASS, FAIL or INTERRUPTED: the one word every output leads with."""
+        if self.interrupted:
+            return "INTERRUPTED"
+        return "PASS" if self.passed else "FAIL"
+
+    @property
+    def heading(self) -> str:
+        """The verdict with what it covers: an interrupted run says when it was stopped."""
+        name = self.plan.scenario.scenario.name
+        if self.interrupted_at is None:
+            return f"callsim run — {name}: {self.verdict}"
+        return (
+            f"callsim run — {name}: INTERRUPTED at {max(0.0, self.interrupted_at):.1f} s of "
+            f"{self.plan.scenario.scenario.duration:g} s (judged up to then)"
+        )
 
     @property
     def generator_limited(self) -> bool:
@@ -86,18 +110,28 @@ async def _provision_remote(url: str, api_key: str, plan: Plan) -> dict[str, str
     return tokens
 
 
-def _progress_line(plan: Plan, latest: dict[int, dict[str, Any]], started: float) -> str:
+def _progress_line(plan: Plan, latest: dict[int, dict[str, Any]], start_wall: float) -> str:
     joined = sum(s["joined"] for s in latest.values())
     events = sum(s["events"] for s in latest.values())
     errors = sum(s["errors"] for s in latest.values())
     return (
-        f"progress: {time.monotonic() - started:.0f} s, joined {joined}/{len(plan.participants)}, "
+        f"progress: {_run_time(plan, start_wall)}, joined {joined}/{len(plan.participants)}, "
         f"callbacks {events}, errors {errors}"
     )
 
 
+def _run_time(plan: Plan, start_wall: float) -> str:
+    """Where the run is on its own clock: before t = 0, in the scenario, or past its end."""
+    elapsed, duration = time.time() - start_wall, plan.scenario.scenario.duration
+    if elapsed < 0:
+        return f"starting in {-elapsed:.0f} s"
+    if elapsed > duration:
+        return f"{duration:g} s of {duration:g} s, finishing (leaves, reports)"
+    return f"{elapsed:.0f} s of {duration:g} s"
+
+
 def _progress_table(
-    plan: Plan, latest: dict[int, dict[str, Any]], started: float, previous: dict[int, dict[str, Any]]
+    plan: Plan, latest: dict[int, dict[str, Any]], start_wall: float, previous: dict[int, dict[str, Any]]
 ) -> Table:
     joined = sum(s["joined"] for s in latest.values())
     events = sum(s["events"] for s in latest.values())
@@ -112,11 +146,10 @@ def _progress_table(
                 total += max(0.0, float(now[key] - before[key]) / float(now["at"] - before["at"]))
         return total
 
-    rate = per_second("bytes_received") * 8 / 1e6
-    elapsed = time.monotonic() - started
+    rate = per_second("bytes_received_total") * 8 / 1e6
     table = Table(title=f"callsim run — {plan.scenario.scenario.name}", show_header=False)
     for label, value in [
-        ("elapsed", f"{elapsed:5.1f} s of {plan.scenario.scenario.duration:g} s"),
+        ("elapsed", _run_time(plan, start_wall)),
         ("participants joined", f"{joined} / {len(plan.participants)}"),
         ("sessions", str(len({p.session_id for p in plan.participants}))),
         ("callbacks", f"{events} ({per_second('events'):.0f}/s)"),
@@ -234,7 +267,7 @@ async def _run_workers(
     latest: dict[int, dict[str, Any]] = {}
     previous: dict[int, dict[str, Any]] = {}
     next_line = 0.0
-    interrupted = False
+    interrupted_at: float | None = None
     deadline = time.monotonic() + START_DELAY + duration + GRACE + JOIN_PROCESS_TIMEOUT
     live = Live(console=console, refresh_per_second=4, transient=False) if console is not None else None
     # Ctrl-C: everyone leaves, the workers report what they have, and the run says so.
@@ -246,7 +279,7 @@ async def _run_workers(
         with live if live is not None else contextlib.nullcontext():
             while len(collected) < len(processes) and time.monotonic() < deadline:
                 if ctrl_c.is_set() and not stop.is_set():
-                    interrupted = True
+                    interrupted_at = time.time() - start_wall
                     stop.set()
                     deadline = min(deadline, time.monotonic() + GRACE + JOIN_PROCESS_TIMEOUT)
                 with contextlib.suppress(queue.Empty):
@@ -260,17 +293,17 @@ async def _run_workers(
                     while True:
                         collected.append(results.get_nowait())
                 if live is not None:
-                    live.update(_progress_table(plan, latest, started, previous))
+                    live.update(_progress_table(plan, latest, start_wall, previous))
                 elif log is not None and latest and time.monotonic() >= next_line:
                     next_line = time.monotonic() + PROGRESS_EVERY
-                    log(_progress_line(plan, latest, started))
+                    log(_progress_line(plan, latest, start_wall))
                 if not any(p.is_alive() for p in processes) and len(collected) < len(processes):
                     with contextlib.suppress(queue.Empty):
                         collected.append(results.get(timeout=2))
                     break
                 await asyncio.sleep(0.25)  # the display's refresh period
     except (KeyboardInterrupt, asyncio.CancelledError):
-        interrupted = True
+        interrupted_at = time.time() - start_wall
         stop.set()
         with contextlib.suppress(queue.Empty):
             end = time.monotonic() + GRACE
@@ -296,9 +329,9 @@ async def _run_workers(
     return RunResult(
         plan,
         metrics,
-        evaluate(plan, metrics),
+        evaluate(plan, metrics, interrupted_at),
         time.monotonic() - started,
-        interrupted,
+        interrupted_at,
         errors,
         backend_cpu=backend_cpu,
         # Frames are judged against the nominal rates: a scenario that pauses cameras has none.
@@ -309,9 +342,7 @@ async def _run_workers(
 def summary_table(result: RunResult) -> Table:
     """The end-of-run summary."""
     metrics = result.metrics
-    table = Table(
-        title=f"callsim run — {result.plan.scenario.scenario.name}: {'PASS' if result.passed else 'FAIL'}"
-    )
+    table = Table(title=result.heading)
     table.add_column("measure")
     table.add_column("value")
     for name, label in [("join_ms", "join time"), ("connect_ms", "createOffer → connected"),
@@ -345,9 +376,8 @@ def summary_table(result: RunResult) -> Table:
             f"{steady.rss_per_participant_mib:g} MiB each",
         )
     for e in result.expectations:
-        table.add_row(
-            ("✔ " if e.passed else "✘ ") + e.name, f"{e.observed} (limit {e.limit}) {e.detail}".strip()
-        )
+        verdict = "" if e.verdict in ("pass", "fail") else f"{e.verdict}: "
+        table.add_row(f"{e.mark} {e.name}", f"{verdict}{e.observed} (limit {e.limit}) {e.detail}".strip())
     for error in result.worker_errors:
         table.add_row("worker error", error)
     return table

@@ -213,6 +213,10 @@ async def _report(
     steady window starts after the pause.
     """
     settled = False
+    # Bytes received only ever grow: each connection adds what it received since the last
+    # sample (a new one from zero), so a leave is not a drop in the rate (or a fake outage).
+    last_octets: dict[str, tuple[object, int]] = {}
+    received_total = 0
     while True:
         await asyncio.sleep(STATS_EVERY)  # a sampling period
         if not settled and all(p.in_session for p in participants.values()):
@@ -234,11 +238,16 @@ async def _report(
                 stats = await session.receive_stats()
                 packets, lost, received = packets + stats.packets, lost + stats.lost, received + stats.octets
                 jitters.append(stats.jitter_ms)
+                before, octets = last_octets.get(participant.uid, (None, 0))
+                grown = stats.octets - octets
+                received_total += grown if before is session and grown >= 0 else stats.octets
+                last_octets[participant.uid] = (session, stats.octets)
             delivered, due = participant.client.evidence.delivery()
             frames, expected = frames + delivered, expected + due
         joined = sum(p.in_session for p in participants.values())
         sample = {
             "at": round(clock(), 2), "worker": job.shard.number, "joined": joined, "bytes_received": received,
+            "bytes_received_total": received_total,
             "packets_received": packets, "packets_lost": lost, "frames_received": frames,
             "frames_expected": round(expected), "rss_mib": round(_rss_mib(), 1),
             "cpu_s": round(time.process_time(), 3), "lags_ms": period_lags,

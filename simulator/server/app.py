@@ -78,11 +78,16 @@ class Backend:
         return app
 
     async def start(self) -> None:
+        """Listen on ``host:port``; an ``OSError`` (a busy port) leaves nothing open."""
         runner = web.AppRunner(self.make_app(), handle_signals=False, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
-        await site.start()
         self._runner = runner
+        site = web.TCPSite(runner, self.host, self.port)
+        try:
+            await site.start()
+        except BaseException:
+            await self.close()
+            raise
         if self.port == 0:
             self.port = int(runner.addresses[0][1])
 

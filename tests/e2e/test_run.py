@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -92,11 +93,11 @@ def test_a_bad_scenario_is_refused_before_anything_starts(
 ) -> None:
     code, report = run(tmp_path, "[[sessions]]\nparticipants = 0\n")
     assert code == 2
-    assert "sessions[0].participants" in capsys.readouterr().out
+    assert "sessions[0].participants" in capsys.readouterr().err
     assert not report.exists()
 
 
-def test_ctrl_c_stops_cleanly_and_still_reports(tmp_path: Path) -> None:
+def test_ctrl_c_stops_cleanly_reports_and_says_interrupted_everywhere(tmp_path: Path) -> None:
     report = tmp_path / "report"
     process = subprocess.Popen(
         [sys.executable, "-m", "simulator.cli", "run", "--duration", "120", "--workers", "2",
@@ -115,21 +116,62 @@ def test_ctrl_c_stops_cleanly_and_still_reports(tmp_path: Path) -> None:
     assert len(workers) >= 2, "".join(seen)
     process.send_signal(signal.SIGINT)  # in full flight: participants are in their sessions
     output, _ = process.communicate(timeout=90)
-    assert process.returncode == 1, output[-2000:]
+    # An interrupt is not a failure: its own exit code, and nothing planned after it is judged.
+    assert process.returncode == 130, output[-2000:]
+    assert "INTERRUPTED at" in output
+    assert "FAILED" not in output, output[-2000:]
     _, alive = psutil.wait_procs(workers, timeout=10)
     assert not alive, f"workers left running: {alive}"
     data = json.loads((report / "run.json").read_text())
-    assert data["interrupted"] is True
+    assert (data["interrupted"], data["verdict"]) == (True, "INTERRUPTED")
+    assert 0 < data["interrupted_at"] < 120
     assert data["counters"]["joins"] >= 1
+    verdicts = {e["name"]: e["verdict"] for e in data["expectations"]}
+    assert "fail" not in verdicts.values(), data["expectations"]
+    assert verdicts["user_lists_converge"] == "not judged"  # its snapshot was due at 118.5 s
+    junit = ET.parse(report / "junit.xml").getroot()
+    assert junit.get("failures") == "0"
+    assert junit.find("properties/property[@name='verdict']").get("value") == "INTERRUPTED"
+    assert junit.find("testcase[@name='interrupted']/skipped") is not None
+    assert junit.find("testcase[@name='user_lists_converge']/skipped") is not None
+    assert "Interrupted</b> (Ctrl-C)" in (report / "report.html").read_text()
 
 
-def test_a_backend_that_refuses_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["run", "--backend", "http://127.0.0.1:9/", "--duration", "5", "--no-live"])
-    assert code == 2
-    assert "--backend needs --api-key" in capsys.readouterr().out
-    code = main(["run", "--backend", "http://127.0.0.1:9/", "--api-key", "k", "--duration", "5", "--no-live"])
-    assert code == 2
-    assert "cannot start the run" in capsys.readouterr().out
+def test_setup_errors_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cases = [
+        (["--backend", "http://127.0.0.1:9/"], "--backend needs --api-key"),
+        (["--backend", "notaurl", "--api-key", "k"], "is not an http(s) URL with a host"),
+        (
+            ["--backend", "http://127.0.0.1:9/", "--api-key", "k"],
+            "cannot reach the backend at http://127.0.0.1:9/",
+        ),
+    ]
+    for options, message in cases:
+        code = main(["run", *options, "--duration", "5", "--no-live", "--report", str(tmp_path / "r")])
+        err = capsys.readouterr().err
+        assert code == 2
+        assert message in err
+        assert err.count("\n") == 1, err  # one line, no traceback
+    assert not (tmp_path / "r").exists()
+
+
+def test_serve_on_a_busy_port_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        command = ["serve", "--port", str(port), "--db", str(tmp_path / "x.db")]
+        done = subprocess.run(
+            [sys.executable, "-m", "simulator.cli", *command],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"callsim: serve: cannot listen on 127.0.0.1:{port}:")
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
 
 
 LOAD = """
