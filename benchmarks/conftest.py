@@ -2,7 +2,7 @@
 
 Micro groups pair an ``aiortc`` benchmark with a ``lean`` one (see
 ``test_media_micro``); the table gives aiortc's mean over the lean mean. The macro
-results (``test_media_macro``) give participants per core per path, as a ratio to
+results (``test_media_macro``, :mod:`benchmarks.capacity`) give participants per core per path, as a ratio to
 aiortc's default path measured in the same run. The table is printed at the end and
 saved with the results (``ratios`` in the JSON).
 """
@@ -18,7 +18,7 @@ import pytest
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.test_media_macro import JOIN_RATE
+from benchmarks.capacity import JOIN_RATE
 from simulator.media import MEDIA_PATHS
 
 LIBRARIES = ("aiortc", "aioice", "av", "pylibsrtp", "uvloop", "numpy", "pytest-benchmark")
@@ -58,37 +58,55 @@ def _ratios(benchmarks: list[Any]) -> list[dict[str, Any]]:
         for b in benchmarks
         if b.group == "participants per core" and "path" in b.extra_info
     }
-    base = macro.get("full", {}).get("generator_per_core") or 0.0
+    # Ratios compare sizes that held in this same run; a path where nothing held says so.
+    full = macro.get("full", {})
+    base = full.get("generator_per_core")
+    base_text = f"{base:.1f} (full, held {full['largest_held']})" if base else _not_held(full)
     for path in MEDIA_PATHS:
         info = macro.get(path)
         if info is None:
             continue
         per_core = info["generator_per_core"]
-        sfu = info["sfu_per_core"]
+        if per_core is None:
+            lean_text = _not_held(info)
+        else:
+            lean_text = (
+                f"{per_core:.1f} (held {info['largest_held']}; SFU {info['sfu_per_core'] or 0:.0f}/core; "
+                f"{info['rss_per_participant_mib']} MiB each; {info['cpu_us_per_packet']} µs/packet; "
+                f"connect p95 {info['connect_p95_ms']} ms)"
+            )
+            if info["first_failure"]:
+                lean_text += f"; failed at {info['first_failure']}"
         rows.append(
             {
                 "measure": f"participants per core: {path}",
-                "aiortc": f"{base:.1f} (full path)",
-                "lean": (
-                    f"{per_core:.1f} (held {info['largest_held']}; SFU {sfu or 0:.0f}/core; "
-                    f"{info['rss_per_participant_mib']} MiB each; {info['cpu_us_per_packet']} µs/packet; "
-                    f"connect p95 {info['connect_p95_ms']} ms)"
-                ),
-                "ratio": round(per_core / base, 1) if base else None,
+                "aiortc": base_text,
+                "lean": lean_text,
+                "ratio": round(per_core / base, 1) if per_core and base else None,
             }
         )
-    joins = {path: info for path, info in macro.items() if info.get("first_connect_p95_ms") is not None}
-    if "lean" in joins and "full" in joins:
-        full, lean = joins["full"], joins["lean"]
+    steps = {path: info["steps"][0] for path, info in macro.items() if info.get("steps")}
+    if "lean" in steps and "full" in steps:
         rows.append(
             {
                 "measure": f"join p95, createOffer → connected, {JOIN_RATE:g} joins/s",
-                "aiortc": f"{full['first_connect_p95_ms']} ms ({full['first_size']} full)",
-                "lean": f"{lean['first_connect_p95_ms']} ms ({lean['first_size']} lean)",
+                "aiortc": _connect(steps["full"]),
+                "lean": _connect(steps["lean"]),
                 "ratio": None,
             }
         )
     return rows
+
+
+def _not_held(info: dict[str, Any]) -> str:
+    if not info:
+        return "not measured"
+    return f"below {info['below']} (failed at {info['first_failure']})"
+
+
+def _connect(step: dict[str, Any]) -> str:
+    p95 = step["connect_ms"].get("p95")
+    return f"{p95} ms at {step['participants']}" if p95 is not None else f"no join at {step['participants']}"
 
 
 def pytest_benchmark_update_json(

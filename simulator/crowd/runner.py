@@ -359,6 +359,10 @@ def summary_table(result: RunResult) -> Table:
     table.add_row("RTP loss", f"{loss_percent(metrics):.2f} %")
     table.add_row("callbacks", str(metrics.counters["events"]))
     table.add_row("errors", str(metrics.counters["errors"]))
+    if logged := metrics.counters["logged_errors"]:
+        table.add_row("errors logged by workers", f"{logged} (see the workers' log)")
+    if decode := metrics.counters["decode_failures"]:
+        table.add_row("decoder failures", f"{decode} frames (full-path sample, counted not printed)")
     for w in metrics.workers:
         table.add_row(
             f"worker {w['worker']}",

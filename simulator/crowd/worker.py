@@ -16,6 +16,7 @@ import queue
 import resource
 import signal
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -40,6 +41,42 @@ STATS_EVERY: Final = 2.0
 GENERATOR_CPU_LIMIT: Final = 0.7
 """Above 70 % of a core a worker's own delays distort what it measures (MEDIA.md pitfall 8)."""
 GENERATOR_LAG_LIMIT_MS: Final = 50.0
+
+
+class LogTally(logging.Handler):
+    """Counts what the worker's libraries log, so the summary tells what the terminal would
+    have scrolled past: records at ERROR and above as ``logged_errors``, and a decoder's
+    "failed to decode" warnings (a sampled full-path participant receiving mid-stream,
+    before its first keyframe) as ``decode_failures``, which are then not printed one by one.
+    """
+
+    DECODER_LOGGER: Final = "aiortc.rtcrtpreceiver"
+
+    def __init__(self, metrics: Metrics) -> None:
+        super().__init__(logging.WARNING)
+        self._metrics = metrics
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.ERROR:
+            self._metrics.count("logged_errors")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == self.DECODER_LOGGER and "failed to decode" in str(record.msg):
+            self._metrics.count("decode_failures")
+            return False
+        return True
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """Count on the root logger, and silence decoder warnings at their source."""
+        root, decoder = logging.getLogger(), logging.getLogger(self.DECODER_LOGGER)
+        root.addHandler(self)
+        decoder.addFilter(self)
+        try:
+            yield
+        finally:
+            decoder.removeFilter(self)
+            root.removeHandler(self)
 
 
 @dataclass(frozen=True)
@@ -83,6 +120,14 @@ async def _run(job: WorkerJob, progress: Any, stop: Any) -> dict[str, Any]:
     if preencoded:
         library.prepare(p.tone_hz for p in preencoded)
     metrics = Metrics()
+    with LogTally(metrics).installed():
+        return await _run_participants(job, progress, stop, metrics, clock)
+
+
+async def _run_participants(
+    job: WorkerJob, progress: Any, stop: Any, metrics: Metrics, clock: Callable[[], float]
+) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
     rss_start = _rss_mib()
     usage0 = resource.getrusage(resource.RUSAGE_SELF)
     wall0 = loop.time()

@@ -3,11 +3,16 @@ time to happen, and the receive bitrate does not fall to zero when someone leave
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from simulator.crowd.expectations import evaluate
 from simulator.crowd.metrics import Metrics
 from simulator.crowd.plan import CALL_OUTCOME_TIMEOUT, Plan, make_plan
 from simulator.crowd.report import receive_rates
 from simulator.crowd.scenario import load_scenario
+from simulator.crowd.worker import LogTally
 
 QUIET = """[scenario]
 name = "quiet"
@@ -95,3 +100,16 @@ def test_the_receive_rate_counts_left_connections_and_has_no_fake_outage() -> No
     series += [{"worker": 1, "at": t + 0.3, "bytes_received_total": 250_000 * t} for t in range(0, 12, 2)]
     rates = receive_rates(series)
     assert [round(r, 6) for _, r in rates] == [3.0] * 5
+
+
+def test_worker_logs_are_tallied_and_decoder_warnings_not_printed(caplog: pytest.LogCaptureFixture) -> None:
+    metrics = Metrics()
+    decoder = logging.getLogger(LogTally.DECODER_LOGGER)
+    with LogTally(metrics).installed():
+        for _ in range(3):
+            decoder.warning("RTCRtpReceiver(%s) failed to decode %s frame: %s", "video", "VP8", "x")
+        logging.getLogger("aiortc.rtcdtlstransport").error("something broke")
+    decoder.warning("RTCRtpReceiver(%s) failed to decode %s frame: %s", "video", "VP8", "after")
+    assert (metrics.counters["decode_failures"], metrics.counters["logged_errors"]) == (3, 1)
+    printed = [r.getMessage() for r in caplog.records]
+    assert printed == ["something broke", "RTCRtpReceiver(video) failed to decode VP8 frame: after"]
