@@ -41,6 +41,8 @@ class _State:
         self.capabilities: Capabilities | None = None
         self.report: Report | None = None
         self.started: dict[str, float] = {}
+        self.start_error: DriverError | None = None
+        """Why the implementation could not start: every check is then an error with it."""
 
     def make_driver(self) -> Driver:
         command = self.config.getoption("sut_cmd")
@@ -54,13 +56,28 @@ class _State:
         return ReferenceDriver(self.config.getoption("sut_media"))
 
     def ensure(self) -> tuple[Driver, LoopThread, Capabilities]:
+        """The running driver, started (or restarted after a crash) on demand.
+
+        An implementation that cannot start or answer the handshake is not retried per
+        check (a hung one would cost the start timeout every time): the report is made
+        all the same, with every check an error carrying the driver's reason.
+        """
+        if self.start_error is not None:
+            raise self.start_error
         if self.loop is None:
             self.loop = LoopThread()
         if self.driver is None or not self.driver.alive:
             if self.driver is not None:
                 self.loop.run(self.driver.close(), 30)
             self.driver = self.make_driver()
-            self.capabilities = self.loop.run(self.driver.start(), 120)
+            try:
+                self.capabilities = self.loop.run(self.driver.start(), 120)
+            except DriverError as exc:
+                self.start_error = exc
+                if self.report is None:
+                    command = self.config.getoption("sut_cmd") or self.config.getoption("sut")
+                    self.report = Report(str(command), "?", [], driver_error=str(exc))
+                raise
             if self.report is None:
                 self.report = Report(
                     self.capabilities.implementation,
@@ -135,7 +152,10 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     state = config.stash[_STATE]
     if not any(str(a).startswith(str(CHECKS_DIR)) or "checks" in str(a) for a in config.args):
         return None
-    _, _, capabilities = state.ensure()
+    try:
+        _, _, capabilities = state.ensure()
+    except DriverError as exc:
+        return [f"conformance: the implementation did not start: {exc}"]
     profile = os.environ.get("HYPOTHESIS_PROFILE", "default")
     seed = config.getoption("hypothesis_seed", None)
     return [
@@ -193,6 +213,9 @@ def pytest_runtest_makereport(
     elif report.failed:
         driver_failed = call.excinfo is not None and call.excinfo.errisinstance(DriverError)
         outcome = "error" if driver_failed or call.when != "call" else "fail"
+        if driver_failed and call.excinfo is not None:
+            # The driver's own sentence says it all; its traceback is the harness's, not the check's.
+            report.longrepr = f"driver error: {call.excinfo.value}"
         reason = report.longreprtext
     elif call.when == "call":
         outcome = "pass"

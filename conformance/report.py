@@ -6,11 +6,17 @@ JUnit XML comes from pytest's own writer, pointed into the same folder.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CheckResult", "Report"]
+__all__ = ["CheckResult", "Report", "natural_key"]
+
+
+def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
+    """Sorts ``check[2]`` before ``check[10]`` and §E before §K1 before §K10."""
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text) if part)
 
 
 @dataclass
@@ -32,6 +38,8 @@ class Report:
     version: str
     capabilities: list[str]
     results: list[CheckResult] = field(default_factory=list)
+    driver_error: str | None = None
+    """Why the implementation could not be started or spoken to, if it could not."""
 
     def counts(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -53,9 +61,10 @@ class Report:
             return ", ".join(f"{n} {k}" for k, n in c.items() if n) or "none"
 
         word = "CONFORMANT" if self.conformant else "NOT CONFORMANT"
-        return (
+        verdict = (
             f"{word}: {self.implementation} {self.version} — MUST: {summary(must)}; SHOULD: {summary(should)}"
         )
+        return verdict if self.driver_error is None else f"{verdict} — driver error: {self.driver_error}"
 
     def write(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -65,6 +74,7 @@ class Report:
             "capabilities": self.capabilities,
             "conformant": self.conformant,
             "verdict": self.verdict(),
+            "driver_error": self.driver_error,
             "counts": self.counts(),
             "checks": [asdict(r) for r in self.results],
         }
@@ -79,14 +89,19 @@ class Report:
             "",
             f"Capabilities: {', '.join(sorted(self.capabilities)) or 'none'}",
             "",
+            *(
+                [f"**The implementation could not be driven**: {self.driver_error}", ""]
+                if self.driver_error
+                else []
+            ),
             "| check | section | level | outcome | reason |",
             "|---|---|---|---|---|",
         ]
-        for r in sorted(self.results, key=lambda r: (r.section, r.id)):
+        for r in sorted(self.results, key=lambda r: (natural_key(r.section), natural_key(r.id))):
             reason = r.reason.splitlines()[-1][:160].replace("|", "\\|") if r.reason else ""
             lines.append(f"| `{r.id}` | §{r.section} | {r.level} | {r.outcome} | {reason} |")
         failures = [r for r in self.results if r.outcome in ("fail", "error")]
-        for r in failures:
+        for r in sorted(failures, key=lambda r: (natural_key(r.section), natural_key(r.id))):
             lines += [
                 "",
                 f"## {r.outcome.upper()}: `{r.id}` (§{r.section}, {r.level})",

@@ -62,13 +62,17 @@ class WireDriver:
         return self._dead is None and self._process is not None and self._process.returncode is None
 
     async def start(self) -> Capabilities:
-        self._process = await asyncio.create_subprocess_exec(
-            *shlex.split(self.command),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            limit=16 * 1024 * 1024,
-        )
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                *shlex.split(self.command),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                limit=16 * 1024 * 1024,
+            )
+        except (OSError, ValueError) as exc:  # no such program, not executable, unbalanced quotes
+            self._dead = f"cannot start {self.command!r}: {exc}"
+            raise DriverError(self._dead) from None
         self._reader = asyncio.ensure_future(self._read())
         self._stderr = asyncio.ensure_future(self._drain_stderr())
         hello = await self._request("initialize", {"protocol": 1}, START_TIMEOUT)

@@ -119,3 +119,41 @@ def test_the_markdown_report_shows_failures_with_their_histories(tmp_path: Path)
     assert "NOT CONFORMANT" in markdown
     assert "| `session.join-leave.leave-order-at-the-others` | §C | MUST | fail |" in markdown
     assert "Observed events" in markdown
+
+
+@pytest.mark.parametrize(
+    ("command", "why"),
+    [
+        ("no-such-binary --flag", "cannot start 'no-such-binary --flag'"),
+        (f"{sys.executable} -c \"print('hello, I am not JSON-RPC')\"", "not a protocol message"),
+        (f"{sys.executable} -c 'import sys; sys.exit(3)'", "exited with code 3"),
+    ],
+    ids=["missing-program", "garbage-handshake", "exits-at-once"],
+)
+def test_a_shim_that_cannot_start_still_gets_a_report_and_junit(
+    command: str, why: str, tmp_path: Path
+) -> None:
+    report = run_suite(tmp_path, "--sut-timeout", "5", "--sut-cmd", command, selection="token")
+    assert report["exit"] == 1
+    assert report["junit"]
+    assert why in report["driver_error"]
+    assert report["checks"], "every check is reported"
+    assert set(outcomes(report).values()) == {"error"}
+    assert all(why in c["reason"] for c in report["checks"])
+    junit = (tmp_path / "report" / "junit.xml").read_text()
+    assert "INTERNALERROR" not in junit
+    assert junit.count("<error") == len(report["checks"])
+
+
+def test_the_markdown_report_sorts_naturally() -> None:
+    from conformance.report import CheckResult, Report
+
+    report = Report(
+        "x", "1", [], [CheckResult(f"c[{n}]", s, "MUST", "pass") for s in ("K10", "K2") for n in (10, 2, 1)]
+    )
+    rows = [line.split("`")[1] for line in report.markdown().splitlines() if line.startswith("| `")]
+    assert rows == ["c[1]", "c[2]", "c[10]"] * 2
+    sections = [
+        line.split("|")[2].strip() for line in report.markdown().splitlines() if line.startswith("| `")
+    ]
+    assert sections == ["§K2"] * 3 + ["§K10"] * 3
