@@ -12,7 +12,7 @@ __all__ = ["MUST", "SHOULD", "check"]
 MUST: Literal["MUST"] = "MUST"
 """The seed page says it: a conformant implementation passes every MUST check; none may skip."""
 SHOULD: Literal["SHOULD"] = "SHOULD"
-"""The published SDK's observed behaviour (contract-facts.md): reported, not required."""
+"""The published SDK's observed behaviour (docs/contract.md): reported, not required."""
 
 F = TypeVar("F", bound=Callable[..., object])
 

@@ -1,6 +1,6 @@
 """How callsim's media processes run: on uvloop where it is installed, collector tuned.
 
-uvloop receives a datagram in 5–7 µs where the default loop takes ~27 µs (MEDIA.md),
+uvloop receives a datagram in 5–7 µs where the default loop takes ~27 µs (docs/media.md),
 and a media process receives hundreds of thousands a minute. aiortc and aioice run
 on it unchanged. Tests keep pytest-asyncio's default loop.
 

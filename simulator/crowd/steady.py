@@ -6,7 +6,7 @@ participants are in the call (after its ramp has settled) to the last one before
 final leaves. Over it:
 
 * delivery — frames received against frames the nominal rates promise (frames, not
-  RTP packets: a sender that failed to send shows here, MEDIA.md pitfall 7);
+  RTP packets: a sender that failed to send shows here, docs/media.md pitfall 7);
 * the generator's CPU (each worker's share of one core) and its loop lag (p99, max);
 * the backend's CPU (when it ran embedded in the runner's process);
 * memory: resident growth per participant since the worker started.

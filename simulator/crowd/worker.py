@@ -39,7 +39,7 @@ GRACE: Final = 30.0
 LAG_PROBE: Final = 0.1
 STATS_EVERY: Final = 2.0
 GENERATOR_CPU_LIMIT: Final = 0.7
-"""Above 70 % of a core a worker's own delays distort what it measures (MEDIA.md pitfall 8)."""
+"""Above 70 % of a core a worker's own delays distort what it measures (docs/media.md pitfall 8)."""
 GENERATOR_LAG_LIMIT_MS: Final = 50.0
 
 

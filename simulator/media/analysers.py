@@ -1,7 +1,7 @@
 """Receiving-side analysers: what a participant actually heard and saw.
 
 Each received track is consumed by :meth:`MediaEvidence.consume` (consuming also
-keeps aiortc's frame queues bounded, MEDIA.md pitfall 4). Video frames are decoded
+keeps aiortc's frame queues bounded, docs/media.md pitfall 4). Video frames are decoded
 and their marks read: frames per source, freezes, end-to-end latency. Audio frames
 are measured: level and tone, so "who is heard" is a measurement.
 """
@@ -173,7 +173,7 @@ class MediaEvidence:
 
         Expected is the nominal rate (:data:`NOMINAL_FPS`) over the time since each
         stream's first frame: honest for media that is not paused (a load run's), and
-        blind to nothing a sender failed to send, unlike RTP loss (MEDIA.md pitfall 7).
+        blind to nothing a sender failed to send, unlike RTP loss (docs/media.md pitfall 7).
         """
         now = self._now()
         received, expected = 0, 0.0

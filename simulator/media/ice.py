@@ -1,7 +1,7 @@
 """How callsim runs ICE: loopback only, and two corrections to aioice 0.13.
 
 * aioice never offers 127.0.0.1 as a host candidate and has no option for it
-  (MEDIA.md pitfall 1), so its address discovery is replaced by one that returns the
+  (docs/media.md pitfall 1), so its address discovery is replaced by one that returns the
   loopback address only.
 * ``Connection.connect()`` starts the consent-freshness task after the check list
   completes without looking at whether ``close()`` ran meanwhile; when a connection

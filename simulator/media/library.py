@@ -1,7 +1,7 @@
 """Pre-encoded media, encoded once per process and shared by every participant in it.
 
 Encoding is the dominant cost of a synthetic participant (VP8 320×240: ~1.6 ms a
-frame, MEDIA.md), and every efficient load generator avoids it by sending media that
+frame, docs/media.md), and every efficient load generator avoids it by sending media that
 was encoded beforehand. Here a *profile* (resolution, rate, bitrate) is encoded once,
 the first time a participant asks for it, into a loop of frames with a keyframe every
 :data:`KEYFRAME_INTERVAL` seconds; an Opus loop is encoded once per tone. Each frame is

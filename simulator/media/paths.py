@@ -3,7 +3,7 @@
 * ``full`` — aiortc's default path: live synthetic sources encoded per participant,
   everything received decoded and analysed (marks, tones, levels). Realism, on a sample.
 * ``passthrough`` — aiortc's senders given pre-encoded library packets (they only
-  packetise) and receivers that count frames without decoding (MEDIA.md's ~20 per core).
+  packetise) and receivers that count frames without decoding (docs/media.md's ~20 per core).
 * ``lean`` — aiortc negotiates and secures; callsim sends the library's pre-built
   payloads and counts what arrives (:mod:`simulator.media.lean`). For load.
 """

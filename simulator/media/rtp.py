@@ -1,6 +1,6 @@
 """The lean RTP path: aiortc negotiates and secures a connection, callsim moves its RTP.
 
-aiortc spends ~100 µs of Python per RTP packet (MEDIA.md) in queues, tasks and
+aiortc spends ~100 µs of Python per RTP packet (docs/media.md) in queues, tasks and
 per-packet objects around primitives that cost ~15 µs. :class:`RtpLink` takes an
 ``RTCPeerConnection`` once it is connected (aiortc keeps ICE, DTLS, SDP, consent and
 its RTCP reports) and gives its owner a synchronous datagram path:
@@ -174,7 +174,7 @@ def remote_ssrcs(pc: RTCPeerConnection) -> dict[str, tuple[int, int | None]]:
 def release_receivers(pc: RTCPeerConnection) -> None:
     """Stop the idle decoder threads of ``pc``'s receivers (the lean path never feeds them)."""
     for transceiver in pc.getTransceivers():
-        # aiortc 1.16 starts one decoder thread per receiving transceiver (MEDIA.md pitfall 9).
+        # aiortc 1.16 starts one decoder thread per receiving transceiver (docs/media.md pitfall 9).
         stop = getattr(transceiver.receiver, "_RTCRtpReceiver__stop_decoder", None)
         if stop is not None:
             stop()

@@ -190,10 +190,10 @@ class MicrophoneTrack(_PausableTrack):
 class PreEncodedTrack(_PausableTrack):
     """Library media as ``av.Packet``s: an aiortc sender given this track only packetises.
 
-    This is aiortc's own pass-through path (MEDIA.md): no encoder, but aiortc's RTP
+    This is aiortc's own pass-through path (docs/media.md): no encoder, but aiortc's RTP
     machinery. ``muted`` (audio) sends the library's silence; a paused video track
     sends nothing. :meth:`attach_sender` makes a PLI jump to the next keyframe, which
-    the packetise path would otherwise ignore (MEDIA.md pitfall 6).
+    the packetise path would otherwise ignore (docs/media.md pitfall 6).
     """
 
     def __init__(

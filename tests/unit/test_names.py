@@ -6,7 +6,7 @@ from simulator.sdk import CallsClient, ListenerRegistry
 from simulator.sdk.facade import CometChatCalls
 from simulator.sdk.names import CALLBACKS, METHODS, to_camel, to_snake
 
-# contract-facts.md §C, in its order
+# docs/contract.md §C, in its order
 CONTRACT_CALLBACKS = [
     "onUserJoined", "onUserLeft", "onUserListUpdated", "onCallEnded", "onCallEndButtonPressed",
     "onSessionTimeout", "onError", "onMediaDeviceListUpdated", "onUserMuted", "onUserUnMuted",
@@ -14,7 +14,7 @@ CONTRACT_CALLBACKS = [
     "onRecordingStopped",
 ]  # fmt: skip
 
-# contract-facts.md §A.2, every method of the static class
+# docs/contract.md §A.2, every method of the static class
 CONTRACT_METHODS = [
     "init", "generateToken", "startSession", "joinPresentation", "endSession", "pauseVideo",
     "unPauseVideo", "resumeVideo", "muteAudio", "unMuteAudio", "setMode", "startScreenShare",

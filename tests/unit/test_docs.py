@@ -1,0 +1,58 @@
+"""The repository documents itself: no file points outside it, and every relative link in
+its Markdown resolves to a file that exists."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+OUTSIDE = re.compile(
+    r"\.\./shared|shared/(?:spec|research|MEDIA|DESIGN|STYLE)|contract-facts\.md|(?<![\w/])MEDIA\.md"
+)
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+def _tracked() -> list[Path]:
+    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return [ROOT / line for line in listed.splitlines() if (ROOT / line).is_file()]
+
+
+def test_no_file_points_outside_the_repository() -> None:
+    this = Path(__file__).resolve()
+    offenders = []
+    for path in _tracked():
+        if path == this or path.suffix in (".png", ".svg"):
+            continue
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if OUTSIDE.search(line):
+                offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()[:100]}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_every_relative_markdown_link_resolves() -> None:
+    broken = []
+    for path in _tracked():
+        if path.suffix != ".md":
+            continue
+        for target in LINK.findall(path.read_text()):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            if not (path.parent / target).exists():
+                broken.append(f"{path.relative_to(ROOT)} → {target}")
+    assert not broken, broken
+
+
+def test_the_signalling_document_names_every_message_of_the_protocol() -> None:
+    from simulator import protocol
+
+    text = (ROOT / "docs" / "signalling.md").read_text()
+    tags = [
+        m.__struct_config__.tag
+        for union in (protocol.ClientMessage, protocol.ServerMessage, protocol.ChatServerMessage)
+        for m in union.__args__
+    ]
+    tags.append(protocol.ChatLogin.__struct_config__.tag)
+    missing = [tag for tag in tags if f'"type": "{tag}"' not in text and f"`{tag}" not in text]
+    assert not missing, f"messages the protocol has and docs/signalling.md does not describe: {missing}"
