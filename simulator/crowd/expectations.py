@@ -172,7 +172,10 @@ def _muted_silent(metrics: Metrics) -> ExpectationResult:
 
 def _ringing(plan: Plan, metrics: Metrics, until: float) -> ExpectationResult:
     # A ring whose outcome could not be known by ``until`` is not judged (an interrupted run).
-    planned = sum(1 for a in plan.actions if a.kind == "ring" and a.at + RING_WINDOW <= until)
+    rings = [a for a in plan.actions if a.kind == "ring"]
+    if not rings:
+        return ExpectationResult("ringing_ends_correctly", "not exercised", "no call planned", "all")
+    planned = sum(1 for a in rings if a.at + RING_WINDOW <= until)
     outcomes = [o for o in metrics.of("ring") if o["at"] + RING_WINDOW <= until]
     wrong = [o for o in outcomes if OUTCOME_OF_ANSWER.get(o["planned"]) != o["outcome"]]
     detail = "; ".join(f"{o['caller']}→{o['callee']} {o['planned']}: {o['outcome']}" for o in wrong[:5])

@@ -16,7 +16,7 @@ import os
 import queue
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -211,6 +211,22 @@ async def run_scenario(
             os.sched_setaffinity(0, previous)
 
 
+@contextlib.contextmanager
+def live_display(console: Console | None) -> Iterator[Live | None]:
+    """The live progress panel, or None without a console.
+
+    Piped (not a terminal), rich leaves the panel's last line unterminated, and whatever is
+    printed next (the summary's title) would run into it: the line is ended here.
+    """
+    if console is None:
+        yield None
+        return
+    with Live(console=console, refresh_per_second=4, transient=False) as live:
+        yield live
+    if not console.is_terminal:
+        console.line()
+
+
 @dataclass(frozen=True)
 class _Target:
     url: str
@@ -269,14 +285,13 @@ async def _run_workers(
     next_line = 0.0
     interrupted_at: float | None = None
     deadline = time.monotonic() + START_DELAY + duration + GRACE + JOIN_PROCESS_TIMEOUT
-    live = Live(console=console, refresh_per_second=4, transient=False) if console is not None else None
     # Ctrl-C: everyone leaves, the workers report what they have, and the run says so.
     ctrl_c = asyncio.Event()
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
         loop.add_signal_handler(signal.SIGINT, ctrl_c.set)
     try:
-        with live if live is not None else contextlib.nullcontext():
+        with live_display(console) as live:
             while len(collected) < len(processes) and time.monotonic() < deadline:
                 if ctrl_c.is_set() and not stop.is_set():
                     interrupted_at = time.time() - start_wall

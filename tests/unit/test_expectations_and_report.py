@@ -3,14 +3,18 @@ time to happen, and the receive bitrate does not fall to zero when someone leave
 
 from __future__ import annotations
 
+import io
 import logging
 
 import pytest
+from rich.console import Console
+from rich.table import Table
 
 from simulator.crowd.expectations import evaluate
 from simulator.crowd.metrics import Metrics
 from simulator.crowd.plan import CALL_OUTCOME_TIMEOUT, Plan, make_plan
 from simulator.crowd.report import receive_rates
+from simulator.crowd.runner import live_display
 from simulator.crowd.scenario import load_scenario
 from simulator.crowd.worker import LogTally
 
@@ -113,3 +117,22 @@ def test_worker_logs_are_tallied_and_decoder_warnings_not_printed(caplog: pytest
     assert (metrics.counters["decode_failures"], metrics.counters["logged_errors"]) == (3, 1)
     printed = [r.getMessage() for r in caplog.records]
     assert printed == ["something broke", "RTCRtpReceiver(video) failed to decode VP8 frame: after"]
+
+
+def test_piped_output_ends_the_live_panel_before_the_summary() -> None:
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=60)  # a file: not a terminal, as when piped
+    panel = Table(title="progress")
+    panel.add_column("elapsed")
+    panel.add_row("3 s of 10 s")
+    with live_display(console) as live:
+        assert live is not None
+        live.update(panel)
+    console.print()  # what `callsim run` prints before its summary
+    summary = Table(title="summary")
+    summary.add_column("measure")
+    console.print(summary)
+    lines = buffer.getvalue().splitlines()
+    closing = next(i for i, line in enumerate(lines) if line.startswith("└"))  # the panel's
+    assert lines[closing + 1].strip() == ""  # a blank line, then the title on a line of its own
+    assert lines[closing + 2].strip() == "summary"
