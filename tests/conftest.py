@@ -41,8 +41,14 @@ def pytest_report_header() -> str:
 
 
 def _threads() -> set[str]:
-    # The loop's default executor threads ("asyncio_N") belong to the loop and go with it.
-    return {t.name for t in threading.enumerate() if not t.name.startswith("asyncio")}
+    # The loop's default executor threads ("asyncio_N") belong to the loop and go with it;
+    # pycares (aiodns, which slixmpp brings and aiohttp then resolves with) starts one
+    # process-wide daemon thread for channel shutdowns, once, and keeps it.
+    return {
+        t.name
+        for t in threading.enumerate()
+        if not t.name.startswith("asyncio") and "_run_safe_shutdown_loop" not in t.name
+    }
 
 
 def _sockets() -> int:

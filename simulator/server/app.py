@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -40,8 +41,13 @@ class Backend:
         api_key: str | None = None,
         token_ttl: float = DEFAULT_TTL,
         wall_clock: Callable[[], float] = time.time,
+        webrtc_host: str = "callsim.test",
     ) -> None:
         self.host = host
+        self.webrtc_host = webrtc_host
+        """The bare host name the published SDK derives its XMPP addresses from (docs/jitsi.md)."""
+        self.analytics: deque[dict[str, object]] = deque(maxlen=1000)
+        """The published SDK's analytics pings, newest last (bounded)."""
         self.port = port
         self.app_id = app_id
         self.region = region

@@ -2,7 +2,9 @@
 
 * ``POST {host}call_tokens`` — header ``authToken``, body ``{"sessionId"}`` →
   ``{"data": {"token", "sessionId"}}``;
-* ``GET {host}call_tokens`` — header ``callToken`` → ``{"data": …, "settings": …}``;
+* ``GET {host}call_tokens`` — header ``callToken`` → ``{"data": {"payload": {"data": …},
+  "settings": …}}``, exactly what the published bundle reads (:func:`call_token_answer`);
+* ``POST {host}v1/calls/ping`` — the published SDK's analytics ping (every 60 s), recorded;
 * ``POST {host}users`` / ``POST {host}users/{uid}/auth_tokens`` — header ``apiKey``;
 * ``GET {host}sessions/{sessionId}`` — the participant count (§F.3) and who is in.
 
@@ -27,14 +29,14 @@ from simulator.server.store import UserRecord
 if TYPE_CHECKING:
     from simulator.server.app import Backend
 
-__all__ = ["routes"]
+__all__ = ["call_token_answer", "routes"]
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _LOOPBACK_ORIGIN = re.compile(r"^https?://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$")
-_CORS_HEADERS = "authToken, callToken, apiKey, Content-Type, Accept, appId, sdk, resource"
+_CORS_HEADERS = "authToken, callToken, apiKey, Content-Type, Accept, appId, sdk, resource, authorization"
 _CORS_METHODS = "GET, POST, PUT, OPTIONS"
 
 
@@ -85,6 +87,44 @@ def _string_field(body: dict[str, Any], key: str, *, required: bool = True) -> s
     return value
 
 
+def call_token_answer(payload: dict[str, Any], webrtc_host: str) -> dict[str, Any]:
+    """The ``GET call_tokens`` answer in the shape the published bundle reads.
+
+    The bundle takes the session, region, app and user from ``data.payload.data`` and the
+    deployment from ``data.settings``: ``WEBRTC_HOST`` is a bare host name from which it
+    derives ``wss://xmpp.<host>/xmpp-websocket``, ``conference.<host>`` and ``focus.<host>``;
+    analytics go to ``https://<ANALYTICS_HOST>/<ANALYTICS_VERSION>/calls/ping``.
+    """
+    data = payload["data"]
+    user = data["user"]
+    return {
+        "data": {
+            "payload": {
+                "data": {
+                    "sessionId": data["sessionId"],
+                    "region": str(data["region"]),
+                    "appId": data["appId"],
+                    "user": {
+                        "uid": user["uid"],
+                        "name": user["name"],
+                        "avatar": user.get("avatar", ""),
+                        "resource": f"WEB-{user['uid']}",
+                    },
+                },
+                "room": payload.get("room"),
+                "iat": payload.get("iat"),
+                "exp": payload.get("exp"),
+            },
+            "settings": {
+                "WEBRTC_HOST": webrtc_host,
+                "ANALYTICS_HOST": webrtc_host,
+                "ANALYTICS_VERSION": "v1",
+                "PRESENTER_MODE_ENABLED": False,
+            },
+        }
+    }
+
+
 def routes(backend: Backend) -> list[web.RouteDef]:
     """The backend's HTTP routes."""
 
@@ -121,14 +161,18 @@ def routes(backend: Backend) -> list[web.RouteDef]:
         claims = backend.tokens.verify(
             request.headers.get("callToken"), expected_session=request.query.get("sessionId")
         )
-        data = dict(claims.payload["data"])
-        return web.json_response(
-            {
-                "data": data,
-                "room": claims.payload.get("room"),
-                "settings": {"PRESENTER_MODE_ENABLED": False, "WEBRTC_HOST": backend.url},
-            }
+        return web.json_response(call_token_answer(claims.payload, backend.webrtc_host))
+
+    async def analytics_ping(request: web.Request) -> web.Response:
+        # The SDK's call screen pings every 60 s (appId and "Beare <call token>" headers).
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        backend.analytics.append(
+            {"appId": request.headers.get("appId", ""), "body": body if isinstance(body, dict) else None}
         )
+        return web.json_response({"data": {"success": True}})
 
     def require_user(request: web.Request) -> UserRecord:
         auth_token = request.headers.get("authToken", "")
@@ -196,6 +240,7 @@ def routes(backend: Backend) -> list[web.RouteDef]:
         web.get("/users/{uid}", get_user),
         web.post("/call_tokens", generate_call_token),
         web.get("/call_tokens", verify_call_token),
+        web.post("/v1/calls/ping", analytics_ping),
         web.get("/sessions/{session_id}", session_info),
         web.post("/groups", create_group),
         web.post("/calls", create_call),

@@ -165,7 +165,25 @@ async def test_rest_shapes_and_errors(backend: Backend) -> None:
             assert r.status == 200 and set(body["data"]) >= {"token", "sessionId"}
         token = body["data"]["token"]
         async with http.get(f"{backend.url}call_tokens", headers={"callToken": token}) as r:
-            assert (await r.json())["data"]["sessionId"] == "s1"
+            answer = (await r.json())["data"]
+        # Exactly the keys the published bundle reads (docs/jitsi.md): session, deployment, user.
+        assert set(answer) == {"payload", "settings"}
+        data = answer["payload"]["data"]
+        assert (data["sessionId"], data["region"], data["appId"]) == ("s1", "us", backend.app_id)
+        assert data["user"] == {"uid": "alice", "name": "Alice", "avatar": "", "resource": "WEB-alice"}
+        assert answer["settings"] == {
+            "WEBRTC_HOST": "callsim.test", "ANALYTICS_HOST": "callsim.test", "ANALYTICS_VERSION": "v1",
+            "PRESENTER_MODE_ENABLED": False,
+        }  # fmt: skip
+        async with http.post(
+            f"{backend.url}v1/calls/ping",
+            headers={"appId": "callsim", "authorization": f"Beare {token}"},
+            json={"uts": 1, "sessionId": "s1", "type": "video"},
+        ) as r:
+            assert r.status == 200
+        assert list(backend.analytics) == [
+            {"appId": "callsim", "body": {"uts": 1, "sessionId": "s1", "type": "video"}}
+        ]
         async with http.get(
             f"{backend.url}call_tokens", headers={"callToken": token}, params={"sessionId": "s2"}
         ) as r:

@@ -56,7 +56,7 @@ async def test_serve_keeps_users_in_its_database_across_restarts(tmp_path: Path)
             ) as r:
                 token = (await r.json())["data"]["token"]
             async with http.get(f"{url}call_tokens", headers={"callToken": token}) as r:
-                assert (await r.json())["data"]["user"]["name"] == "Ann"
+                assert (await r.json())["data"]["payload"]["data"]["user"]["name"] == "Ann"
 
 
 async def test_the_static_facade_runs_the_seed_snippet(backend: Backend, join: Join) -> None:
