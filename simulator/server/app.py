@@ -13,13 +13,17 @@ from typing import Self
 
 from aiohttp import web
 
+from simulator import protocol
 from simulator.server.calls import CallService
 from simulator.server.chat import ChatHub
+from simulator.server.jitsi.door import XmppDoor
 from simulator.server.rest import errors_and_cors, routes
-from simulator.server.rooms import Rooms
+from simulator.server.rooms import Connection, Participant, Room, Rooms
 from simulator.server.signalling import SignallingHandler
 from simulator.server.store import Store, UserRecord
+from simulator.server.tls import server_context
 from simulator.server.tokens import DEFAULT_TTL, CallTokenAuthority
+from simulator.tasks import TaskSet
 
 __all__ = ["Backend"]
 
@@ -42,12 +46,18 @@ class Backend:
         token_ttl: float = DEFAULT_TTL,
         wall_clock: Callable[[], float] = time.time,
         webrtc_host: str = "callsim.test",
+        https_port: int | None = None,
+        xmpp: bool = False,
+        sdk_bundle: Path | None = None,
     ) -> None:
         self.host = host
         self.webrtc_host = webrtc_host
         """The bare host name the published SDK derives its XMPP addresses from (docs/jitsi.md)."""
         self.analytics: deque[dict[str, object]] = deque(maxlen=1000)
         """The published SDK's analytics pings, newest last (bounded)."""
+        self.https_port = https_port
+        """A TLS listener besides ``port`` (443 for the published SDK: docs/jitsi.md), or None."""
+        self.tasks = TaskSet("backend")
         self.port = port
         self.app_id = app_id
         self.region = region
@@ -60,6 +70,8 @@ class Backend:
         self.chat = ChatHub(self.store)
         self.calls = CallService(self.store, self.chat, wall_clock)
         self.signalling = SignallingHandler(self)
+        self.xmpp: XmppDoor | None = XmppDoor(self, webrtc_host, sdk_bundle=sdk_bundle) if xmpp else None
+        """The published SDK's door (Prosody and the focus), when asked for."""
         self._runner: web.AppRunner | None = None
         self._closed = False
 
@@ -75,6 +87,8 @@ class Backend:
     def make_app(self) -> web.Application:
         app = web.Application(middlewares=[errors_and_cors], client_max_size=1024 * 1024)
         app.add_routes(routes(self))
+        if self.xmpp is not None:
+            app.add_routes(self.xmpp.routes())
 
         async def close_sockets(_: web.Application) -> None:
             await self.signalling.close_all()
@@ -91,19 +105,30 @@ class Backend:
         site = web.TCPSite(runner, self.host, self.port)
         try:
             await site.start()
+            if self.port == 0:
+                self.port = int(runner.addresses[0][1])
+            if self.https_port is not None:
+                context = server_context(self.webrtc_host)
+                secure = web.TCPSite(runner, self.host, self.https_port, ssl_context=context)
+                await secure.start()
+                if self.https_port == 0:
+                    self.https_port = int(runner.addresses[-1][1])
+            if self.xmpp is not None:
+                await self.xmpp.start()
         except BaseException:
             await self.close()
             raise
-        if self.port == 0:
-            self.port = int(runner.addresses[0][1])
 
     async def close(self) -> None:
         """Close every session and socket, stop serving, close the database (idempotent)."""
         if self._closed:
             return
         self._closed = True
+        if self.xmpp is not None:
+            await self.xmpp.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        await self.tasks.aclose()
         self.store.close()
 
     async def __aenter__(self) -> Self:
@@ -114,6 +139,40 @@ class Backend:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+    def arrive(
+        self,
+        session_id: str,
+        *,
+        uid: str,
+        name: str,
+        avatar: str,
+        state: protocol.MediaState,
+        connection: Connection | None,
+        participant_id: str | None = None,
+        joined_at: int | None = None,
+    ) -> tuple[Room, Participant]:
+        """A member enters a session through either door: into its room and its call record.
+        The caller announces it (``participant-joined``) once it has greeted the newcomer."""
+        room, participant = self.rooms.join(
+            session_id, uid=uid, name=name, avatar=avatar, state=state, connection=connection,
+            participant_id=participant_id, joined_at=joined_at,
+        )  # fmt: skip
+        self.calls.participant_joined(room.session_id, uid)
+        return room, participant
+
+    async def depart(self, room: Room, participant: Participant) -> None:
+        """A member leaves through either door: out of the room and the call record first,
+        then ``participant-left`` to everyone, its media closed, the others' media resynced."""
+        if not self.rooms.leave(room, participant):
+            return
+        self.calls.participant_left(room.session_id, participant.record.uid)
+        room.broadcast(protocol.ParticipantLeft(participant=participant.record))
+        if participant.sfu is not None:
+            await participant.sfu.close()
+        for p in room:
+            if p.sfu is not None:
+                p.sfu.resync()
 
     def provision_user(self, uid: str, name: str, avatar: str = "") -> str:
         """Create a user (if new) and return a fresh auth token (in-process shortcut)."""

@@ -1,5 +1,11 @@
 """Call sessions on the backend: who is in each room, in join order.
 
+One room per session, whichever door its members came through: native participants
+(the signalling WebSocket, :mod:`signalling`) hold a :class:`Connection`; members who came
+through the XMPP door (the published SDK, :mod:`simulator.server.jitsi`) hold none, and
+hear of the room through their own door. Every announcement goes to the native members'
+connections and to the rooms' watchers (the focus), which tell the other door.
+
 State changes here are made first and announced after (STYLE rule 5): when
 ``participant-left`` goes out, the leaver is already gone from the room.
 """
@@ -9,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -18,7 +24,7 @@ from simulator import protocol
 if TYPE_CHECKING:
     from simulator.server.sfu import SfuPeer
 
-__all__ = ["Connection", "Participant", "Room", "Rooms"]
+__all__ = ["Connection", "Participant", "Room", "RoomWatcher", "Rooms"]
 
 
 class Connection:
@@ -37,18 +43,29 @@ class Connection:
 @dataclass(eq=False)
 class Participant:
     record: protocol.ParticipantRecord
-    connection: Connection
+    connection: Connection | None
+    """The native signalling socket's outbox; None for a member of another door (XMPP)."""
     sfu: SfuPeer | None = None
+
+    def send(self, message: protocol.ServerMessage) -> None:
+        """To this native participant's socket (a member of another door has none)."""
+        if self.connection is not None:
+            self.connection.send(message)
 
     @property
     def participant_id(self) -> str:
         return self.record.participant_id
 
 
+RoomWatcher = Callable[["Room", protocol.ServerMessage], None]
+"""Told every announcement of every room, after the native members (the focus is one)."""
+
+
 @dataclass(eq=False)
 class Room:
     session_id: str
     participants: dict[str, Participant] = field(default_factory=dict)
+    watchers: list[RoomWatcher] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[Participant]:
         return iter(list(self.participants.values()))
@@ -57,9 +74,15 @@ class Room:
         return [p for p in self if p is not participant]
 
     def broadcast(self, message: protocol.ServerMessage, *, exclude: Participant | None = None) -> None:
+        """Announce ``message`` to every native member but ``exclude``, then to the watchers."""
         for p in self:
             if p is not exclude:
-                p.connection.send(message)
+                p.send(message)
+        for watcher in list(self.watchers):
+            watcher(self, message)
+
+    def find(self, participant_id: str) -> Participant | None:
+        return self.participants.get(participant_id)
 
 
 class Rooms:
@@ -68,9 +91,19 @@ class Rooms:
     def __init__(self) -> None:
         self._rooms: dict[str, Room] = {}
         self._ids = itertools.count(1)
+        self.watchers: list[RoomWatcher] = []
+        """Shared by every room (the list itself), so a watcher added later sees them all."""
 
     def get(self, session_id: str) -> Room | None:
         return self._rooms.get(session_id)
+
+    def get_or_create(self, session_id: str) -> Room:
+        return self._rooms.setdefault(session_id, Room(session_id, watchers=self.watchers))
+
+    def matching(self, name: str) -> Room | None:
+        """The room whose session ID equals ``name`` but for case (XMPP room names are
+        case-folded, so a session reached through both doors is matched this way)."""
+        return next((r for r in self._rooms.values() if r.session_id.lower() == name.lower()), None)
 
     def __iter__(self) -> Iterator[Room]:
         return iter(list(self._rooms.values()))
@@ -87,15 +120,17 @@ class Rooms:
         name: str,
         avatar: str,
         state: protocol.MediaState,
-        connection: Connection,
+        connection: Connection | None,
+        participant_id: str | None = None,
+        joined_at: int | None = None,
     ) -> tuple[Room, Participant]:
-        room = self._rooms.setdefault(session_id, Room(session_id))
+        room = self.get_or_create(session_id)
         record = protocol.ParticipantRecord(
-            participant_id=f"p{next(self._ids)}",
+            participant_id=participant_id or f"p{next(self._ids)}",
             uid=uid,
             name=name,
             avatar=avatar,
-            joined_at=int(time.time() * 1000),
+            joined_at=joined_at if joined_at is not None else int(time.time() * 1000),
             audio_muted=state.audio_muted,
             video_muted=state.video_muted,
             audio_only=state.audio_only,

@@ -198,9 +198,7 @@ class SfuPeer:
                 await self._sync()
             except (ApiError, TimeoutError) as exc:
                 logger.warning("%s: subscribe negotiation failed: %s", self._participant.participant_id, exc)
-                self._participant.connection.send(
-                    protocol.Error(code=Codes.NEGOTIATION_FAILED, message=str(exc))
-                )
+                self._participant.send(protocol.Error(code=Codes.NEGOTIATION_FAILED, message=str(exc)))
 
     async def _sync(self) -> None:
         wanted = self._wanted()
@@ -271,7 +269,7 @@ class SfuPeer:
                 )
         loop = asyncio.get_running_loop()
         self._answer = loop.create_future()
-        self._participant.connection.send(
+        self._participant.send(
             protocol.SubscribeOffer(sdp=pc.localDescription.sdp, streams=dict(self._streams))
         )
         async with asyncio.timeout(ANSWER_TIMEOUT):

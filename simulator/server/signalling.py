@@ -115,7 +115,7 @@ class SignallingHandler:
         backend = self._backend
         claims = backend.tokens.verify(message.token, expected_session=message.session_id)
         user = backend.store.get_user(claims.user.uid) or claims.user
-        room, participant = backend.rooms.join(
+        room, participant = backend.arrive(
             claims.session_id,
             uid=user.uid,
             name=user.name,
@@ -125,7 +125,6 @@ class SignallingHandler:
         )
         participant.sfu = SfuPeer(participant, room)
         participant.sfu.start()
-        backend.calls.participant_joined(room.session_id, user.uid)
         others = room.others(participant)
         connection.send(
             protocol.Joined(
@@ -144,7 +143,7 @@ class SignallingHandler:
         match message:
             case protocol.Publish(sdp=sdp):
                 answer = await sfu.publish(sdp)
-                participant.connection.send(protocol.PublishAnswer(sdp=answer))
+                participant.send(protocol.PublishAnswer(sdp=answer))
                 for p in room:
                     if p.sfu is not None:
                         p.sfu.resync()
@@ -163,7 +162,7 @@ class SignallingHandler:
                         exclude=participant,
                     )
                 await self._leave(room, participant)
-                participant.connection.send(protocol.Left())
+                participant.send(protocol.Left())
                 return True
             case protocol.Join():
                 raise ApiError(Codes.ALREADY_JOINED, "this socket has already joined a session")
@@ -202,15 +201,7 @@ class SignallingHandler:
         )
 
     async def _leave(self, room: Room, participant: Participant) -> None:
-        if not self._backend.rooms.leave(room, participant):
-            return
-        self._backend.calls.participant_left(room.session_id, participant.record.uid)
-        room.broadcast(protocol.ParticipantLeft(participant=participant.record))
-        if participant.sfu is not None:
-            await participant.sfu.close()
-        for p in room:
-            if p.sfu is not None:
-                p.sfu.resync()
+        await self._backend.depart(room, participant)
 
     async def close_all(self) -> None:
         """Close every socket (backend shutdown); each handler then runs its leave."""

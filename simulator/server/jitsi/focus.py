@@ -1,0 +1,251 @@
+"""The focus: a Jicofo stand-in, an XEP-0114 component of Prosody (``focus.<domain>``).
+
+It runs each conference the published SDK asks for and bridges it with the backend's room
+of the same session, so one session is one room whichever door its members use:
+
+* the SDK's ``conference`` IQ (``http://jitsi.org/protocol/focus``) is answered
+  ``ready='true'`` after the focus has joined the MUC room as its owner (first in, as
+  Jicofo does);
+* every native participant of the session is shown in the MUC as an occupant
+  (``<participantId>@focus.<domain>/native``) with the presence the SDK reads
+  (:func:`presence.native_presence`), updated on mute and removed on leave;
+* every XMPP occupant becomes a member of the backend's room (no connection of its own):
+  native participants get ``participant-joined``, ``participant-state`` and
+  ``participant-left`` for it like for anyone else.
+
+Media (Jingle) is not offered yet: the SDK joins, lists, mutes and leaves, without streams.
+
+slixmpp drives the component: it is asyncio-native, typed, and kept (1.17 in 2026);
+aioxmpp has had no release since 2023.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+from xml.etree import ElementTree as ET
+
+import slixmpp
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
+
+from simulator import protocol
+from simulator.server.jitsi.presence import NS_COMPONENT, NS_FOCUS, Occupant, native_presence, read_occupant
+from simulator.server.rooms import Participant, Room
+
+if TYPE_CHECKING:
+    from simulator.server.app import Backend
+
+__all__ = ["Focus"]
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT: Final = 15.0
+FOCUS_NICK: Final = "focus"
+NATIVE_RESOURCE: Final = "native"
+
+
+@dataclass(eq=False)
+class _Conference:
+    """One MUC room the focus runs, and the backend room it mirrors."""
+
+    muc: str
+    """``<session>@conference.<domain>``."""
+    room: Room
+    occupants: dict[str, Participant] = field(default_factory=dict)
+    """XMPP occupants by nick, as members of ``room``."""
+    shown: set[str] = field(default_factory=set)
+    """Native participants shown in the MUC, by participant ID."""
+
+
+class Focus:
+    """The focus component; ``await start()`` connects it, ``await close()`` leaves every room."""
+
+    def __init__(self, backend: Backend, domain: str, *, port: int, secret: str) -> None:
+        self._backend = backend
+        self.domain = domain
+        self.jid = f"focus.{domain}"
+        self._muc_domain = f"conference.{domain}"
+        self._port = port
+        self._conferences: dict[str, _Conference] = {}
+        self._xmpp: Any = slixmpp.ComponentXMPP(self.jid, secret, "127.0.0.1", port)  # type: ignore[no-untyped-call]
+        self._xmpp.register_handler(
+            Callback(
+                "focus conference",
+                MatchXPath(f"{{{NS_COMPONENT}}}iq/{{{NS_FOCUS}}}conference"),
+                self._on_conference,
+            )
+        )
+        self._xmpp.add_event_handler("presence", self._on_presence)
+        self._started = asyncio.Event()
+        self._xmpp.add_event_handler("session_start", lambda _: self._started.set())
+        backend.rooms.watchers.append(self._on_room_event)
+
+    @property
+    def focus_jid(self) -> str:
+        return f"focus@{self.jid}"
+
+    async def start(self) -> None:
+        """Connect to Prosody's component port and wait for the handshake."""
+        self._xmpp.connect()
+        async with asyncio.timeout(CONNECT_TIMEOUT):
+            await self._started.wait()
+
+    async def close(self) -> None:
+        """Leave every conference (its members leave the backend's rooms), then disconnect."""
+        if self._on_room_event in self._backend.rooms.watchers:
+            self._backend.rooms.watchers.remove(self._on_room_event)
+        for conference in list(self._conferences.values()):
+            for participant in list(conference.occupants.values()):
+                await self._backend.depart(conference.room, participant)
+        self._conferences.clear()
+        if self._started.is_set():
+            await self._xmpp.disconnect(wait=1.0)
+        # slixmpp cancels its send loop only when the stream object is collected: no orphan task.
+        sender = self._xmpp._run_out_filters
+        if sender is not None and not sender.done():
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+
+    # --- the SDK asks for a conference ----------------------------------------------------
+
+    def _on_conference(self, iq: Any) -> None:
+        request = iq.xml.find(f"{{{NS_FOCUS}}}conference")
+        muc = (request.get("room") or "").lower()
+        node, _, host = muc.partition("@")
+        if not node or host != self._muc_domain:
+            iq.reply().error().set_payload(ET.Element("{urn:ietf:params:xml:ns:xmpp-stanzas}bad-request"))
+            return
+        conference = self._conferences.get(muc)
+        if conference is None:
+            room = self._backend.rooms.matching(node) or self._backend.rooms.get_or_create(node)
+            conference = self._conferences[muc] = _Conference(muc, room)
+            # In first, so the MUC makes the focus the owner; then show who is already in.
+            self._send_presence(f"{self.focus_jid}/{FOCUS_NICK}", f"{muc}/{FOCUS_NICK}", [_muc_join()])
+            for participant in conference.room:
+                if participant.connection is not None:
+                    self._show(conference, participant.record)
+        reply = iq.reply()
+        answer = ET.Element(
+            f"{{{NS_FOCUS}}}conference",
+            room=muc,
+            ready="true",
+            focusjid=self.focus_jid,
+        )
+        ET.SubElement(answer, f"{{{NS_FOCUS}}}property", name="authentication", value="false")
+        reply.set_payload(answer)
+        reply.send()
+
+    # --- the MUC tells the focus of its occupants -------------------------------------------
+
+    def _on_presence(self, presence: Any) -> None:
+        # Every bridged native occupant hears the room too: read only what the focus itself hears.
+        if str(presence["to"]) != f"{self.focus_jid}/{FOCUS_NICK}":
+            return
+        sender = presence["from"]
+        conference = self._conferences.get(str(sender.bare))
+        nick = str(sender.resource)
+        if conference is None or nick == FOCUS_NICK or nick in self._native_nicks(conference):
+            return
+        member = conference.occupants.get(nick)
+        if presence["type"] == "unavailable":
+            if member is not None:
+                del conference.occupants[nick]
+                self._spawn(self._backend.depart(conference.room, member))
+            self._close_if_empty(conference)
+            return
+        if presence["type"] == "error":
+            return
+        occupant = read_occupant(presence.xml, nick)
+        if member is None:
+            self._admit(conference, occupant)
+        else:
+            self._update(conference, member, occupant)
+
+    def _admit(self, conference: _Conference, occupant: Occupant) -> None:
+        room, participant = self._backend.arrive(
+            conference.room.session_id, uid=occupant.uid, name=occupant.name, avatar=occupant.avatar,
+            state=occupant.state(), connection=None, participant_id=occupant.nick,
+            joined_at=occupant.joined_at,
+        )  # fmt: skip
+        conference.room = room
+        conference.occupants[occupant.nick] = participant
+        participant.record.screen_sharing = occupant.screen_sharing
+        room.broadcast(protocol.ParticipantJoined(participant=participant.record), exclude=participant)
+
+    @staticmethod
+    def _update(conference: _Conference, member: Participant, occupant: Occupant) -> None:
+        record = member.record
+        state = (occupant.audio_muted, occupant.video_muted, occupant.screen_sharing)
+        if state == (record.audio_muted, record.video_muted, record.screen_sharing):
+            return
+        record.audio_muted, record.video_muted, record.screen_sharing = state
+        conference.room.broadcast(protocol.ParticipantState(participant=record), exclude=member)
+
+    def _close_if_empty(self, conference: _Conference) -> None:
+        """With no XMPP occupant left, the focus takes its native guests and itself out."""
+        if conference.occupants:
+            return
+        for participant_id in list(conference.shown):
+            self._hide(conference, participant_id)
+        self._send_presence(
+            f"{self.focus_jid}/{FOCUS_NICK}", f"{conference.muc}/{FOCUS_NICK}", [], "unavailable"
+        )
+        self._conferences.pop(conference.muc, None)
+
+    # --- the backend's rooms tell the focus of native participants ----------------------------
+
+    def _on_room_event(self, room: Room, message: protocol.ServerMessage) -> None:
+        conference = next((c for c in self._conferences.values() if c.room is room), None)
+        if conference is None:
+            return
+        match message:
+            case (
+                protocol.ParticipantJoined(participant=record) | protocol.ParticipantState(participant=record)
+            ):
+                if record.participant_id not in conference.occupants:
+                    self._show(conference, record)
+            case protocol.ParticipantLeft(participant=record):
+                if record.participant_id in conference.shown:
+                    self._hide(conference, record.participant_id)
+
+    def _show(self, conference: _Conference, record: protocol.ParticipantRecord) -> None:
+        joining = record.participant_id not in conference.shown
+        conference.shown.add(record.participant_id)
+        self._send_presence(
+            self._native_jid(record.participant_id),
+            f"{conference.muc}/{record.participant_id}",
+            native_presence(record, joining=joining),
+        )
+
+    def _hide(self, conference: _Conference, participant_id: str) -> None:
+        conference.shown.discard(participant_id)
+        self._send_presence(
+            self._native_jid(participant_id), f"{conference.muc}/{participant_id}", [], "unavailable"
+        )
+
+    def _native_jid(self, participant_id: str) -> str:
+        return f"{participant_id}@{self.jid}/{NATIVE_RESOURCE}"
+
+    @staticmethod
+    def _native_nicks(conference: _Conference) -> set[str]:
+        return conference.shown
+
+    def _send_presence(
+        self, sender: str, to: str, children: list[ET.Element], kind: str | None = None
+    ) -> None:
+        presence = self._xmpp.make_presence(pfrom=sender, pto=to, ptype=kind)
+        for child in children:
+            presence.xml.append(child)
+        presence.send()
+
+    def _spawn(self, work: Any) -> None:
+        self._backend.tasks.spawn(work, "focus")
+
+
+def _muc_join() -> ET.Element:
+    return ET.Element("{http://jabber.org/protocol/muc}x")

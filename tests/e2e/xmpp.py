@@ -1,0 +1,176 @@
+"""A Jitsi-style XMPP client for tests: what lib-jitsi-meet sends, over RFC 7395 WebSocket.
+
+It logs in the way the published SDK does (SASL ANONYMOUS, the call token in the URL),
+asks the focus for the conference, joins the MUC with the SDK's presence children, and
+keeps every stanza it receives so that tests can wait for one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Callable
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import aiohttp
+
+FRAMING = "urn:ietf:params:xml:ns:xmpp-framing"
+CLIENT = "jabber:client"
+FOCUS = "http://jitsi.org/protocol/focus"
+
+
+class XmppRefusedError(Exception):
+    """The server ended the stream or refused a step; ``condition`` says how."""
+
+    def __init__(self, condition: str, text: str = "") -> None:
+        super().__init__(f"{condition}: {text}".strip(": "))
+        self.condition = condition
+
+
+def local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def child(element: ET.Element, name: str) -> ET.Element | None:
+    return next((c for c in element if local(c.tag) == name), None)
+
+
+class JitsiClient:
+    """One published-SDK-like participant: ``async with JitsiClient(url, token, domain)``."""
+
+    def __init__(self, base_url: str, token: str | None, domain: str = "callsim.test") -> None:
+        query = f"?token={token}" if token is not None else ""
+        self.url = base_url.replace("http://", "ws://").rstrip("/") + f"/xmpp-websocket{query}"
+        self.domain = domain
+        self.jid = ""
+        self.received: list[ET.Element] = []
+        self._arrived = asyncio.Condition()
+        self._ids = itertools.count(1)
+        self._http: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self.closed = asyncio.Event()
+
+    async def __aenter__(self) -> JitsiClient:
+        self._http = aiohttp.ClientSession()
+        self._ws = await self._http.ws_connect(self.url, protocols=("xmpp",))
+        self._reader = asyncio.create_task(self._read())
+        await self._login()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._ws is not None and not self._ws.closed:
+            await self._ws.close()
+        if self._reader is not None:
+            await self._reader
+        if self._http is not None:
+            await self._http.close()
+
+    async def _read(self) -> None:
+        assert self._ws is not None
+        async for message in self._ws:
+            if message.type is not aiohttp.WSMsgType.TEXT:
+                break
+            element = ET.fromstring(message.data)
+            async with self._arrived:
+                self.received.append(element)
+                self._arrived.notify_all()
+        self.closed.set()
+        async with self._arrived:
+            self._arrived.notify_all()
+
+    async def send(self, xml: str) -> None:
+        assert self._ws is not None
+        await self._ws.send_str(xml)
+
+    async def wait(self, match: Callable[[ET.Element], bool], timeout: float = 10.0) -> ET.Element:
+        """The first received stanza (old or new) that ``match``es; XmppRefused if the stream
+        ends first or carries a stream error."""
+        async with asyncio.timeout(timeout), self._arrived:
+            while True:
+                for element in self.received:
+                    if local(element.tag) == "error" and element.tag.startswith("{http://etherx"):
+                        condition = next((local(c.tag) for c in element if local(c.tag) != "text"), "?")
+                        raise XmppRefusedError(condition, text(element, "text") or "")
+                    if match(element):
+                        return element
+                if self.closed.is_set():
+                    raise XmppRefusedError("closed", "the server closed the WebSocket")
+                await self._arrived.wait()
+
+    async def _login(self) -> None:
+        opening = f'<open xmlns="{FRAMING}" to="{self.domain}" version="1.0"/>'
+        await self.send(opening)
+        await self.wait(lambda e: local(e.tag) == "features" and child(e, "mechanisms") is not None)
+        await self.send('<auth xmlns="urn:ietf:params:xml:ns:xmpp-sasl" mechanism="ANONYMOUS"/>')
+        await self.wait(lambda e: local(e.tag) in ("success", "failure"))
+        if any(local(e.tag) == "failure" for e in self.received):
+            raise XmppRefusedError("sasl-failure")
+        self.received.clear()
+        await self.send(opening)
+        await self.wait(lambda e: local(e.tag) == "features" and child(e, "bind") is not None)
+        bound = await self.iq("set", self.domain, '<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"/>')
+        self.jid = "".join(bound.itertext())
+
+    async def iq(self, kind: str, to: str, payload: str) -> ET.Element:
+        ident = f"q{next(self._ids)}"
+        await self.send(f'<iq xmlns="{CLIENT}" id="{ident}" type="{kind}" to="{to}">{payload}</iq>')
+        answer = await self.wait(lambda e: local(e.tag) == "iq" and e.get("id") == ident)
+        if answer.get("type") == "error":
+            error = child(answer, "error")
+            raise XmppRefusedError(
+                local(error[0].tag) if error is not None and len(error) else "?", "iq error"
+            )
+        return answer
+
+    async def conference(self, room: str) -> ET.Element:
+        """The focus's answer to lib-jitsi-meet's conference request."""
+        answer = await self.iq("set", f"focus.{self.domain}", f'<conference xmlns="{FOCUS}" room="{room}"/>')
+        found = child(answer, "conference")
+        assert found is not None
+        return found
+
+    async def join(self, room: str, nick: str, uid: str, name: str, *, muted: bool = False) -> ET.Element:
+        """Join the MUC as the SDK does; the room's own presence for us (status 110)."""
+        await self.presence(room, nick, uid, name, muted=muted, joining=True)
+        return await self.wait(
+            lambda e: (local(e.tag) == "presence" and e.get("from") == f"{room}/{nick}") or _is_error(e, room)
+        )
+
+    async def presence(
+        self, room: str, nick: str, uid: str, name: str, *, muted: bool = False, joining: bool = False
+    ) -> None:
+        sources = json.dumps(
+            {f"{nick}-a0": {"muted": muted}, f"{nick}-v0": {"muted": False, "videoType": "camera"}}
+        )
+        marker = '<x xmlns="http://jabber.org/protocol/muc"/>' if joining else ""
+        await self.send(
+            f'<presence xmlns="{CLIENT}" to="{room}/{nick}">{marker}<stats-id>{uid}-stats</stats-id>'
+            f"<SourceInfo>{sources}</SourceInfo>"
+            f'<nick xmlns="http://jabber.org/protocol/nick">{name}</nick>'
+            f'<user_object uid="{uid}" name="{name}" avatar="https://avatars.test/{uid}.png" joinnedAt="1"/>'
+            "</presence>"
+        )
+
+    async def leave(self, room: str, nick: str) -> None:
+        await self.send(f'<presence xmlns="{CLIENT}" to="{room}/{nick}" type="unavailable"/>')
+
+    def presences_from(self, occupant: str) -> list[ET.Element]:
+        return [e for e in self.received if local(e.tag) == "presence" and e.get("from") == occupant]
+
+
+def _is_error(element: ET.Element, room: str) -> bool:
+    return element.get("type") == "error" and (element.get("from") or "").startswith(room)
+
+
+def text(element: ET.Element, name: str) -> str | None:
+    """The text of ``element``'s child ``name`` (None when absent)."""
+    found = child(element, name)
+    return None if found is None else found.text
+
+
+def attributes(element: ET.Element, name: str) -> dict[str, Any]:
+    found = child(element, name)
+    return {} if found is None else dict(found.attrib)
