@@ -10,6 +10,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Final
 
 from simulator import eventloop
@@ -20,6 +21,8 @@ __all__ = ["main"]
 
 EXIT_USAGE: Final = 2
 """A run that could not start: bad options, a busy port, a backend that cannot be reached."""
+SDK_BUNDLE: Final = ".interop/node_modules/@cometchat/calls-sdk-javascript/pack/index.js"
+"""Where ``tox -e interop`` (npm) puts the published SDK's bundle."""
 EXIT_INTERRUPTED: Final = 130
 """Ctrl-C: the shell's own code for SIGINT, so scripts tell an interrupt from a failure."""
 
@@ -30,20 +33,45 @@ def _fail(message: str) -> int:
     return EXIT_USAGE
 
 
-async def _serve(host: str, port: int, db: str, api_key: str | None) -> int:
-    from simulator.server import Backend
+async def _serve(args: argparse.Namespace, sdk_bundle: Path) -> int:
+    import shutil
 
+    from simulator.server import Backend
+    from simulator.server.jitsi.prosody import ProsodyError
+
+    xmpp = args.xmpp if args.xmpp is not None else shutil.which("prosody") is not None
+    if args.xmpp is None and not xmpp:
+        print("callsim: no Prosody: the XMPP door (the published SDK's) stays shut", file=sys.stderr)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    backend = Backend(host=host, port=port, db=db, api_key=api_key)
+    https_port = args.https_port if args.https_port is not None else (443 if xmpp else None)
+    backend = Backend(
+        host=args.host, port=args.port, db=args.db, api_key=args.api_key, webrtc_host=args.webrtc_host,
+        https_port=https_port, xmpp=xmpp, sdk_bundle=sdk_bundle,
+    )  # fmt: skip
     try:
         await backend.start()
+    except PermissionError as exc:
+        return _fail(
+            f"serve: cannot listen ({exc.strerror or exc}); the published SDK needs port 443: run as root, "
+            "under tools/in-private-network, or give --https-port and forward 443 to it"
+        )
     except OSError as exc:
-        return _fail(f"serve: cannot listen on {host}:{port}: {exc.strerror or exc}")
+        return _fail(f"serve: cannot listen on {args.host}: {exc.strerror or exc}")
+    except ProsodyError as exc:
+        return _fail(f"serve: {exc}")
     try:
-        print(f"callsim backend on {backend.url} (db {db}); apiKey {backend.api_key}", flush=True)
+        print(f"callsim backend on {backend.url} (db {args.db}); apiKey {backend.api_key}", flush=True)
+        if backend.https_port is not None:
+            print(f"  TLS on {backend.host}:{backend.https_port} as https://{args.webrtc_host}/", flush=True)
+        if backend.xmpp is not None:
+            print(
+                f"  XMPP door: wss://xmpp.{args.webrtc_host}/xmpp-websocket (Prosody + focus); "
+                f"the published SDK's page: https://{args.webrtc_host}/sdk/?session=S&auth=AUTH_TOKEN",
+                flush=True,
+            )
         await stop.wait()
     finally:
         await backend.close()
@@ -169,12 +197,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--participants", type=int, default=3, choices=range(2, 9), metavar="N", help="2–8 (default 3)"
     )
     demo.add_argument("--seed", type=int, default=7, help="identities come from this seed")
+    demo.add_argument(
+        "--browser", action="store_true", help="the published SDK in Chromium with two virtual participants"
+    )
+    demo.add_argument("--seconds", type=float, default=12.0, help="--browser: how long the call lasts")
+    demo.add_argument("--sdk-bundle", default=SDK_BUNDLE, help="--browser: the published SDK's pack/index.js")
 
     serve = commands.add_parser("serve", help="run the reference backend standalone")
     serve.add_argument("--host", default="127.0.0.1", help="interface (loopback by default)")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--db", default="callsim.db", help="SQLite file (':memory:' for none)")
     serve.add_argument("--api-key", default=None, help="the apiKey for user provisioning (random if unset)")
+    xmpp = serve.add_mutually_exclusive_group()
+    xmpp.add_argument(
+        "--xmpp", dest="xmpp", action="store_true", default=None,
+        help="open the published SDK's door: Prosody + the focus (default: when Prosody is installed)",
+    )  # fmt: skip
+    xmpp.add_argument("--no-xmpp", dest="xmpp", action="store_false", help="native signalling only")
+    serve.add_argument(
+        "--webrtc-host", default="callsim.test", help="the bare host name given to the SDK (WEBRTC_HOST)"
+    )
+    serve.add_argument(
+        "--https-port", type=int, default=None, help="the TLS port (default 443 with XMPP: the SDK needs it)"
+    )
+    serve.add_argument(
+        "--sdk-bundle",
+        default=SDK_BUNDLE,
+        help="the published SDK's pack/index.js, served with a page at /sdk/",
+    )
 
     conform = commands.add_parser("conform", help="run the conformance suite against an implementation")
     target = conform.add_mutually_exclusive_group()
@@ -196,10 +246,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         return _run(args)
     if args.command == "demo":
+        if args.browser:
+            return _browser_demo(args)
         from simulator.crowd.demo import main as demo_main
 
         return demo_main(args.participants, args.seed)
-    return eventloop.run(_serve(args.host, args.port, args.db, args.api_key))
+    return eventloop.run(_serve(args, Path(args.sdk_bundle).absolute()))
+
+
+def _browser_demo(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from simulator.crowd.browser_demo import BrowserDemoError, run_browser_demo
+    from simulator.server.jitsi.prosody import ProsodyError
+
+    try:
+        return run_browser_demo(Path(args.sdk_bundle).absolute(), args.seconds, Console())
+    except (BrowserDemoError, ProsodyError) as exc:
+        return _fail(f"demo --browser: {exc}")
+    except PermissionError:
+        return _fail(
+            "demo --browser: port 443 is needed: run `tools/in-private-network callsim demo --browser`"
+        )
 
 
 if __name__ == "__main__":
