@@ -22,6 +22,8 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("simulator", "conformance")
+OPTIONAL = {"playwright": "interop"}
+"""Modules imported only by an optional feature (with a clear error without them) → their extra."""
 
 
 @cache
@@ -75,10 +77,14 @@ def test_every_imported_module_comes_with_the_plain_install() -> None:
     distributions = metadata.packages_distributions()
     missing = {
         module: distributions.get(module, ["(not installed)"])
-        for module in _imported_top_level_modules()
+        for module in _imported_top_level_modules() - set(OPTIONAL)
         if not any(canonicalize_name(d) in provided for d in distributions.get(module, []))
     }
     assert not missing, f"imported by the package but not brought by its dependencies: {missing}"
+    extras = _project()["optional-dependencies"]
+    assert isinstance(extras, dict)
+    for module, extra in OPTIONAL.items():
+        assert any(Requirement(r).name == module for r in extras[extra]), (module, extra)
 
 
 def _locked() -> dict[str, str]:
