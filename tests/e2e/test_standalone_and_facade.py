@@ -26,6 +26,7 @@ pytestmark = pytest.mark.e2e
 async def serve(db: Path) -> AsyncIterator[str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "simulator.cli", "serve", "--port", "0", "--db", str(db), "--api-key", "k3y",
+        "--https-port", "0",  # with Prosody installed the XMPP door opens too; 443 is not needed here
         stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
