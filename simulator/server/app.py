@@ -18,7 +18,7 @@ from simulator.server.calls import CallService
 from simulator.server.chat import ChatHub
 from simulator.server.jitsi.door import XmppDoor
 from simulator.server.rest import errors_and_cors, routes
-from simulator.server.rooms import Connection, Participant, Room, Rooms
+from simulator.server.rooms import Participant, Room, Rooms
 from simulator.server.signalling import SignallingHandler
 from simulator.server.store import Store, UserRecord
 from simulator.server.tls import server_context
@@ -139,27 +139,6 @@ class Backend:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
-
-    def arrive(
-        self,
-        session_id: str,
-        *,
-        uid: str,
-        name: str,
-        avatar: str,
-        state: protocol.MediaState,
-        connection: Connection | None,
-        participant_id: str | None = None,
-        joined_at: int | None = None,
-    ) -> tuple[Room, Participant]:
-        """A member enters a session through either door: into its room and its call record.
-        The caller announces it (``participant-joined``) once it has greeted the newcomer."""
-        room, participant = self.rooms.join(
-            session_id, uid=uid, name=name, avatar=avatar, state=state, connection=connection,
-            participant_id=participant_id, joined_at=joined_at,
-        )  # fmt: skip
-        self.calls.participant_joined(room.session_id, uid)
-        return room, participant
 
     async def depart(self, room: Room, participant: Participant) -> None:
         """A member leaves through either door: out of the room and the call record first,

@@ -115,7 +115,7 @@ class SignallingHandler:
         backend = self._backend
         claims = backend.tokens.verify(message.token, expected_session=message.session_id)
         user = backend.store.get_user(claims.user.uid) or claims.user
-        room, participant = backend.arrive(
+        room, participant = backend.rooms.join(
             claims.session_id,
             uid=user.uid,
             name=user.name,
@@ -125,6 +125,7 @@ class SignallingHandler:
         )
         participant.sfu = SfuPeer(participant, room)
         participant.sfu.start()
+        backend.calls.participant_joined(room.session_id, user.uid)
         others = room.others(participant)
         connection.send(
             protocol.Joined(

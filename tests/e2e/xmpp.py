@@ -55,9 +55,13 @@ class JitsiClient:
 
     async def __aenter__(self) -> JitsiClient:
         self._http = aiohttp.ClientSession()
-        self._ws = await self._http.ws_connect(self.url, protocols=("xmpp",))
-        self._reader = asyncio.create_task(self._read())
-        await self._login()
+        try:
+            self._ws = await self._http.ws_connect(self.url, protocols=("xmpp",))
+            self._reader = asyncio.create_task(self._read())
+            await self._login()
+        except BaseException:
+            await self.__aexit__()
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:

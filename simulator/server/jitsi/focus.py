@@ -149,7 +149,7 @@ class Focus:
         sender = presence["from"]
         conference = self._conferences.get(str(sender.bare))
         nick = str(sender.resource)
-        if conference is None or nick == FOCUS_NICK or nick in self._native_nicks(conference):
+        if conference is None or nick == FOCUS_NICK or nick in conference.shown:
             return
         member = conference.occupants.get(nick)
         if presence["type"] == "unavailable":
@@ -167,11 +167,12 @@ class Focus:
             self._update(conference, member, occupant)
 
     def _admit(self, conference: _Conference, occupant: Occupant) -> None:
-        room, participant = self._backend.arrive(
+        room, participant = self._backend.rooms.join(
             conference.room.session_id, uid=occupant.uid, name=occupant.name, avatar=occupant.avatar,
             state=occupant.state(), connection=None, participant_id=occupant.nick,
             joined_at=occupant.joined_at,
         )  # fmt: skip
+        self._backend.calls.participant_joined(room.session_id, occupant.uid)
         conference.room = room
         conference.occupants[occupant.nick] = participant
         participant.record.screen_sharing = occupant.screen_sharing
@@ -230,10 +231,6 @@ class Focus:
 
     def _native_jid(self, participant_id: str) -> str:
         return f"{participant_id}@{self.jid}/{NATIVE_RESOURCE}"
-
-    @staticmethod
-    def _native_nicks(conference: _Conference) -> set[str]:
-        return conference.shown
 
     def _send_presence(
         self, sender: str, to: str, children: list[ET.Element], kind: str | None = None
