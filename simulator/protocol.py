@@ -273,6 +273,9 @@ def _decode(decoder: msgspec.json.Decoder[_T], data: str | bytes) -> _T:
         raise ProtocolError(str(exc)) from None
     except msgspec.DecodeError as exc:
         raise ProtocolError(f"not JSON: {exc}") from None
+    except RecursionError:
+        # Thousands of nested brackets in a few kilobytes: an error reply, never a crash.
+        raise ProtocolError("nested too deeply") from None
 
 
 def decode_client_message(data: str | bytes) -> ClientMessage:

@@ -128,7 +128,7 @@ class WireDriver:
                     if problem is not None:
                         raise ValueError(f"{problem.message} at {list(problem.absolute_path)}")
                     self._dispatch(message)
-                except (ValueError, TypeError, KeyError) as exc:
+                except (ValueError, TypeError, KeyError, RecursionError) as exc:
                     self._die(f"not a protocol message ({exc}): {text[:200]}")
                     return
         finally:

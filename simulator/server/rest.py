@@ -73,7 +73,7 @@ async def errors_and_cors(request: web.Request, handler: Handler) -> web.StreamR
 async def _json_body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise ApiError(Codes.BAD_REQUEST, "the body must be a JSON object") from None
     if not isinstance(body, dict):
         raise ApiError(Codes.BAD_REQUEST, "the body must be a JSON object")
@@ -167,7 +167,7 @@ def routes(backend: Backend) -> list[web.RouteDef]:
         # The SDK's call screen pings every 60 s (appId and "Beare <call token>" headers).
         try:
             body = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             body = None
         backend.analytics.append(
             {"appId": request.headers.get("appId", ""), "body": body if isinstance(body, dict) else None}

@@ -196,6 +196,9 @@ async def test_rest_shapes_and_errors(backend: Backend) -> None:
             f"{backend.url}call_tokens", headers={"authToken": auth}, data=b"{not json"
         ) as r:
             assert (await r.json())["error"]["code"] == "ERR_BAD_REQUEST"
+        deep = b'{"sessionId": "s1", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+        async with http.post(f"{backend.url}call_tokens", headers={"authToken": auth}, data=deep) as r:
+            assert r.status == 400 and (await r.json())["error"]["code"] == "ERR_BAD_REQUEST"
         async with http.post(f"{backend.url}users", json={"uid": "x", "name": "X"}) as r:
             assert (await r.json())["error"]["code"] == "AUTH_ERR_APIKEY_NOT_FOUND"
         async with http.post(
@@ -245,6 +248,8 @@ async def test_malformed_messages_get_errors_and_harm_no_one(join: Join, backend
         assert (await reply("{nope"))["code"] == "ERR_MESSAGE_INVALID"
         assert (await reply(b"\x00\x01"))["code"] == "ERR_MESSAGE_INVALID"
         assert (await reply(json.dumps({"type": "state", "audioMuted": True})))["code"] == "ERR_NOT_JOINED"
+        deep = '{"type": "leave", "x": ' + "[" * 1000 + "]" * 1000 + "}"
+        assert (await reply(deep))["message"] == "nested too deeply"  # and the socket stays open
         assert (await reply(json.dumps({"type": "publish", "sdp": "x" * 300_000})))[
             "code"
         ] == "ERR_MESSAGE_INVALID"

@@ -63,3 +63,24 @@ def test_oversize_messages_are_refused_before_parsing() -> None:
 def test_round_trip() -> None:
     message = protocol.StateUpdate(audio_muted=True)
     assert protocol.decode_client_message(protocol.encode(message)) == message
+
+
+DEEP = "[" * 1000 + "]" * 1000  # 2 KB, 1,000 levels: within the size limit, beyond the stack
+
+
+@pytest.mark.parametrize(
+    ("decode", "tag"),
+    [
+        (protocol.decode_client_message, "join"),
+        (protocol.decode_server_message, "left"),
+        (protocol.decode_chat_client_message, "login"),
+        (protocol.decode_chat_server_message, "logged-in"),
+    ],
+)
+def test_deeply_nested_json_is_a_protocol_error_not_a_recursion_error(decode, tag: str) -> None:  # type: ignore[no-untyped-def]
+    # An unknown field is skipped rather than typed, which is where the nesting recursed.
+    raw = (
+        f'{{"type": "{tag}", "extra": {DEEP}, "token": "t", "sessionId": "s", "authToken": "a", "uid": "u"}}'
+    )
+    with pytest.raises(protocol.ProtocolError, match="nested too deeply"):
+        decode(raw)
