@@ -17,6 +17,7 @@ from aiohttp import WSMsgType, web
 
 from simulator import protocol
 from simulator.server.errors import Codes
+from simulator.server.outbox import Outbox, deliver
 
 if TYPE_CHECKING:
     from simulator.server.store import Store
@@ -28,10 +29,10 @@ logger = logging.getLogger(__name__)
 LOGIN_TIMEOUT: Final = 15.0
 
 
-class _ChatConnection:
+class _ChatConnection(Outbox[protocol.ChatServerMessage]):
     def __init__(self, uid: str) -> None:
+        super().__init__()
         self.uid = uid
-        self.outbox: asyncio.Queue[protocol.ChatServerMessage | None] = asyncio.Queue()
 
 
 class ChatHub:
@@ -47,7 +48,7 @@ class ChatHub:
         count = 0
         for uid in dict.fromkeys(uids):
             for connection in self._connections.get(uid, ()):
-                connection.outbox.put_nowait(message)
+                connection.send(message)
                 count += 1
         return count
 
@@ -59,7 +60,7 @@ class ChatHub:
         try:
             uid = await self._login(ws)
             if uid is not None:
-                await self._serve(ws, uid)
+                await self._serve(ws, request, uid)
         finally:
             self.sockets.discard(ws)
             await ws.close()
@@ -93,21 +94,21 @@ class ChatHub:
             return None
         return None
 
-    async def _serve(self, ws: web.WebSocketResponse, uid: str) -> None:
+    async def _serve(self, ws: web.WebSocketResponse, request: web.Request, uid: str) -> None:
         connection = _ChatConnection(uid)
         self._connections.setdefault(uid, []).append(connection)
         try:
             async with asyncio.TaskGroup() as group:
-                writer = group.create_task(self._write(ws, connection))
+                writer = group.create_task(deliver(ws, request, connection, protocol.encode))
                 async for raw in ws:
                     # Nothing is expected after login; anything sent is answered, never acted on.
                     if raw.type is WSMsgType.TEXT:
-                        connection.outbox.put_nowait(
+                        connection.send(
                             protocol.Error(
                                 code=Codes.MESSAGE_INVALID, message="the chat socket only delivers"
                             )
                         )
-                connection.outbox.put_nowait(None)
+                connection.close()
                 await writer
         finally:
             connections = self._connections.get(uid, [])
@@ -115,13 +116,6 @@ class ChatHub:
                 connections.remove(connection)
             if not connections:
                 self._connections.pop(uid, None)
-
-    @staticmethod
-    async def _write(ws: web.WebSocketResponse, connection: _ChatConnection) -> None:
-        while (message := await connection.outbox.get()) is not None:
-            if not ws.closed:
-                with contextlib.suppress(ConnectionError):
-                    await ws.send_str(protocol.encode(message))
 
     async def close_all(self) -> None:
         for ws in list(self.sockets):

@@ -12,7 +12,6 @@ State changes here are made first and announced after (STYLE rule 5): when
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from simulator import protocol
+from simulator.server.outbox import Outbox
 
 if TYPE_CHECKING:
     from simulator.server.sfu import SfuPeer
@@ -27,17 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["Connection", "Participant", "Room", "RoomWatcher", "Rooms"]
 
 
-class Connection:
-    """The outgoing side of one participant's socket: an ordered queue a writer drains."""
-
-    def __init__(self) -> None:
-        self.outbox: asyncio.Queue[protocol.ServerMessage | None] = asyncio.Queue()
-
-    def send(self, message: protocol.ServerMessage) -> None:
-        self.outbox.put_nowait(message)
-
-    def close(self) -> None:
-        self.outbox.put_nowait(None)
+class Connection(Outbox[protocol.ServerMessage]):
+    """The outgoing side of one native participant's socket (bounded: :mod:`outbox`)."""
 
 
 @dataclass(eq=False)

@@ -7,7 +7,6 @@ stays open; nothing a client sends can disturb another participant's session.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Final
 
@@ -15,6 +14,7 @@ from aiohttp import WSMsgType, web
 
 from simulator import protocol
 from simulator.server.errors import ApiError, Codes
+from simulator.server.outbox import deliver
 from simulator.server.rooms import Connection, Participant, Room
 from simulator.server.sfu import SfuPeer
 
@@ -45,7 +45,7 @@ class SignallingHandler:
         connection = Connection()
         try:
             async with asyncio.TaskGroup() as group:
-                writer = group.create_task(self._write(ws, connection))
+                writer = group.create_task(deliver(ws, request, connection, protocol.encode))
                 try:
                     await self._serve(ws, connection)
                 finally:
@@ -55,14 +55,6 @@ class SignallingHandler:
             self.sockets.discard(ws)
             await ws.close()
         return ws
-
-    @staticmethod
-    async def _write(ws: web.WebSocketResponse, connection: Connection) -> None:
-        while (message := await connection.outbox.get()) is not None:
-            if ws.closed:
-                continue
-            with contextlib.suppress(ConnectionError):
-                await ws.send_str(protocol.encode(message))
 
     async def _messages(self, ws: web.WebSocketResponse, connection: Connection):  # type: ignore[no-untyped-def]
         """Yield each valid client message; answer the invalid ones with an error."""
