@@ -3,6 +3,7 @@ or standalone (``callsim serve``)."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections import deque
@@ -26,6 +27,8 @@ from simulator.server.tokens import DEFAULT_TTL, CallTokenAuthority
 from simulator.tasks import TaskSet
 
 __all__ = ["Backend"]
+
+logger = logging.getLogger(__name__)
 
 
 class Backend:
@@ -99,6 +102,8 @@ class Backend:
 
     async def start(self) -> None:
         """Listen on ``host:port``; an ``OSError`` (a busy port) leaves nothing open."""
+        if closed := self.calls.recover():
+            logger.warning("closed %d call and presence records left open by a previous run", closed)
         runner = web.AppRunner(self.make_app(), handle_signals=False, access_log=None)
         await runner.setup()
         self._runner = runner

@@ -205,6 +205,14 @@ class CallService:
         if self._store.get_call(session_id) is not None:
             self._store.participant_left(session_id, uid, self._now())
 
+    def recover(self) -> int:
+        """At start, nothing is live yet: every call and presence a previous process left open
+        (a crash, a kill, a restart) is closed now. Ongoing calls end, ringing ones were not
+        answered, and whoever was in a session left it. The number of records closed."""
+        return self._store.close_interrupted(
+            self._now(), ongoing=ONGOING, ended=ENDED, ringing=INITIATED, unanswered=UNANSWERED
+        )
+
     def exists(self, session_id: str) -> bool:
         return self._store.get_call(session_id) is not None
 

@@ -246,6 +246,23 @@ class Store:
             (at, session_id, uid),
         )
 
+    def close_interrupted(self, at: float, *, ongoing: str, ended: str, ringing: str, unanswered: str) -> int:
+        """After a restart, end what a previous process left open at ``at``: presence rows
+        without a leave, ``ongoing`` calls (as ``ended``) and ``ringing`` ones (as
+        ``unanswered``). The number of rows changed."""
+        with self._db:
+            changed = self._db.execute(
+                "UPDATE call_participants SET left_at = ? WHERE left_at IS NULL", (at,)
+            ).rowcount
+            changed += self._db.execute(
+                "UPDATE calls SET status = ?, ended_at = ?, updated_at = ? WHERE status = ?",
+                (ended, at, at, ongoing),
+            ).rowcount
+            changed += self._db.execute(
+                "UPDATE calls SET status = ?, updated_at = ? WHERE status = ?", (unanswered, at, ringing)
+            ).rowcount
+        return changed
+
     def presence(self, session_id: str) -> list[PresenceRow]:
         rows = self._db.execute(
             "SELECT uid, joined_at, left_at FROM call_participants WHERE session_id = ? ORDER BY id",

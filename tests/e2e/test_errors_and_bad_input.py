@@ -232,6 +232,31 @@ async def test_a_restarted_backend_still_knows_users_and_tokens(tmp_path) -> Non
         assert second.store.user_for_auth_token(auth) is not None
 
 
+async def test_a_restart_closes_the_calls_and_presence_a_crash_left_open(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # The rule: a new process has nothing live, so at start every ongoing call ends, every
+    # ringing call was not answered, and everyone still "in" a session left it.
+    db = tmp_path / "callsim.db"
+    async with Backend(db=db, wall_clock=lambda: 1000.0) as first:
+        for uid in ("alice", "bob", "carol"):
+            first.provision_user(uid, uid.title())
+        alice = first.store.get_user("alice")
+        assert alice is not None
+        ongoing = first.calls.create(alice, "bob", "user", "audio")
+        first.calls.update(first.store.get_user("bob"), ongoing.session_id, "ongoing")  # type: ignore[arg-type]
+        first.calls.participant_joined(ongoing.session_id, "alice")
+        ringing = first.calls.create(alice, "carol", "user", "video")
+    # (the first backend's clean close is no different from a crash for these records)
+    async with Backend(db=db, wall_clock=lambda: 2000.0) as second:
+        details = second.calls.details(ongoing.session_id)
+        assert (details["status"], details["endedAt"]) == ("ended", 2000.0)
+        assert details["participants"] == [
+            {"uid": "alice", "name": "Alice", "joinedAt": 1000.0, "leftAt": 2000.0}
+        ]
+        assert second.calls.details(ringing.session_id)["status"] == "unanswered"
+    async with Backend(db=db, wall_clock=lambda: 3000.0) as third:
+        assert third.calls.details(ongoing.session_id)["endedAt"] == 2000.0  # closed once, not again
+
+
 # --- the signalling socket ----------------------------------------------------------------------
 
 
