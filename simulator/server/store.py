@@ -9,6 +9,7 @@ join), so they run on the loop's thread.
 
 from __future__ import annotations
 
+import os
 import secrets
 import sqlite3
 import time
@@ -115,6 +116,11 @@ class Store:
 
     def __init__(self, path: str | Path = ":memory:") -> None:
         self.path = str(path)
+        if self.path != ":memory:":
+            # The file holds the token secret and auth tokens: the owner's alone. SQLite gives
+            # its -wal and -shm files the database file's permissions.
+            os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
+            os.chmod(self.path, 0o600)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA foreign_keys = ON")
         if self.path != ":memory:":

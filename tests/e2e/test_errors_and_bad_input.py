@@ -230,6 +230,9 @@ async def test_a_restarted_backend_still_knows_users_and_tokens(tmp_path) -> Non
     async with Backend(db=db) as second:
         assert second.tokens.verify(token).user.uid == "alice"
         assert second.store.user_for_auth_token(auth) is not None
+        # The secret and the auth tokens are in these files: readable by their owner alone.
+        for path in (db, tmp_path / "callsim.db-wal"):
+            assert path.stat().st_mode & 0o777 == 0o600, path
 
 
 async def test_a_restart_closes_the_calls_and_presence_a_crash_left_open(tmp_path) -> None:  # type: ignore[no-untyped-def]
