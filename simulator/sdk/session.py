@@ -188,6 +188,9 @@ class CallSession:
             self._emit_error(exc)
         except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
             self._emit_error(ApiError(Messages.UNKNOWN_API_ERROR, f"{Messages.UNKNOWN_API_MESSAGE} ({exc})"))
+        except Exception as exc:  # e.g. an SDP the media stack refuses: told, never a silent end
+            logger.exception("%s: the session failed", self._client.name)
+            self._emit_error(ApiError(Messages.GENERIC_EXCEPTION, f"{type(exc).__name__}: {exc}"))
         finally:
             await self._teardown()
 
@@ -222,9 +225,14 @@ class CallSession:
                     logger.warning("%s: bad message from the backend: %s", self._client.name, exc)
                     continue
                 if await self._on_message(message):
-                    break
+                    return
         finally:
             writer.cancel()
+        if self.state is not SessionState.LEAVING:
+            # The backend went away (stopped, killed, a close frame, a binary frame) without
+            # a `left`: the application is told, then the session closes (never silently).
+            why = f"the connection to the call ended (close code {ws.close_code})"
+            raise ApiError(Messages.UNKNOWN_API_ERROR, f"{Messages.UNKNOWN_API_MESSAGE} ({why})")
 
     async def _write(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         while (message := await self._outbox.get()) is not None:

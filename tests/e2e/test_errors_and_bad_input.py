@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import aiohttp
@@ -308,3 +309,30 @@ async def test_malformed_messages_get_errors_and_harm_no_one(join: Join, backend
     await alice.recorder.wait_for("on_user_left")
     assert backend.rooms.participant_count("s1") == 2
     assert bob.recorder.of("on_error") == []
+
+
+async def test_losing_the_backend_mid_call_is_told_never_silent(join: Join, backend: Backend) -> None:
+    alice = await join("alice", media=False)
+    bob = await join("bob", media=False)
+    await backend.close()  # the backend goes away under a call in progress
+    for participant in (alice, bob):
+        (error,) = await participant.recorder.wait_for("on_error")
+        assert error.code == "UNKNOWN_API_ERROR"
+        assert "the connection to the call ended" in error.message
+        session = participant.client.session
+        if session is not None:
+            async with asyncio.timeout(10):
+                await session.closed.wait()
+    assert alice.recorder.of("on_call_ended") == []  # K4: only the one left alone gets it
+
+
+async def test_leaving_normally_is_no_error(join: Join) -> None:
+    alice = await join("alice", media=False)
+    bob = await join("bob", media=False)
+    alice.client.end_session()
+    await bob.recorder.wait_for("on_user_left")
+    session = alice.client.session
+    if session is not None:
+        async with asyncio.timeout(10):
+            await session.closed.wait()
+    assert alice.recorder.of("on_error") == [] and bob.recorder.of("on_error") == []
