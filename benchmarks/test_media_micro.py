@@ -267,7 +267,7 @@ def test_lean_forward(benchmark: BenchmarkFixture, link: LoopbackLink) -> None:
     packets = iter(_protected(link, 60_000, lean=True))
     outlet_link = LoopbackLink()
     forwarder = Forwarder("audio", SSRC, lambda: link, lambda: 0.0)  # type: ignore[arg-type,return-value]
-    outlet = Outlet("audio", 0x9999, 111, lambda: outlet_link)  # type: ignore[arg-type,return-value]
+    outlet = Outlet("audio", 0x9999, 111, lambda: outlet_link, lambda: 0.0)  # type: ignore[arg-type,return-value]
     forwarder.attach(outlet)
     benchmark.pedantic(
         lambda: forwarder.forward(link.rx.unprotect(next(packets))), rounds=20_000, iterations=1

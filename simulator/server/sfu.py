@@ -241,6 +241,7 @@ class SfuPeer:
                 transceiver.sender._ssrc,
                 codecs[0].payloadType,
                 lambda: self._subscribe_link,
+                asyncio.get_running_loop().time,  # the forwarders' clock too
             )
             subscription.outlet = outlet
             self._by_outlet_ssrc[outlet.ssrc] = subscription

@@ -27,7 +27,7 @@ from simulator.media.rtp import (
     unwrap_retransmission,
     vp8_keyframe_start,
 )
-from simulator.server.forwarder import PLI_INTERVAL, Forwarder, Outlet
+from simulator.server.forwarder import NACK_RATE, NACK_REPEAT, PLI_INTERVAL, RESEND_RATE, Forwarder, Outlet
 
 VP8 = 96
 
@@ -158,7 +158,7 @@ def _video(seq: int, *, key: bool, first: bool = True) -> bytes:
 def _forwarder() -> tuple[Forwarder, Outlet, RecordingLink, RecordingLink, Clock]:
     publisher, subscriber, clock = RecordingLink(), RecordingLink(), Clock()
     forwarder = Forwarder("video", 0x1111, lambda: publisher, clock)  # type: ignore[arg-type,return-value]
-    outlet = Outlet("video", 0x2222, 100, lambda: subscriber)  # type: ignore[arg-type,return-value]
+    outlet = Outlet("video", 0x2222, 100, lambda: subscriber, clock)  # type: ignore[arg-type,return-value]
     forwarder.attach(outlet)
     return forwarder, outlet, publisher, subscriber, clock
 
@@ -201,10 +201,57 @@ def test_a_nack_is_served_from_history_and_the_rest_asked_of_the_publisher() -> 
     assert nacks[0].media_ssrc == 0x1111
 
 
+def _nacked(link: RecordingLink) -> list[int]:
+    return [seq for p in link.rtcp if isinstance(p, RtcpRtpfbPacket) for seq in p.lost]
+
+
+def test_a_nack_flood_asks_the_publisher_within_a_budget_and_each_packet_once() -> None:
+    forwarder, outlet, publisher, subscriber, clock = _forwarder()
+    forwarder.forward(_video(1000, key=True))
+    base = header(subscriber.rtp[0])[2]
+
+    # 50,000 NACKs for packets nobody kept, within one repeat window: the publisher is asked
+    # for the burst at most, each packet once.
+    def flood(rounds: int, step: float) -> None:
+        for n in range(rounds):
+            forwarder.on_nack(outlet, [(base + 1 + (n * 100 + k) % 30000) & 0xFFFF for k in range(100)])
+            clock.now += step
+
+    flood(500, NACK_REPEAT / 1000)
+    asked = _nacked(publisher)
+    assert 0 < len(asked) <= NACK_RATE * 1.1
+    assert len(asked) == len(set(asked))
+    # Kept up for a whole second, the flood still gets no more than the rate.
+    flood(1000, 0.001)
+    assert len(_nacked(publisher)) <= 2.2 * NACK_RATE
+    # A lost packet asked by two subscribers at once goes to the publisher once; after the
+    # window (and with budget back) it may be asked again.
+    clock.now += 2.0
+    before = len(_nacked(publisher))
+    forwarder.on_nack(outlet, [(base + 7) & 0xFFFF])
+    forwarder.on_nack(outlet, [(base + 7) & 0xFFFF])
+    assert _nacked(publisher)[before:] == [1007]
+    clock.now += NACK_REPEAT + 0.001
+    forwarder.on_nack(outlet, [(base + 7) & 0xFFFF])
+    assert _nacked(publisher)[before:] == [1007, 1007]
+
+
+def test_resends_from_history_are_budgeted_per_outlet() -> None:
+    forwarder, outlet, _, subscriber, clock = _forwarder()
+    forwarder.forward(_video(1, key=True))
+    held = header(subscriber.rtp[0])[2]
+    for _ in range(int(RESEND_RATE) * 5):
+        forwarder.on_nack(outlet, [held])
+    assert len(subscriber.resent) == RESEND_RATE  # a second's worth, not five
+    clock.now += 0.5
+    forwarder.on_nack(outlet, [held] * int(RESEND_RATE))
+    assert len(subscriber.resent) == RESEND_RATE * 1.5
+
+
 def test_audio_is_forwarded_from_the_first_packet() -> None:
     publisher, subscriber, clock = RecordingLink(), RecordingLink(), Clock()
     forwarder = Forwarder("audio", 5, lambda: publisher, clock)  # type: ignore[arg-type,return-value]
-    forwarder.attach(Outlet("audio", 6, 111, lambda: subscriber))  # type: ignore[arg-type,return-value]
+    forwarder.attach(Outlet("audio", 6, 111, lambda: subscriber, clock))  # type: ignore[arg-type,return-value]
     forwarder.forward(build_rtp(111, False, 1, 960, 5, b"opus"))
     assert len(subscriber.rtp) == 1
     assert publisher.rtcp == []  # no keyframes in audio
