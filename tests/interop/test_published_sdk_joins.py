@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -176,3 +178,20 @@ async def test_the_sdk_end_button_leaves_the_room_at_the_others(
     room = backend.rooms.get("s1")
     assert room is not None and [p.record.uid for p in room] == ["bob"]
     _record("end-button", await alice.events(), {"bob": bob})
+
+
+def test_the_browser_demo_prints_both_sides(tmp_path: Path) -> None:
+    if missing := _missing():
+        if REQUIRED:
+            pytest.fail(f"interop run without {' and '.join(missing)} (see tox -e interop)")
+        pytest.skip(f"needs {' and '.join(missing)}: run `tox -e interop`")
+    command = ["demo", "--browser", "--seconds", "3", "--sdk-bundle", str(SDK)]
+    done = subprocess.run(
+        [sys.executable, "-m", "simulator.cli", *command],
+        capture_output=True, text=True, timeout=180, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    output = " ".join(done.stdout.split())  # rich wraps long lines when piped
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "SDK (browser) onUserJoined" in output and "(native) on_user_joined" in output
+    assert "SDK (browser) onCallEnded" in output
+    assert (tmp_path / "reports" / "demo-browser.png").exists()
