@@ -63,7 +63,10 @@ async def _serve(args: argparse.Namespace, sdk_bundle: Path) -> int:
     except ProsodyError as exc:
         return _fail(f"serve: {exc}")
     try:
-        print(f"callsim backend on {backend.url} (db {args.db}); apiKey {backend.api_key}", flush=True)
+        print(
+            f"callsim backend on {backend.url} (db {args.db}); apiKey {_keep_api_key(args, backend.api_key)}",
+            flush=True,
+        )
         if backend.https_port is not None:
             print(f"  TLS on {backend.host}:{backend.https_port} as https://{args.webrtc_host}/", flush=True)
         if backend.xmpp is not None:
@@ -76,6 +79,18 @@ async def _serve(args: argparse.Namespace, sdk_bundle: Path) -> int:
     finally:
         await backend.close()
     return 0
+
+
+def _keep_api_key(args: argparse.Namespace, key: str) -> str:
+    """Where the operator finds the apiKey: never printed (logs are read by others), but
+    written to a file only its owner can read, unless it was given on the command line."""
+    if args.api_key:
+        return "as given (--api-key)"
+    path = Path(args.api_key_file or (f"{args.db}.apikey" if args.db != ":memory:" else "callsim.apikey"))
+    path.unlink(missing_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(key + "\n")
+    return f"in {path} (readable by you alone)"
 
 
 def _backend_url_problem(url: str) -> str | None:
@@ -208,6 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--db", default="callsim.db", help="SQLite file (':memory:' for none)")
     serve.add_argument("--api-key", default=None, help="the apiKey for user provisioning (random if unset)")
+    serve.add_argument(
+        "--api-key-file", default=None, help="where a random apiKey is written, 0600 (default: <db>.apikey)"
+    )
     xmpp = serve.add_mutually_exclusive_group()
     xmpp.add_argument(
         "--xmpp", dest="xmpp", action="store_true", default=None,

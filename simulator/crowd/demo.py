@@ -260,7 +260,7 @@ async def _ringing_call(
             await chat_events[callee.uid].wait_for("on_call_ended_message_received")
             await callee.client.wait_closed()
             await caller.client.wait_closed()
-        result.ringing_status = str(backend.calls.details(session_id)["status"])
+        result.ringing_status = str(backend.calls.details(session_id, caller.uid)["status"])
     finally:
         for client in chats.values():
             await client.aclose()

@@ -18,7 +18,7 @@ from simulator import protocol
 from simulator.server.calls import CallService
 from simulator.server.chat import ChatHub
 from simulator.server.jitsi.door import XmppDoor
-from simulator.server.rest import errors_and_cors, routes
+from simulator.server.rest import WEBRTC_HOST, errors_and_cors, routes
 from simulator.server.rooms import Participant, Room, Rooms
 from simulator.server.signalling import SignallingHandler
 from simulator.server.store import Store, UserRecord
@@ -89,6 +89,7 @@ class Backend:
 
     def make_app(self) -> web.Application:
         app = web.Application(middlewares=[errors_and_cors], client_max_size=1024 * 1024)
+        app[WEBRTC_HOST] = self.webrtc_host
         app.add_routes(routes(self))
         if self.xmpp is not None:
             app.add_routes(self.xmpp.routes())

@@ -216,9 +216,14 @@ class CallService:
     def exists(self, session_id: str) -> bool:
         return self._store.get_call(session_id) is not None
 
-    def details(self, session_id: str) -> dict[str, object]:
-        """The call with its answers and who was in its session when (``getCallDetails``)."""
+    def details(self, session_id: str, viewer: str) -> dict[str, object]:
+        """The call with its answers and who was in its session when (``getCallDetails``),
+        for one of its parties or someone who was in its session; ERR_CALL_NOT_A_PARTICIPANT
+        for anyone else."""
         call = self._get(session_id)
+        present = {p.uid for p in self._store.presence(session_id)}
+        if viewer != call.initiator and viewer not in self._receivers(call) and viewer not in present:
+            raise ApiError(Codes.CALL_NOT_A_PARTICIPANT, f"{viewer!r} is not a party to this call", 403)
         data = protocol.to_json_data(self.entity(call, call.initiator))
         assert isinstance(data, dict)
         data.pop("sender", None)

@@ -18,6 +18,7 @@ from aiohttp import WSMsgType, web
 from simulator import protocol
 from simulator.server.errors import Codes
 from simulator.server.outbox import Outbox, deliver
+from simulator.server.rest import WEBRTC_HOST, require_allowed_origin
 
 if TYPE_CHECKING:
     from simulator.server.store import Store
@@ -54,6 +55,7 @@ class ChatHub:
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         """``GET /chat``: log in with an auth token, then receive call messages."""
+        require_allowed_origin(request, request.app[WEBRTC_HOST])
         ws = web.WebSocketResponse(max_msg_size=64 * 1024, heartbeat=30.0)
         await ws.prepare(request)
         self.sockets.add(ws)

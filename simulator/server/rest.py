@@ -29,15 +29,35 @@ from simulator.server.store import UserRecord
 if TYPE_CHECKING:
     from simulator.server.app import Backend
 
-__all__ = ["call_token_answer", "routes"]
+__all__ = ["WEBRTC_HOST", "call_token_answer", "origin_allowed", "routes"]
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+WEBRTC_HOST = web.AppKey("webrtc_host", str)
+"""The backend's bare host name, whose HTTPS origins its browser pages come from."""
 
 _LOOPBACK_ORIGIN = re.compile(r"^https?://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$")
 _CORS_HEADERS = "authToken, callToken, apiKey, Content-Type, Accept, appId, sdk, resource, authorization"
 _CORS_METHODS = "GET, POST, PUT, OPTIONS"
+
+
+def origin_allowed(origin: str, webrtc_host: str) -> bool:
+    """Whether a browser page at ``origin`` may use this backend: pages on loopback, and the
+    backend's own HTTPS name and its subdomains (the published SDK's page). REST answers
+    carry CORS headers for these; the WebSockets refuse other origins outright (a browser
+    does not apply CORS to them)."""
+    if _LOOPBACK_ORIGIN.match(origin):
+        return True
+    host = re.escape(webrtc_host)
+    return re.fullmatch(rf"https://([a-z0-9-]+\.)*{host}(:\d+)?", origin.lower()) is not None
+
+
+def require_allowed_origin(request: web.Request, webrtc_host: str) -> None:
+    """For WebSocket handshakes: a browser page from another origin is refused (403)."""
+    origin = request.headers.get("Origin")
+    if origin is not None and not origin_allowed(origin, webrtc_host):
+        raise ApiError(Codes.ORIGIN_NOT_ALLOWED, f"origin {origin!r} may not open this socket", 403)
 
 
 @web.middleware
@@ -48,7 +68,7 @@ async def errors_and_cors(request: web.Request, handler: Handler) -> web.StreamR
     aiohttp-cors (exact origins or ``*``) cannot express.
     """
     origin = request.headers.get("Origin", "")
-    allowed = bool(_LOOPBACK_ORIGIN.match(origin))
+    allowed = origin_allowed(origin, request.app[WEBRTC_HOST]) if origin else False
     response: web.StreamResponse
     if request.method == "OPTIONS" and allowed:
         response = web.Response(status=204)
@@ -217,8 +237,10 @@ def routes(backend: Backend) -> list[web.RouteDef]:
         return web.json_response({"data": protocol.to_json_data(call)})
 
     async def call_details(request: web.Request) -> web.Response:
-        require_user(request)
-        return web.json_response({"data": [backend.calls.details(request.match_info["session_id"])]})
+        user = require_user(request)  # a call's details are its parties' alone
+        return web.json_response(
+            {"data": [backend.calls.details(request.match_info["session_id"], user.uid)]}
+        )
 
     async def room_size(request: web.Request) -> web.Response:
         room = request.query.get("room", "")
@@ -227,6 +249,7 @@ def routes(backend: Backend) -> list[web.RouteDef]:
         return web.json_response({"participants": backend.room_size(room)})
 
     async def session_info(request: web.Request) -> web.Response:
+        require_api_key(request)  # who is in a session is the operator's to see, not the public's
         session_id = request.match_info["session_id"]
         room = backend.rooms.get(session_id)
         participants = [] if room is None else [p.record.uid for p in room]

@@ -15,6 +15,7 @@ from aiohttp import WSMsgType, web
 from simulator import protocol
 from simulator.server.errors import ApiError, Codes
 from simulator.server.outbox import deliver
+from simulator.server.rest import WEBRTC_HOST, require_allowed_origin
 from simulator.server.rooms import Connection, Participant, Room
 from simulator.server.sfu import SfuPeer
 
@@ -39,6 +40,7 @@ class SignallingHandler:
         self.sockets: set[web.WebSocketResponse] = set()
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        require_allowed_origin(request, request.app[WEBRTC_HOST])
         ws = web.WebSocketResponse(max_msg_size=SOCKET_LIMIT, heartbeat=30.0)
         await ws.prepare(request)
         self.sockets.add(ws)

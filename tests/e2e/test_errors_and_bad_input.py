@@ -214,9 +214,43 @@ async def test_rest_shapes_and_errors(backend: Backend) -> None:
         ) as r:
             assert r.status == 204 and r.headers["Access-Control-Allow-Origin"] == origin
             assert "authToken" in r.headers["Access-Control-Allow-Headers"]
-        async with http.get(f"{backend.url}sessions/s1", headers={"Origin": "http://evil.example"}) as r:
+        operator = {"apiKey": backend.api_key}
+        async with http.get(
+            f"{backend.url}sessions/s1", headers={"Origin": "http://evil.example", **operator}
+        ) as r:
             assert "Access-Control-Allow-Origin" not in r.headers
             assert (await r.json())["data"]["participantCount"] == 0
+        async with http.get(f"{backend.url}sessions/s1") as r:  # who is in a session: not public
+            assert r.status == 401 and (await r.json())["error"]["code"] == "AUTH_ERR_APIKEY_NOT_FOUND"
+
+
+async def test_a_calls_details_are_its_parties_alone(backend: Backend) -> None:
+    tokens = {uid: backend.provision_user(uid, uid.title()) for uid in ("alice", "bob", "eve")}
+    alice = backend.store.get_user("alice")
+    assert alice is not None
+    call = backend.calls.create(alice, "bob", "user", "audio")
+    async with aiohttp.ClientSession() as http:
+        for uid, allowed in (("alice", True), ("bob", True), ("eve", False)):
+            async with http.get(
+                f"{backend.url}calls/{call.session_id}", headers={"authToken": tokens[uid]}
+            ) as r:
+                body = await r.json()
+                if allowed:
+                    assert r.status == 200 and body["data"][0]["sessionId"] == call.session_id
+                else:
+                    assert r.status == 403 and body["error"]["code"] == "ERR_CALL_NOT_A_PARTICIPANT"
+
+
+@pytest.mark.parametrize("path", ["/ws", "/chat"])
+async def test_sockets_refuse_pages_of_other_origins(backend: Backend, path: str) -> None:
+    url = backend.url.rstrip("/").replace("http://", "ws://") + path
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(url, headers={"Origin": "http://evil.example"})
+        assert refused.value.status == 403
+        for origin in ({"Origin": "http://127.0.0.1:5173"}, {"Origin": "https://xmpp.callsim.test"}, {}):
+            async with http.ws_connect(url, headers=origin) as ws:  # loopback, the SDK's page, no browser
+                assert not ws.closed
 
 
 async def test_a_restarted_backend_still_knows_users_and_tokens(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -251,14 +285,14 @@ async def test_a_restart_closes_the_calls_and_presence_a_crash_left_open(tmp_pat
         ringing = first.calls.create(alice, "carol", "user", "video")
     # (the first backend's clean close is no different from a crash for these records)
     async with Backend(db=db, wall_clock=lambda: 2000.0) as second:
-        details = second.calls.details(ongoing.session_id)
+        details = second.calls.details(ongoing.session_id, "alice")
         assert (details["status"], details["endedAt"]) == ("ended", 2000.0)
         assert details["participants"] == [
             {"uid": "alice", "name": "Alice", "joinedAt": 1000.0, "leftAt": 2000.0}
         ]
-        assert second.calls.details(ringing.session_id)["status"] == "unanswered"
+        assert second.calls.details(ringing.session_id, "alice")["status"] == "unanswered"
     async with Backend(db=db, wall_clock=lambda: 3000.0) as third:
-        assert third.calls.details(ongoing.session_id)["endedAt"] == 2000.0  # closed once, not again
+        assert third.calls.details(ongoing.session_id, "alice")["endedAt"] == 2000.0  # closed once, not again
 
 
 # --- the signalling socket ----------------------------------------------------------------------

@@ -71,7 +71,7 @@ async def test_ringing_call_with_media_and_the_end_choreography(
     assert alice_chat.chat.get_active_call() is None
     assert bob_chat.chat.get_active_call() is None
 
-    details = backend.calls.details(session_id)
+    details = backend.calls.details(session_id, "alice")
     assert details["status"] == "ended"
     assert details["endedAt"] is not None
     presence = {p["uid"]: p for p in details["participants"]}  # type: ignore[union-attr]

@@ -155,6 +155,25 @@ def test_setup_errors_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Cap
     assert not (tmp_path / "r").exists()
 
 
+def test_serve_keeps_a_random_api_key_out_of_its_output(tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "simulator.cli", "serve", "--port", "0", "--db", str(db), "--no-xmpp"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        key_file = tmp_path / "x.db.apikey"
+        assert f"apiKey in {key_file}" in line, line
+        key = key_file.read_text().strip()
+        assert len(key) >= 16 and key not in line
+        assert key_file.stat().st_mode & 0o777 == 0o600
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+
+
 def test_serve_on_a_busy_port_is_one_line_and_exit_2(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

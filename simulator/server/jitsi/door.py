@@ -19,6 +19,7 @@ from aiohttp import WSMsgType, web
 
 from simulator.server.jitsi.focus import Focus
 from simulator.server.jitsi.prosody import Prosody
+from simulator.server.rest import require_allowed_origin
 
 if TYPE_CHECKING:
     from simulator.server.app import Backend
@@ -86,6 +87,7 @@ class XmppDoor:
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
         """RFC 7395 XMPP over WebSocket: frames both ways between the client and Prosody."""
+        require_allowed_origin(request, self.domain)
         client = web.WebSocketResponse(protocols=("xmpp",), max_msg_size=MAX_STANZA, heartbeat=30.0)
         await client.prepare(request)
         if self._http is None:
