@@ -23,6 +23,7 @@ from typing import Literal, TypeVar
 import msgspec
 
 __all__ = [
+    "HEARTBEAT",
     "MAX_MESSAGE_BYTES",
     "CallEntity",
     "CallMessage",
@@ -63,6 +64,10 @@ __all__ = [
 
 MAX_MESSAGE_BYTES = 256 * 1024
 """Larger frames are refused before parsing (an SDP for a big room is ~20 KiB)."""
+HEARTBEAT = 6.0
+"""Seconds between WebSocket pings, both ways, on the signalling and chat sockets. A peer
+that sends no pong within half of it is gone: a frozen participant is removed, and a stalled
+backend is reported to the application, within 9 s."""
 
 StreamSource = Literal["mic", "camera", "screen"]
 LeaveReason = Literal["end", "button", "timeout"]

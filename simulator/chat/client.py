@@ -123,7 +123,9 @@ class ChatClient:
         """Log in with an auth token the backend issued; returns the logged-in user."""
         if self.app_settings is None:
             raise call_error("NOT_INITIALIZED")
-        socket = await self.http.ws_connect(f"{self.host.replace('http', 'ws', 1)}chat")
+        socket = await self.http.ws_connect(
+            f"{self.host.replace('http', 'ws', 1)}chat", heartbeat=protocol.HEARTBEAT
+        )
         await socket.send_str(protocol.encode(protocol.ChatLogin(auth_token=auth_token)))
         reply = protocol.decode_chat_server_message((await socket.receive(timeout=15)).data)
         if not isinstance(reply, protocol.ChatLoggedIn):

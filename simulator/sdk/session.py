@@ -181,7 +181,10 @@ class CallSession:
                 return
             await self._verify_token()
             async with self._client.http.ws_connect(
-                self._client.ws_url, timeout=aiohttp.ClientWSTimeout(ws_close=5.0), max_msg_size=0
+                self._client.ws_url,
+                timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+                max_msg_size=0,
+                heartbeat=protocol.HEARTBEAT,  # a stalled backend is noticed, not waited on
             ) as ws:
                 await self._converse(ws)
         except CometChatCallsException as exc:

@@ -56,7 +56,7 @@ class ChatHub:
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         """``GET /chat``: log in with an auth token, then receive call messages."""
         require_allowed_origin(request, request.app[WEBRTC_HOST])
-        ws = web.WebSocketResponse(max_msg_size=64 * 1024, heartbeat=30.0)
+        ws = web.WebSocketResponse(max_msg_size=64 * 1024, heartbeat=protocol.HEARTBEAT)
         await ws.prepare(request)
         self.sockets.add(ws)
         try:

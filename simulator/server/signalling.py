@@ -41,7 +41,7 @@ class SignallingHandler:
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         require_allowed_origin(request, request.app[WEBRTC_HOST])
-        ws = web.WebSocketResponse(max_msg_size=SOCKET_LIMIT, heartbeat=30.0)
+        ws = web.WebSocketResponse(max_msg_size=SOCKET_LIMIT, heartbeat=protocol.HEARTBEAT)
         await ws.prepare(request)
         self.sockets.add(ws)
         connection = Connection()

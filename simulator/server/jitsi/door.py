@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Final
 import aiohttp
 from aiohttp import WSMsgType, web
 
+from simulator import protocol
 from simulator.server.jitsi.focus import Focus
 from simulator.server.jitsi.prosody import Prosody
 from simulator.server.rest import require_allowed_origin
@@ -88,7 +89,9 @@ class XmppDoor:
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
         """RFC 7395 XMPP over WebSocket: frames both ways between the client and Prosody."""
         require_allowed_origin(request, self.domain)
-        client = web.WebSocketResponse(protocols=("xmpp",), max_msg_size=MAX_STANZA, heartbeat=30.0)
+        client = web.WebSocketResponse(
+            protocols=("xmpp",), max_msg_size=MAX_STANZA, heartbeat=protocol.HEARTBEAT
+        )
         await client.prepare(request)
         if self._http is None:
             await client.close(code=1013, message=b"the XMPP door is not open")
