@@ -3,12 +3,9 @@ stops answering is reported to the application — each within the heartbeat's 9
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import re
 import signal
-import sys
 
 import aiohttp
 import pytest
@@ -18,6 +15,7 @@ from simulator.sdk import CallAppSettingsBuilder, CallsClient, CallSettingsBuild
 from simulator.sdk.recorder import EventRecorder
 from simulator.server import Backend
 from tests.conftest import Join
+from tests.e2e.serving import API_KEY, serve
 
 pytestmark = pytest.mark.e2e
 
@@ -40,35 +38,24 @@ async def test_a_frozen_participant_is_removed_everywhere(backend: Backend, join
 
 
 async def test_a_stalled_backend_is_reported_to_the_application(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "simulator.cli", "serve", "--port", "0", "--db", str(tmp_path / "db"),
-        "--api-key", "k3y", "--no-xmpp", stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
-        url = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
-        assert url, line
-        async with aiohttp.ClientSession(headers={"apiKey": "k3y"}) as http:
-            await (await http.post(f"{url[1]}users", json={"uid": "ann", "name": "Ann"})).release()
-            async with http.post(f"{url[1]}users/ann/auth_tokens") as r:
+    async with serve(tmp_path / "db", "--no-xmpp") as served:
+        url = served.url
+        async with aiohttp.ClientSession(headers={"apiKey": API_KEY}) as http:
+            await (await http.post(f"{url}users", json={"uid": "ann", "name": "Ann"})).release()
+            async with http.post(f"{url}users/ann/auth_tokens") as r:
                 auth = (await r.json())["data"]["authToken"]
         recorder = EventRecorder("ann")
         async with CallsClient(name="ann") as client:
             await client.init(
-                CallAppSettingsBuilder().set_app_id("callsim").set_region("us").set_host(url[1]).build()
+                CallAppSettingsBuilder().set_app_id("callsim").set_region("us").set_host(url).build()
             )
             token = await client.generate_token("s1", auth)
             settings = CallSettingsBuilder().set_call_listener(recorder.listener()).build()
             await client.start_session(token.token, settings, CallView())
             await client.wait_joined()
-            os.kill(process.pid, signal.SIGSTOP)  # the backend stalls: no answer, no close
+            os.kill(served.process.pid, signal.SIGSTOP)  # the backend stalls: no answer, no close
             try:
                 (error,) = await recorder.wait_for("on_error", timeout=BOUND)
             finally:
-                os.kill(process.pid, signal.SIGCONT)
+                os.kill(served.process.pid, signal.SIGCONT)
             assert error.code == "UNKNOWN_API_ERROR"
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(process.wait(), 30)

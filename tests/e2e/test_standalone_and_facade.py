@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import re
-import signal
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -18,40 +12,24 @@ from simulator.sdk.facade import CometChatCalls
 from simulator.sdk.recorder import EventRecorder
 from simulator.server import Backend
 from tests.conftest import Join
+from tests.e2e.serving import serve
 
 pytestmark = pytest.mark.e2e
-
-
-@asynccontextmanager
-async def serve(db: Path) -> AsyncIterator[str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "simulator.cli", "serve", "--port", "0", "--db", str(db), "--api-key", "k3y",
-        "--https-port", "0",  # with Prosody installed the XMPP door opens too; 443 is not needed here
-        stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
-        match = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
-        assert match, line
-        yield match.group(1)
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), 30) == 0
 
 
 async def test_serve_keeps_users_in_its_database_across_restarts(tmp_path: Path) -> None:
     db = tmp_path / "callsim.db"
     async with aiohttp.ClientSession() as http:
-        async with serve(db) as url:
+        async with serve(db) as served:
+            url = served.url
             async with http.post(
                 f"{url}users", headers={"apiKey": "k3y"}, json={"uid": "ann", "name": "Ann"}
             ) as r:
                 assert (await r.json())["data"]["uid"] == "ann"
             async with http.post(f"{url}users/ann/auth_tokens", headers={"apiKey": "k3y"}) as r:
                 auth = (await r.json())["data"]["authToken"]
-        async with serve(db) as url:
+        async with serve(db) as served:
+            url = served.url
             async with http.post(
                 f"{url}call_tokens", headers={"authToken": auth}, json={"sessionId": "s"}
             ) as r:
