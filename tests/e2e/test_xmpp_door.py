@@ -89,6 +89,14 @@ async def test_one_session_is_one_room_across_both_doors(backend: Backend, join:
         await alice.wait(presence_of(alice, bob_id, available=False))
 
 
+async def test_a_conference_outside_the_muc_is_refused(backend: Backend) -> None:
+    async with JitsiClient(backend.url, call_token(backend, "alice", "s1")) as alice:
+        with pytest.raises(XmppRefusedError) as refused:
+            await alice.conference("s1@elsewhere.example")
+        assert refused.value.condition == "bad-request"
+    assert backend.rooms.get("s1") is None
+
+
 async def test_an_xmpp_leave_reaches_the_natives_and_ends_their_call(backend: Backend, join: Join) -> None:
     bob = await join("bob", media=False)
     async with JitsiClient(backend.url, call_token(backend, "alice", "s1")) as alice:

@@ -118,7 +118,11 @@ class Focus:
         muc = (request.get("room") or "").lower()
         node, _, host = muc.partition("@")
         if not node or host != self._muc_domain:
-            iq.reply().error().set_payload(ET.Element("{urn:ietf:params:xml:ns:xmpp-stanzas}bad-request"))
+            refusal = iq.reply()
+            refusal["error"]["type"] = "modify"
+            refusal["error"]["condition"] = "bad-request"
+            refusal["error"]["text"] = f"no room {muc!r} here: rooms are <session>@{self._muc_domain}"
+            refusal.send()
             return
         conference = self._conferences.get(muc)
         if conference is None:
