@@ -115,7 +115,11 @@ def search(path: MediaPath, measure: Callable[[MediaPath, int], dict[str, Any]] 
         "steps": steps,
         "largest_held": best["participants"] if best else None,
         "below": None if best else ladder[0],
-        "first_failure": next((f"{s['participants']}: {s['why']}" for s in steps if not s["holds"]), None),
+        # The smallest size that failed: just above what held, or the "below" size itself.
+        "boundary_failure": min(
+            ((s["participants"], f"{s['participants']}: {s['why']}") for s in steps if not s["holds"]),
+            default=(0, None),
+        )[1],
         "generator_per_core": steady["generator_per_core"] if steady else None,
         "sfu_per_core": steady["backend_per_core"] if steady else None,
         "rss_per_participant_mib": steady["rss_per_participant_mib"] if steady else None,

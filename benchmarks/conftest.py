@@ -75,8 +75,8 @@ def _ratios(benchmarks: list[Any]) -> list[dict[str, Any]]:
                 f"{info['rss_per_participant_mib']} MiB each; {info['cpu_us_per_packet']} µs/packet; "
                 f"connect p95 {info['connect_p95_ms']} ms)"
             )
-            if info["first_failure"]:
-                lean_text += f"; failed at {info['first_failure']}"
+            if info["boundary_failure"]:
+                lean_text += f"; failed at {info['boundary_failure']}"
         rows.append(
             {
                 "measure": f"participants per core: {path}",
@@ -101,7 +101,7 @@ def _ratios(benchmarks: list[Any]) -> list[dict[str, Any]]:
 def _not_held(info: dict[str, Any]) -> str:
     if not info:
         return "not measured"
-    return f"below {info['below']} (failed at {info['first_failure']})"
+    return f"below {info['below']} (failed at {info['boundary_failure']})"
 
 
 def _connect(step: dict[str, Any]) -> str:

@@ -42,7 +42,9 @@ def test_the_search_finds_the_largest_size_that_holds_wherever_it_lies(path: Med
         assert len(runs) <= 1 + math.ceil(math.log2(len(ladder)))  # a bisection, not a walk
         assert outcome["generator_per_core"] is None or outcome["generator_per_core"] > 0
         if threshold < ladder[-1]:
-            assert outcome["first_failure"].endswith("loop lag p99 30 ms ≥ 20 ms")
+            assert outcome["boundary_failure"].endswith("loop lag p99 30 ms ≥ 20 ms")
+            smallest_failed = next(size for size in ladder if size > threshold)
+            assert outcome["boundary_failure"].startswith(f"{smallest_failed}: ")
 
 
 def test_each_shortfall_is_named_with_its_figure() -> None:
