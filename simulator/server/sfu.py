@@ -21,7 +21,14 @@ import logging
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
+from aiortc import (
+    RTCPeerConnection,
+    RTCRtpCodecCapability,
+    RTCRtpReceiver,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.exceptions import OperationError
 from aiortc.rtp import RtcpPsfbPacket, RtcpRtpfbPacket
 
 from simulator import protocol
@@ -52,6 +59,21 @@ PUBLISH_SLOTS: Final[tuple[tuple[str, Source], ...]] = (
     ("video", "camera"),
     ("video", "screen"),
 )
+
+
+def _codecs(kind: str, wanted: set[str]) -> list[RTCRtpCodecCapability]:
+    capabilities = RTCRtpReceiver.getCapabilities(kind)
+    assert capabilities is not None, kind
+    return [c for c in capabilities.codecs if c.mimeType.lower() in wanted]
+
+
+FORWARDED_CODECS: Final = {
+    "audio": _codecs("audio", {"audio/opus"}),
+    "video": _codecs("video", {"video/vp8", "video/rtx"}),
+}
+"""What the SFU forwards: it recognises VP8 keyframes only, and maps payload types per
+subscriber within one codec (a publisher in another codec would reach nobody)."""
+FORWARDED_NAMES: Final = {"audio": "Opus", "video": "VP8"}
 ANSWER_TIMEOUT: Final = 15.0
 PSFB_FIR: Final = 4
 KEEP_IN_STEP: Final = 1024
@@ -97,33 +119,27 @@ class SfuPeer:
     # --- publish --------------------------------------------------------------------------
 
     async def publish(self, sdp: str) -> str:
-        """Answer the participant's publish offer; returns the answer SDP."""
+        """Answer the participant's publish offer; returns the answer SDP.
+
+        A refused offer leaves nothing behind (no connection, no forwarder), is logged with
+        the participant and the reason, and may be sent again corrected.
+        """
         if self._publish is not None or self._closed:
             raise ApiError(Codes.NEGOTIATION_FAILED, "already publishing; the publish offer is sent once")
-        pc = self._publish = open_peer_connection()
+        pc = open_peer_connection()
         try:
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-        except Exception as exc:
-            raise ApiError(Codes.NEGOTIATION_FAILED, f"publish offer refused: {exc}") from None
-        transceivers = pc.getTransceivers()
-        if [t.kind for t in transceivers] != [kind for kind, _ in PUBLISH_SLOTS]:
-            raise ApiError(
-                Codes.NEGOTIATION_FAILED,
-                "publish offer must have m-lines audio (mic), video (camera), video (screen)",
-            )
-        ssrcs = remote_ssrcs(pc)
-        now = asyncio.get_running_loop().time
-        for transceiver, (kind, source) in zip(transceivers, PUBLISH_SLOTS, strict=True):
-            announced = ssrcs.get(transceiver.mid or "")
-            if announced is None:
-                raise ApiError(Codes.NEGOTIATION_FAILED, f"publish offer announces no SSRC for the {source}")
-            ssrc, rtx = announced
-            transceiver.direction = "recvonly"
-            forwarder = Forwarder(kind, ssrc, lambda: self._publish_link, now)
-            self.forwarders[source] = forwarder
-            self._by_ssrc[ssrc] = forwarder
-            if rtx is not None:
-                self._by_rtx_ssrc[rtx] = forwarder
+            forwarders, by_ssrc, by_rtx = await self._accept_publish(pc, sdp)
+            answer = await pc.createAnswer()
+            await pc.setLocalDescription(answer)
+        except ApiError as exc:
+            logger.warning("%s: publish refused: %s", self._participant.participant_id, exc.message)
+            with contextlib.suppress(Exception):
+                await close_peer_connection(pc)
+            raise
+        self._publish = pc
+        self.forwarders.update(forwarders)
+        self._by_ssrc.update(by_ssrc)
+        self._by_rtx_ssrc.update(by_rtx)
 
         @pc.on("connectionstatechange")
         def _connected() -> None:
@@ -131,8 +147,52 @@ class SfuPeer:
                 self._publish_link = RtpLink(pc, on_rtp=self._on_publish_rtp)
                 release_receivers(pc)
 
-        await pc.setLocalDescription(await pc.createAnswer())
         return str(pc.localDescription.sdp)
+
+    async def _accept_publish(
+        self, pc: RTCPeerConnection, sdp: str
+    ) -> tuple[dict[Source, Forwarder], dict[int, Forwarder], dict[int, Forwarder]]:
+        """Check the offer against the publish rules (docs/signalling.md) and make its
+        forwarders, touching nothing of this peer's: ApiError says what is wrong."""
+        # The slots exist before the offer is applied, so that their codecs are the ones the
+        # SFU forwards (Opus; VP8, with RTX): an offer without them is refused, not accepted
+        # into a codec no subscriber could decode.
+        for kind, _ in PUBLISH_SLOTS:
+            pc.addTransceiver(kind, direction="recvonly").setCodecPreferences(FORWARDED_CODECS[kind])
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        except OperationError as exc:
+            kind = "video" if "video" in str(exc) else "audio"
+            raise ApiError(
+                Codes.NEGOTIATION_FAILED,
+                f"publish offer refused: no {kind} codec the SFU forwards ({FORWARDED_NAMES[kind]})",
+            ) from None
+        except Exception as exc:
+            raise ApiError(Codes.NEGOTIATION_FAILED, f"publish offer refused: {exc}") from None
+        transceivers = pc.getTransceivers()
+        if [t.kind for t in transceivers] != [kind for kind, _ in PUBLISH_SLOTS] or any(
+            t.mid is None for t in transceivers
+        ):
+            raise ApiError(
+                Codes.NEGOTIATION_FAILED,
+                "publish offer must have m-lines audio (mic), video (camera), video (screen)",
+            )
+        ssrcs = remote_ssrcs(pc)
+        now = asyncio.get_running_loop().time
+        forwarders: dict[Source, Forwarder] = {}
+        by_ssrc: dict[int, Forwarder] = {}
+        by_rtx: dict[int, Forwarder] = {}
+        for transceiver, (kind, source) in zip(transceivers, PUBLISH_SLOTS, strict=True):
+            announced = ssrcs.get(transceiver.mid or "")
+            if announced is None:
+                raise ApiError(Codes.NEGOTIATION_FAILED, f"publish offer announces no SSRC for the {source}")
+            ssrc, rtx = announced
+            forwarder = Forwarder(kind, ssrc, lambda: self._publish_link, now)
+            forwarders[source] = forwarder
+            by_ssrc[ssrc] = forwarder
+            if rtx is not None:
+                by_rtx[rtx] = forwarder
+        return forwarders, by_ssrc, by_rtx
 
     def _on_publish_rtp(self, packet: bytes, _arrival: float) -> None:
         ssrc = header(packet)[4]

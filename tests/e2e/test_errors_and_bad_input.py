@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import aiohttp
 import jwt
 import pytest
+from aiortc import RTCPeerConnection, RTCRtpSender
 
+from simulator.media.peer import close_peer_connection, open_peer_connection
 from simulator.sdk import (
     CallAppSettingsBuilder,
     CallsClient,
@@ -370,3 +373,49 @@ async def test_leaving_normally_is_no_error(join: Join) -> None:
         async with asyncio.timeout(10):
             await session.closed.wait()
     assert alice.recorder.of("on_error") == [] and bob.recorder.of("on_error") == []
+
+
+async def _offer(*, video: str) -> tuple[RTCPeerConnection, str]:
+    """A publish offer in the protocol's shape (mic, camera, screen), its video in ``video``."""
+    pc = open_peer_connection()
+    capabilities = RTCRtpSender.getCapabilities("video")
+    assert capabilities is not None
+    codecs = [c for c in capabilities.codecs if c.mimeType.lower() in (f"video/{video}", "video/rtx")]
+    for kind in ("audio", "video", "video"):
+        transceiver = pc.addTransceiver(kind, direction="sendonly")
+        if kind == "video":
+            transceiver.setCodecPreferences(codecs)
+    await pc.setLocalDescription(await pc.createOffer())
+    return pc, pc.localDescription.sdp
+
+
+async def test_a_refused_publish_leaves_nothing_behind_and_can_be_sent_again(backend: Backend) -> None:
+    user = backend.store.user_for_auth_token(backend.provision_user("pat", "Pat"))
+    assert user is not None
+    h264, h264_sdp = await _offer(video="h264")
+    vp8, vp8_sdp = await _offer(video="vp8")
+    try:
+        async with aiohttp.ClientSession() as http, http.ws_connect(backend.ws_url) as ws:
+            await ws.send_str(
+                json.dumps({"type": "join", "token": backend.tokens.issue(user, "s1"), "sessionId": "s1"})
+            )
+            assert json.loads((await ws.receive(timeout=10)).data)["type"] == "joined"
+
+            async def publish(sdp: str) -> dict[str, Any]:
+                await ws.send_str(json.dumps({"type": "publish", "sdp": sdp}))
+                return json.loads((await ws.receive(timeout=20)).data)  # type: ignore[no-any-return]
+
+            junk = await publish("v=0 junk")
+            assert (junk["type"], junk["code"]) == ("error", "ERR_NEGOTIATION_FAILED")
+            # A codec the SFU cannot forward is refused, never accepted into silence.
+            refused = await publish(h264_sdp)
+            assert refused["message"] == "publish offer refused: no video codec the SFU forwards (VP8)"
+            (participant,) = list(backend.rooms.get("s1") or [])
+            assert participant.sfu is not None and participant.sfu.forwarders == {}
+            accepted = await publish(vp8_sdp)  # the same socket, corrected: accepted
+            assert accepted["type"] == "publish-answer" and "VP8" in accepted["sdp"]
+            assert "H264" not in accepted["sdp"]
+            assert set(participant.sfu.forwarders) == {"mic", "camera", "screen"}
+    finally:
+        for pc in (h264, vp8):
+            await close_peer_connection(pc)
