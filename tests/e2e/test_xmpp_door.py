@@ -97,6 +97,19 @@ async def test_a_conference_outside_the_muc_is_refused(backend: Backend) -> None
     assert backend.rooms.get("s1") is None
 
 
+async def test_asking_for_a_conference_makes_no_room_until_someone_joins(
+    backend: Backend, join: Join
+) -> None:
+    async with JitsiClient(backend.url, call_token(backend, "alice", "s1")) as alice:
+        await alice.conference(ROOM)
+        assert backend.rooms.get("s1") is None  # nothing to leak if the client never joins
+        bob = await join("bob", media=False)  # a native joining later is shown in the MUC
+        assert bob.client.session is not None and bob.client.session.me is not None
+        await alice.join(ROOM, "a1b2c3d4", "alice", "Alice")
+        await alice.wait(presence_of(alice, bob.client.session.me.participant_id))
+        await bob.recorder.wait_for("on_user_joined")
+
+
 async def test_an_xmpp_leave_reaches_the_natives_and_ends_their_call(backend: Backend, join: Join) -> None:
     bob = await join("bob", media=False)
     async with JitsiClient(backend.url, call_token(backend, "alice", "s1")) as alice:

@@ -54,7 +54,9 @@ class _Conference:
 
     muc: str
     """``<session>@conference.<domain>``."""
-    room: Room
+    session_id: str
+    room: Room | None = None
+    """The backend's room, once the session has a member (rooms are made by joining)."""
     occupants: dict[str, Participant] = field(default_factory=dict)
     """XMPP occupants by nick, as members of ``room``."""
     shown: set[str] = field(default_factory=set)
@@ -100,7 +102,8 @@ class Focus:
             self._backend.rooms.watchers.remove(self._on_room_event)
         for conference in list(self._conferences.values()):
             for participant in list(conference.occupants.values()):
-                await self._backend.depart(conference.room, participant)
+                if conference.room is not None:
+                    await self._backend.depart(conference.room, participant)
         self._conferences.clear()
         if self._started.is_set():
             await self._xmpp.disconnect(wait=1.0)
@@ -126,11 +129,12 @@ class Focus:
             return
         conference = self._conferences.get(muc)
         if conference is None:
-            room = self._backend.rooms.matching(node) or self._backend.rooms.get_or_create(node)
-            conference = self._conferences[muc] = _Conference(muc, room)
+            room = self._backend.rooms.matching(node)
+            conference = _Conference(muc, room.session_id if room else node, room)
+            self._conferences[muc] = conference
             # In first, so the MUC makes the focus the owner; then show who is already in.
             self._send_presence(f"{self.focus_jid}/{FOCUS_NICK}", f"{muc}/{FOCUS_NICK}", [_muc_join()])
-            for participant in conference.room:
+            for participant in room or ():
                 if participant.connection is not None:
                     self._show(conference, participant.record)
         reply = iq.reply()
@@ -157,7 +161,7 @@ class Focus:
             return
         member = conference.occupants.get(nick)
         if presence["type"] == "unavailable":
-            if member is not None:
+            if member is not None and conference.room is not None:
                 del conference.occupants[nick]
                 self._spawn(self._backend.depart(conference.room, member))
             self._close_if_empty(conference)
@@ -172,7 +176,7 @@ class Focus:
 
     def _admit(self, conference: _Conference, occupant: Occupant) -> None:
         room, participant = self._backend.rooms.join(
-            conference.room.session_id, uid=occupant.uid, name=occupant.name, avatar=occupant.avatar,
+            conference.session_id, uid=occupant.uid, name=occupant.name, avatar=occupant.avatar,
             state=occupant.state(), connection=None, participant_id=occupant.nick,
             joined_at=occupant.joined_at,
         )  # fmt: skip
@@ -186,7 +190,10 @@ class Focus:
     def _update(conference: _Conference, member: Participant, occupant: Occupant) -> None:
         record = member.record
         state = (occupant.audio_muted, occupant.video_muted, occupant.screen_sharing)
-        if state == (record.audio_muted, record.video_muted, record.screen_sharing):
+        if (
+            state == (record.audio_muted, record.video_muted, record.screen_sharing)
+            or conference.room is None
+        ):
             return
         record.audio_muted, record.video_muted, record.screen_sharing = state
         conference.room.broadcast(protocol.ParticipantState(participant=record), exclude=member)
@@ -205,9 +212,12 @@ class Focus:
     # --- the backend's rooms tell the focus of native participants ----------------------------
 
     def _on_room_event(self, room: Room, message: protocol.ServerMessage) -> None:
-        conference = next((c for c in self._conferences.values() if c.room is room), None)
+        # By session, not by object: a room emptied and made again is the same session.
+        name = room.session_id.lower()
+        conference = next((c for c in self._conferences.values() if c.session_id.lower() == name), None)
         if conference is None:
             return
+        conference.room = room
         match message:
             case (
                 protocol.ParticipantJoined(participant=record) | protocol.ParticipantState(participant=record)
