@@ -72,9 +72,6 @@ class Room:
         for watcher in list(self.watchers):
             watcher(self, message)
 
-    def find(self, participant_id: str) -> Participant | None:
-        return self.participants.get(participant_id)
-
 
 class Rooms:
     """Every live call session of this backend."""

@@ -161,9 +161,6 @@ class JitsiClient:
     async def leave(self, room: str, nick: str) -> None:
         await self.send(f'<presence xmlns="{CLIENT}" to="{room}/{nick}" type="unavailable"/>')
 
-    def presences_from(self, occupant: str) -> list[ET.Element]:
-        return [e for e in self.received if local(e.tag) == "presence" and e.get("from") == occupant]
-
 
 def _is_error(element: ET.Element, room: str) -> bool:
     return element.get("type") == "error" and (element.get("from") or "").startswith(room)

@@ -33,7 +33,14 @@ from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
 from simulator import protocol
-from simulator.server.jitsi.presence import NS_COMPONENT, NS_FOCUS, Occupant, native_presence, read_occupant
+from simulator.server.jitsi.presence import (
+    NS_COMPONENT,
+    NS_FOCUS,
+    NS_MUC,
+    Occupant,
+    native_presence,
+    read_occupant,
+)
 from simulator.server.rooms import Participant, Room
 
 if TYPE_CHECKING:
@@ -133,7 +140,9 @@ class Focus:
             conference = _Conference(muc, room.session_id if room else node, room)
             self._conferences[muc] = conference
             # In first, so the MUC makes the focus the owner; then show who is already in.
-            self._send_presence(f"{self.focus_jid}/{FOCUS_NICK}", f"{muc}/{FOCUS_NICK}", [_muc_join()])
+            self._send_presence(
+                f"{self.focus_jid}/{FOCUS_NICK}", f"{muc}/{FOCUS_NICK}", [ET.Element(f"{{{NS_MUC}}}x")]
+            )
             for participant in room or ():
                 if participant.connection is not None:
                     self._show(conference, participant.record)
@@ -256,7 +265,3 @@ class Focus:
 
     def _spawn(self, work: Any) -> None:
         self._backend.tasks.spawn(work, "focus")
-
-
-def _muc_join() -> ET.Element:
-    return ET.Element("{http://jabber.org/protocol/muc}x")

@@ -15,10 +15,9 @@ from xml.etree import ElementTree as ET
 
 from simulator import protocol
 
-__all__ = ["NS_FOCUS", "NS_MUC", "NS_MUC_USER", "Occupant", "native_presence", "read_occupant"]
+__all__ = ["NS_COMPONENT", "NS_FOCUS", "NS_MUC", "Occupant", "native_presence", "read_occupant"]
 
 NS_MUC: Final = "http://jabber.org/protocol/muc"
-NS_MUC_USER: Final = "http://jabber.org/protocol/muc#user"
 NS_NICK: Final = "http://jabber.org/protocol/nick"
 NS_FOCUS: Final = "http://jitsi.org/protocol/focus"
 NS_COMPONENT: Final = "jabber:component:accept"

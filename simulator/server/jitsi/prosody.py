@@ -108,10 +108,6 @@ class Prosody:
         """Where the backend's ``/xmpp-websocket`` proxies to."""
         return f"ws://127.0.0.1:{self.http_port}/xmpp-websocket"
 
-    @property
-    def log_path(self) -> Path | None:
-        return None if self._folder is None else self._folder / "prosody.log"
-
     async def start(self) -> None:
         """Write the configuration, start Prosody, and wait until both of its ports answer."""
         executable = shutil.which("prosody")
