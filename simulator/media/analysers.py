@@ -80,14 +80,15 @@ class MediaEvidence:
         """Track ``stream``, which something else fills (the lean path's receiver)."""
         self.streams.append(stream)
 
-    async def consume(self, track: MediaStreamTrack, stream: ReceivedStream) -> None:
-        """Read ``track`` until it ends, recording into ``stream``."""
-        self.add(stream)
+    async def consume(self, track: MediaStreamTrack, current: Callable[[], ReceivedStream]) -> None:
+        """Read ``track`` until it ends, recording each frame into the stream ``current()``
+        names at its arrival (a reused slot carries one stream after another)."""
         loop = asyncio.get_running_loop()
         with contextlib.suppress(MediaStreamError):
             while True:
                 frame = await track.recv()
                 now = loop.time()
+                stream = current()
                 if isinstance(frame, av.Packet):
                     self._on_packet(stream, now)
                 elif isinstance(frame, av.VideoFrame):

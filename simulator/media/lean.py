@@ -305,8 +305,9 @@ class LeanReceiver:
         """Map the SSRCs of ``pc``'s current remote description to their streams."""
         for mid, (ssrc, _rtx) in remote_ssrcs(pc).items():
             stream = self._by_mid.get(mid)
-            if stream is not None and ssrc not in self._by_ssrc:
-                self.bind(ssrc, stream)
+            bound = self._by_ssrc.get(ssrc)
+            if stream is not None and (bound is None or bound.stream is not stream):
+                self.bind(ssrc, stream)  # new, or a reused slot now carrying another stream
         if self.link is None and pc.connectionState == "connected":
             self.link = RtpLink(pc, on_rtp=self.on_rtp)
         if self.link is not None:

@@ -55,12 +55,13 @@ class _Pacer:
         now = loop.time()
         if self._next is None or now - self._next > 1.0:
             # First frame, or we fell far behind (a paused source): start afresh, no burst.
-            self._next = now
+            slot = self._next = now
         else:
-            self._next += self.period
-            if self._next > now:
-                await asyncio.sleep(self._next - now)
-        return self._next
+            slot = self._next = self._next + self.period
+            if slot > now:
+                # A restart() during this sleep starts the next wait afresh; this slot stands.
+                await asyncio.sleep(slot - now)
+        return slot
 
 
 class _PausableTrack(MediaStreamTrack):

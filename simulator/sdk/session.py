@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -364,15 +365,19 @@ class CallSession:
             if mid is None or info is None:
                 continue
             stream = self._consumed.get(mid)
-            if stream is None:
+            if stream is None or (stream.participant_id, stream.source) != (info.participant_id, info.source):
+                # A new slot, or a reused one (the SFU refills spare m-lines) now carrying another stream.
+                if stream is not None:
+                    stream.active = False
+                elif self._lean_receiver is None:
+                    track = transceiver.receiver.track
+                    current = functools.partial(self._consumed.__getitem__, mid)
+                    self._tasks.spawn(self._client.evidence.consume(track, current), f"recv-{mid}")
                 stream = ReceivedStream(info.participant_id, info.uid, info.source, transceiver.kind)
                 self._consumed[mid] = stream
+                self._client.evidence.add(stream)
                 if self._lean_receiver is not None:
                     self._lean_receiver.expect(mid, stream)
-                    self._client.evidence.add(stream)
-                else:
-                    track = transceiver.receiver.track
-                    self._tasks.spawn(self._client.evidence.consume(track, stream), f"recv-{mid}")
             stream.active = info.active
         if self._lean_receiver is not None:
             self._lean_receiver.refresh(pc)

@@ -67,6 +67,9 @@ class Budget:
 
 
 _HEADER: Final = struct.Struct("!BBHII")
+FRAME_TICKS: Final = {"audio": 960, "video": 6000}
+"""A frame's length in RTP ticks (20 ms of Opus; a 15 fps frame): the step from one stream's
+last timestamp to the next stream's first on a reused slot."""
 
 
 class Outlet:
@@ -79,14 +82,20 @@ class Outlet:
         payload_type: int,
         link: Callable[[], RtpLink | None],
         now: Callable[[], float],
+        *,
+        follows: Outlet | None = None,
     ) -> None:
         self.kind = kind
         self.ssrc = ssrc
         self.payload_type = payload_type
         self._link = link
         self._seq_offset = 0
-        self._next_seq = random.getrandbits(16)
-        self._ts_offset = random.getrandbits(32)
+        self._ts_offset = 0
+        # An outlet on a reused slot carries on where the slot's last stream stopped, so the
+        # subscriber sees one continuous stream on that SSRC (numbers and timestamps).
+        self._next_seq: int = random.getrandbits(16) if follows is None else follows._next_seq
+        self._next_ts: int = random.getrandbits(32) if follows is None else follows._next_ts
+        self._started = False
         self.waiting_for_keyframe = kind == "video"
         self._history: collections.OrderedDict[int, bytes] = collections.OrderedDict()
         self.forwarded = 0
@@ -103,16 +112,21 @@ class Outlet:
             if not keyframe:
                 return False
             self.waiting_for_keyframe = False
+        if not self._started:
+            self._started = True
             self._seq_offset = (self._next_seq - seq) & 0xFFFF
+            self._ts_offset = (self._next_ts - timestamp) & 0xFFFFFFFF
         out_seq = (seq + self._seq_offset) & 0xFFFF
+        out_ts = (timestamp + self._ts_offset) & 0xFFFFFFFF
         if ((out_seq - self._next_seq) & 0xFFFF) < 0x8000:
             self._next_seq = (out_seq + 1) & 0xFFFF
+            self._next_ts = (out_ts + FRAME_TICKS[self.kind]) & 0xFFFFFFFF
         packet = (
             _HEADER.pack(
                 0x80 | (first & 0x20),
                 (second & 0x80) | self.payload_type,
                 out_seq,
-                (timestamp + self._ts_offset) & 0xFFFFFFFF,
+                out_ts,
                 self.ssrc,
             )
             + clear[offset:]

@@ -9,8 +9,11 @@
   whenever the set changes (someone publishes, leaves, starts or stops sharing). Each
   stream is a send-only slot with an idle track (it gives the SSRC) and an
   :class:`~simulator.server.forwarder.Outlet` that re-addresses the publisher's
-  packets to it. The SFU is always the offerer here and the client always the offerer
-  on publish, so offers never cross. Negotiations run one at a time in the negotiator.
+  packets to it. A slot whose stream has gone goes inactive and is the next of its
+  kind to be filled, carrying on its numbering: the description grows only to the most
+  streams a subscriber has had at once, however long the churn. The SFU is always the
+  offerer here and the client always the offerer on publish, so offers never cross.
+  Negotiations run one at a time in the negotiator.
 """
 
 from __future__ import annotations
@@ -87,7 +90,17 @@ class _Subscription:
     transceiver: RTCRtpTransceiver
     track: SilentTrack
     forwarder: Forwarder
+    follows: Outlet | None = None
+    """The last outlet of a reused slot: the new one carries on its numbering."""
     outlet: Outlet | None = None
+
+
+@dataclass(eq=False)
+class _SpareSlot:
+    """A subscribe m-line whose stream has gone: the next stream of its kind takes it."""
+
+    transceiver: RTCRtpTransceiver
+    last_outlet: Outlet | None
 
 
 class SfuPeer:
@@ -105,6 +118,7 @@ class SfuPeer:
         self._by_ssrc: dict[int, Forwarder] = {}
         self._by_rtx_ssrc: dict[int, Forwarder] = {}
         self._subscriptions: dict[tuple[str, Source], _Subscription] = {}
+        self._spare: list[_SpareSlot] = []
         self._by_outlet_ssrc: dict[int, _Subscription] = {}
         self._streams: dict[str, protocol.StreamInfo] = {}
         self._dirty = asyncio.Event()
@@ -280,8 +294,18 @@ class SfuPeer:
             forwarder = wanted[key]
             track = SilentTrack(forwarder.kind)
             assert self._subscribe is not None
-            transceiver = self._subscribe.addTransceiver(track, direction="sendonly")
-            self._subscriptions[key] = _Subscription(key, transceiver, track, forwarder)
+            # An m-line is never added while one of its kind is spare, so a subscriber's
+            # description stays as long as the most streams it has had at once (issue 15 #3).
+            spare = next((slot for slot in self._spare if slot.transceiver.kind == forwarder.kind), None)
+            if spare is None:
+                transceiver = self._subscribe.addTransceiver(track, direction="sendonly")
+                follows = None
+            else:
+                self._spare.remove(spare)
+                transceiver, follows = spare.transceiver, spare.last_outlet
+                transceiver.sender.replaceTrack(track)
+                transceiver.direction = "sendonly"
+            self._subscriptions[key] = _Subscription(key, transceiver, track, forwarder, follows)
             changed = True
         if changed and self._subscribe is not None:
             await self._negotiate(self._subscribe)
@@ -302,6 +326,7 @@ class SfuPeer:
                 codecs[0].payloadType,
                 lambda: self._subscribe_link,
                 asyncio.get_running_loop().time,  # the forwarders' clock too
+                follows=subscription.follows,
             )
             subscription.outlet = outlet
             self._by_outlet_ssrc[outlet.ssrc] = subscription
@@ -318,6 +343,9 @@ class SfuPeer:
         mid = subscription.transceiver.mid
         if mid in self._streams:
             self._streams[mid].active = False
+        if not self._closed:
+            last = subscription.outlet or subscription.follows
+            self._spare.append(_SpareSlot(subscription.transceiver, last))
 
     async def _negotiate(self, pc: RTCPeerConnection) -> None:
         await pc.setLocalDescription(await pc.createOffer())
@@ -340,6 +368,11 @@ class SfuPeer:
         except Exception as exc:
             raise ApiError(Codes.NEGOTIATION_FAILED, f"subscribe answer refused: {exc}") from None
         self.negotiations += 1
+
+    @property
+    def subscribe_mlines(self) -> int:
+        """The m-lines of the subscribe description (bounded by the most streams at once)."""
+        return 0 if self._subscribe is None else len(self._subscribe.getTransceivers())
 
     # --- lifecycle ------------------------------------------------------------------------
 

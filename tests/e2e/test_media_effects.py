@@ -12,6 +12,7 @@ from simulator.media.paths import MediaPath
 from simulator.media.sources import SourceTag
 from simulator.media.tones import TONES_HZ
 from simulator.sdk import CallSettingsBuilder
+from simulator.server import Backend
 from tests.conftest import Join
 
 pytestmark = pytest.mark.e2e
@@ -89,6 +90,38 @@ async def test_screen_share_is_a_second_video_stream(join: Join) -> None:
     bob.client.stop_screen_share()
     await bob.recorder.wait_for("on_screen_share_stopped")
     await alice.evidence.wait_for(lambda: alice.evidence.stream("bob", "screen") is None, MEDIA)
+
+
+async def test_subscribe_slots_are_reused_through_churn_and_carry_the_newcomer(
+    join: Join, backend: Backend
+) -> None:
+    """Issue 15 #3: shares and leaves free m-lines that the next stream takes; the description
+    stays as long as the most streams at once, and a stream on a reused slot is whole."""
+    alice, bob = await join("alice"), await join("bob")
+    room = backend.rooms.get("s1")
+    assert room is not None and alice.client.session is not None and alice.client.session.me is not None
+    alice_sfu = room.participants[alice.client.session.me.participant_id].sfu
+    assert alice_sfu is not None
+    for _ in range(4):
+        bob.client.start_screen_share()
+        await alice.evidence.wait_for(
+            lambda: (s := alice.evidence.stream("bob", "screen")) is not None and s.frames >= 2, MEDIA
+        )
+        bob.client.stop_screen_share()
+        await alice.evidence.wait_for(lambda: alice.evidence.stream("bob", "screen") is None, MEDIA)
+    assert alice_sfu.subscribe_mlines == 3  # bob's mic, camera and one screen slot, reused each time
+    bob.client.end_session()
+    await alice.recorder.wait_for("on_user_left")
+    carol = await join("carol")
+    await alice.evidence.wait_for(
+        lambda: "carol" in alice.evidence.heard() and alice.evidence.frames_from("carol") >= 5, MEDIA
+    )
+    assert alice_sfu.subscribe_mlines == 3  # carol's mic and camera took bob's slots
+    stream = alice.evidence.stream("carol", "camera")
+    assert stream is not None and stream.last_tag is not None
+    assert SourceTag.unpack(stream.last_tag)[0] == 3  # carol's picture, not bob's, on the slot
+    assert alice.evidence.stream("bob", "camera") is None
+    assert carol.uid in alice.evidence.heard()
 
 
 async def test_switch_to_video_starts_video_on_an_audio_only_call_k14(join: Join) -> None:

@@ -27,7 +27,15 @@ from simulator.media.rtp import (
     unwrap_retransmission,
     vp8_keyframe_start,
 )
-from simulator.server.forwarder import NACK_RATE, NACK_REPEAT, PLI_INTERVAL, RESEND_RATE, Forwarder, Outlet
+from simulator.server.forwarder import (
+    FRAME_TICKS,
+    NACK_RATE,
+    NACK_REPEAT,
+    PLI_INTERVAL,
+    RESEND_RATE,
+    Forwarder,
+    Outlet,
+)
 
 VP8 = 96
 
@@ -255,6 +263,23 @@ def test_audio_is_forwarded_from_the_first_packet() -> None:
     forwarder.forward(build_rtp(111, False, 1, 960, 5, b"opus"))
     assert len(subscriber.rtp) == 1
     assert publisher.rtcp == []  # no keyframes in audio
+
+
+def test_an_outlet_on_a_reused_slot_carries_on_the_last_streams_numbering() -> None:
+    """Issue 15 #3: the subscriber sees one stream on the slot's SSRC, not a jump back."""
+    forwarder, first, _, subscriber, clock = _forwarder()
+    forwarder.forward(_video(40_000, key=True))
+    forwarder.forward(_video(40_001, key=False))
+    forwarder.detach(first)
+    last_seq, last_ts = header(subscriber.rtp[-1])[2:4]
+    other = Forwarder("video", 0x3333, RecordingLink, clock)  # type: ignore[arg-type,return-value]
+    second = Outlet("video", 0x2222, 100, lambda: subscriber, clock, follows=first)  # type: ignore[arg-type,return-value]
+    other.attach(second)
+    other.forward(build_rtp(VP8, True, 7, 123_456, 0x3333, b"\x10\x00frame"))
+    seq, timestamp, ssrc = header(subscriber.rtp[-1])[2:5]
+    assert ssrc == 0x2222
+    assert seq == (last_seq + 1) & 0xFFFF
+    assert (timestamp - last_ts) & 0xFFFFFFFF == FRAME_TICKS["video"]
 
 
 # --- the lean receiver -----------------------------------------------------------------------
