@@ -23,6 +23,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from simulator import protocol
 from simulator.media.analysers import ReceivedStream
 from simulator.media.lean import LeanPublisher, LeanReceiver, LeanSource
+from simulator.media.liveness import MediaWatch
 from simulator.media.passthrough import stop_decoding
 from simulator.media.paths import make_sources
 from simulator.media.peer import close_peer_connection, open_peer_connection
@@ -114,6 +115,8 @@ class CallSession:
         self._outbox: asyncio.Queue[protocol.ClientMessage | None] = asyncio.Queue()
         self._leave_reason: protocol.LeaveReason | None = None
         self._run_task: asyncio.Task[None] | None = None
+        self._failure: ApiError | None = None
+        """Set when the session fails from outside its conversation (dead media)."""
         self._running = False
         self._publish_pc: RTCPeerConnection | None = None
         self._subscribe_pc: RTCPeerConnection | None = None
@@ -190,6 +193,12 @@ class CallSession:
                 await self._converse(ws)
         except CometChatCallsException as exc:
             self._emit_error(exc)
+        except asyncio.CancelledError:
+            # Cancelled by _on_media_lost alone (not also by the owner): told, and the task goes on.
+            task = asyncio.current_task()
+            if self._failure is None or task is None or task.uncancel() > 0:
+                raise
+            self._emit_error(self._failure)
         except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
             self._emit_error(ApiError(Messages.UNKNOWN_API_ERROR, f"{Messages.UNKNOWN_API_MESSAGE} ({exc})"))
         except Exception as exc:  # e.g. an SDP the media stack refuses: told, never a silent end
@@ -331,6 +340,7 @@ class CallSession:
                 self._lean_publisher = LeanPublisher(pc, lean)
             self.connect_ms = (loop.time() - offered_at) * 1000
             self.media_connected.set()
+            self._watch(pc, "publish")
 
         for source in sources:
             transceiver = pc.addTransceiver(source.track, direction="sendonly")
@@ -338,6 +348,22 @@ class CallSession:
                 source.attach_sender(transceiver.sender)
         await pc.setLocalDescription(await pc.createOffer())
         self._outbox.put_nowait(protocol.Publish(sdp=pc.localDescription.sdp))
+
+    def _watch(self, pc: RTCPeerConnection, name: str) -> None:
+        if self.active:
+            watch = MediaWatch(pc, lambda reason: self._on_media_lost(f"{name}: {reason}"))
+            self._tasks.spawn(watch.watch(), f"watch-{name}")
+
+    def _on_media_lost(self, reason: str) -> None:
+        """Dead media ends the session like a lost backend: ``onError``, then closed (issue 15)."""
+        if not self.active or self._failure is not None:
+            return
+        logger.warning("%s: media lost: %s", self._client.name, reason)
+        self._failure = ApiError(
+            Messages.UNKNOWN_API_ERROR, f"{Messages.UNKNOWN_API_MESSAGE} (media lost: {reason})"
+        )
+        if self._run_task is not None:
+            self._run_task.cancel()
 
     async def _on_subscribe_offer(self, message: protocol.SubscribeOffer) -> None:
         path = self._client.media_path
@@ -351,6 +377,13 @@ class CallSession:
                 def _connected() -> None:
                     if subscribe_pc.connectionState == "connected" and self.active:
                         receiver.refresh(subscribe_pc)
+
+            watched = self._subscribe_pc
+
+            @watched.on("connectionstatechange")
+            def _watch() -> None:
+                if watched.connectionState == "connected":
+                    self._watch(watched, "subscribe")
 
         pc = self._subscribe_pc
         await pc.setRemoteDescription(RTCSessionDescription(sdp=message.sdp, type="offer"))

@@ -3,6 +3,7 @@ or standalone (``callsim serve``)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -12,13 +13,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+import psutil
 from aiohttp import web
 
 from simulator import protocol
+from simulator.memory import release_memory
+from simulator.server.admission import Admission, Limits
 from simulator.server.calls import CallService
 from simulator.server.chat import ChatHub
 from simulator.server.jitsi.door import XmppDoor
-from simulator.server.rest import WEBRTC_HOST, errors_and_cors, routes
+from simulator.server.rest import ADMISSION, WEBRTC_HOST, errors_and_cors, routes
 from simulator.server.rooms import Participant, Room, Rooms
 from simulator.server.signalling import SignallingHandler
 from simulator.server.store import Store, UserRecord
@@ -52,6 +56,8 @@ class Backend:
         https_port: int | None = None,
         xmpp: bool = False,
         sdk_bundle: Path | None = None,
+        limits: Limits | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.host = host
         self.webrtc_host = webrtc_host
@@ -65,17 +71,19 @@ class Backend:
         self.app_id = app_id
         self.region = region
         self.api_key = api_key or secrets.token_hex(16)
-        self.store = Store(db)
+        self.admission = Admission(limits or Limits(), monotonic)
+        self.store = Store(db, auth_token_ttl=self.admission.limits.auth_token_ttl, wall_clock=wall_clock)
         self.tokens = CallTokenAuthority(
             self.store.secret(), app_id=app_id, region=region, ttl=token_ttl, wall_clock=wall_clock
         )
         self.rooms = Rooms()
-        self.chat = ChatHub(self.store)
+        self.chat = ChatHub(self.store, self.admission)
         self.calls = CallService(self.store, self.chat, wall_clock)
         self.signalling = SignallingHandler(self)
         self.xmpp: XmppDoor | None = XmppDoor(self, webrtc_host, sdk_bundle=sdk_bundle) if xmpp else None
         """The published SDK's door (Prosody and the focus), when asked for."""
         self._runner: web.AppRunner | None = None
+        self._listeners: list[asyncio.Server] = []
         self._closed = False
 
     @property
@@ -90,6 +98,7 @@ class Backend:
     def make_app(self) -> web.Application:
         app = web.Application(middlewares=[errors_and_cors], client_max_size=1024 * 1024)
         app[WEBRTC_HOST] = self.webrtc_host
+        app[ADMISSION] = self.admission
         app.add_routes(routes(self))
         if self.xmpp is not None:
             app.add_routes(self.xmpp.routes())
@@ -108,17 +117,27 @@ class Backend:
         runner = web.AppRunner(self.make_app(), handle_signals=False, access_log=None)
         await runner.setup()
         self._runner = runner
-        site = web.TCPSite(runner, self.host, self.port)
+        # Listeners of our own rather than aiohttp's sites: every connection passes admission
+        # (docs: simulator/server/admission.py) before aiohttp sees it.
+        assert runner.server is not None
+        factory = self.admission.guard(runner.server)
+        loop = asyncio.get_running_loop()
         try:
-            await site.start()
+            plain = await loop.create_server(factory, self.host, self.port)
+            self._listeners.append(plain)
             if self.port == 0:
-                self.port = int(runner.addresses[0][1])
+                self.port = int(plain.sockets[0].getsockname()[1])
             if self.https_port is not None:
-                context = server_context(self.webrtc_host)
-                secure = web.TCPSite(runner, self.host, self.https_port, ssl_context=context)
-                await secure.start()
+                secure = await loop.create_server(
+                    factory,
+                    self.host,
+                    self.https_port,
+                    ssl=server_context(self.webrtc_host),
+                    ssl_handshake_timeout=self.admission.limits.handshake_timeout,
+                )
+                self._listeners.append(secure)
                 if self.https_port == 0:
-                    self.https_port = int(runner.addresses[-1][1])
+                    self.https_port = int(secure.sockets[0].getsockname()[1])
             if self.xmpp is not None:
                 await self.xmpp.start()
         except BaseException:
@@ -132,8 +151,12 @@ class Backend:
         self._closed = True
         if self.xmpp is not None:
             await self.xmpp.close()
+        for listener in self._listeners:
+            listener.close()  # no new connections; the runner closes the open ones
         if self._runner is not None:
             await self._runner.cleanup()
+        for listener in self._listeners:
+            await listener.wait_closed()
         await self.tasks.aclose()
         self.store.close()
 
@@ -158,6 +181,21 @@ class Backend:
         for p in room:
             if p.sfu is not None:
                 p.sfu.resync()
+
+    def stats(self, *, collect: bool = False) -> dict[str, float]:
+        """What this process holds now: memory, descriptors, threads, tasks, rooms, people;
+        with ``collect``, after a full garbage collection and a heap trim (garbage, or held?)."""
+        if collect:
+            release_memory()
+        process = psutil.Process()
+        return {
+            "rss_mib": process.memory_info().rss / 2**20,
+            "fds": process.num_fds(),
+            "threads": process.num_threads(),
+            "tasks": len(asyncio.all_tasks()),
+            "rooms": sum(1 for _ in self.rooms),
+            "participants": sum(len(room.participants) for room in self.rooms),
+        }
 
     def provision_user(self, uid: str, name: str, avatar: str = "") -> str:
         """Create a user (if new) and return a fresh auth token (in-process shortcut)."""

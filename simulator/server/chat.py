@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Final
 from aiohttp import WSMsgType, web
 
 from simulator import protocol
+from simulator.server.admission import Admission
 from simulator.server.errors import Codes
 from simulator.server.outbox import Outbox, deliver
 from simulator.server.rest import WEBRTC_HOST, require_allowed_origin
@@ -39,8 +40,9 @@ class _ChatConnection(Outbox[protocol.ChatServerMessage]):
 class ChatHub:
     """Who is connected, and delivery of call messages to users."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, admission: Admission) -> None:
         self._store = store
+        self._admission = admission
         self._connections: dict[str, list[_ChatConnection]] = {}
         self.sockets: set[web.WebSocketResponse] = set()
 
@@ -60,7 +62,7 @@ class ChatHub:
         await ws.prepare(request)
         self.sockets.add(ws)
         try:
-            uid = await self._login(ws)
+            uid = await self._login(ws, request.remote)
             if uid is not None:
                 await self._serve(ws, request, uid)
         finally:
@@ -68,7 +70,7 @@ class ChatHub:
             await ws.close()
         return ws
 
-    async def _login(self, ws: web.WebSocketResponse) -> str | None:
+    async def _login(self, ws: web.WebSocketResponse, remote: str | None) -> str | None:
         try:
             async with asyncio.timeout(LOGIN_TIMEOUT):
                 async for raw in ws:
@@ -83,6 +85,7 @@ class ChatHub:
                         continue
                     user = self._store.user_for_auth_token(message.auth_token)
                     if user is None:
+                        self._admission.auth_failed(remote)
                         error = protocol.Error(
                             code=Codes.AUTH_TOKEN_NOT_FOUND,
                             message="The auth token is not found or invalid.",

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Final
 
 from simulator.media.rtp import RtpLink, nack, payload_offset, pli, vp8_keyframe_start
+from simulator.server.budget import Budget
 
 __all__ = ["NACK_RATE", "PLI_INTERVAL", "RESEND_RATE", "Forwarder", "Outlet"]
 
@@ -45,25 +46,6 @@ NACK_REPEAT: Final = 0.1
 """Seconds during which one sequence number is not asked of the publisher again."""
 RESEND_RATE: Final = 200.0
 """Packets a second one outlet may resend from its history (burst: one second's)."""
-
-
-class Budget:
-    """A token bucket on the injected clock: ``rate`` a second, at most ``rate`` at once."""
-
-    def __init__(self, rate: float, now: Callable[[], float]) -> None:
-        self._rate = rate
-        self._now = now
-        self._tokens = rate
-        self._at = now()
-
-    def take(self, wanted: int) -> int:
-        """As many of ``wanted`` as the budget allows now (and spend them)."""
-        now = self._now()
-        self._tokens = min(self._rate, self._tokens + (now - self._at) * self._rate)
-        self._at = now
-        granted = min(wanted, int(self._tokens))
-        self._tokens -= granted
-        return granted
 
 
 _HEADER: Final = struct.Struct("!BBHII")

@@ -93,3 +93,7 @@ async def _write(ws: web.WebSocketResponse, outbox: Outbox[T], encode: Callable[
             continue
         with contextlib.suppress(ConnectionError):
             await ws.send_str(encode(message))
+    # A closed outbox ends the conversation: when the server closed it (a dismissed participant),
+    # the handler's reader is still waiting, and this close ends it.
+    with contextlib.suppress(ConnectionError):
+        await ws.close()

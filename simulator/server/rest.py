@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from simulator import protocol
+from simulator.server.admission import Admission, TooManyRequestsError
 from simulator.server.errors import ApiError, Codes
 from simulator.server.store import UserRecord
 
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 WEBRTC_HOST = web.AppKey("webrtc_host", str)
+ADMISSION = web.AppKey("admission", Admission)
 """The backend's bare host name, whose HTTPS origins its browser pages come from."""
 
 _LOOPBACK_ORIGIN = re.compile(r"^https?://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$")
@@ -70,13 +72,18 @@ async def errors_and_cors(request: web.Request, handler: Handler) -> web.StreamR
     origin = request.headers.get("Origin", "")
     allowed = origin_allowed(origin, request.app[WEBRTC_HOST]) if origin else False
     response: web.StreamResponse
+    admission = request.app[ADMISSION]
     if request.method == "OPTIONS" and allowed:
         response = web.Response(status=204)
     else:
         try:
+            admission.check_not_throttled(request.remote)
             response = await handler(request)
         except ApiError as exc:
+            admission.judge(request.remote, exc)
             response = web.json_response(exc.body(), status=exc.status)
+            if isinstance(exc, TooManyRequestsError):
+                response.headers["Retry-After"] = str(exc.retry_after)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
@@ -174,6 +181,7 @@ def routes(backend: Backend) -> list[web.RouteDef]:
             raise ApiError(Codes.AUTH_TOKEN_NOT_FOUND, "The auth token is not found or invalid.", 401)
         body = await _json_body(request)
         session_id = _string_field(body, "sessionId")
+        backend.admission.spend_call_token(user.uid)
         token = backend.tokens.issue(user, session_id)
         return web.json_response({"data": {"token": token, "sessionId": session_id}})
 
@@ -257,7 +265,12 @@ def routes(backend: Backend) -> list[web.RouteDef]:
             {"data": {"sessionId": session_id, "participantCount": len(participants), "uids": participants}}
         )
 
+    async def stats(request: web.Request) -> web.Response:
+        require_api_key(request)  # the operator's view of the process (the soak samples it)
+        return web.json_response({"data": backend.stats(collect=request.query.get("collect") == "1")})
+
     return [
+        web.get("/stats", stats),
         web.post("/users", create_user),
         web.post("/users/{uid}/auth_tokens", create_auth_token),
         web.get("/users/{uid}", get_user),

@@ -43,6 +43,13 @@ class Participant:
         if self.connection is not None:
             self.connection.send(message)
 
+    def dismiss(self, error: protocol.Error) -> None:
+        """Tell this native participant ``error`` and close its socket after it: its handler
+        then leaves the room like any leaver."""
+        if self.connection is not None:
+            self.connection.send(error)
+            self.connection.close()
+
     @property
     def participant_id(self) -> str:
         return self.record.participant_id

@@ -35,6 +35,7 @@ from aiortc.exceptions import OperationError
 from aiortc.rtp import RtcpPsfbPacket, RtcpRtpfbPacket
 
 from simulator import protocol
+from simulator.media.liveness import MediaWatch
 from simulator.media.peer import close_peer_connection, open_peer_connection
 from simulator.media.rtp import (
     PSFB_PLI,
@@ -124,6 +125,9 @@ class SfuPeer:
         self._dirty = asyncio.Event()
         self._answer: asyncio.Future[str] | None = None
         self._closed = False
+        self._publish_watch: MediaWatch | None = None
+        self.media_lost: str | None = None
+        """Why this participant's media was judged dead (None while it lives)."""
         self.negotiations = 0
 
     def start(self) -> None:
@@ -160,6 +164,9 @@ class SfuPeer:
             if pc.connectionState == "connected" and self._publish_link is None and not self._closed:
                 self._publish_link = RtpLink(pc, on_rtp=self._on_publish_rtp)
                 release_receivers(pc)
+                # The microphone always sends (silence when muted: docs/signalling.md), so a
+                # publish connection without RTP is dead even if ICE still answers.
+                self._publish_watch = self._watch(pc, "publish", rtp_expected=True)
 
         return str(pc.localDescription.sdp)
 
@@ -208,7 +215,9 @@ class SfuPeer:
                 by_rtx[rtx] = forwarder
         return forwarders, by_ssrc, by_rtx
 
-    def _on_publish_rtp(self, packet: bytes, _arrival: float) -> None:
+    def _on_publish_rtp(self, packet: bytes, arrival: float) -> None:
+        if self._publish_watch is not None:
+            self._publish_watch.heard_rtp(arrival)
         ssrc = header(packet)[4]
         forwarder = self._by_ssrc.get(ssrc)
         link = self._publish_link
@@ -273,6 +282,31 @@ class SfuPeer:
             except (ApiError, TimeoutError) as exc:
                 logger.warning("%s: subscribe negotiation failed: %s", self._participant.participant_id, exc)
                 self._participant.send(protocol.Error(code=Codes.NEGOTIATION_FAILED, message=str(exc)))
+            except Exception as exc:
+                # E.g. InvalidStateError from a connection closed under the negotiator: the
+                # subscriber can no longer receive, which is lost media, not a dead negotiator.
+                logger.exception("%s: subscribe negotiation broke", self._participant.participant_id)
+                self._media_lost(f"subscribe negotiation failed ({type(exc).__name__}: {exc})")
+                return
+
+    # --- liveness -------------------------------------------------------------------------
+
+    def _watch(self, pc: RTCPeerConnection, name: str, *, rtp_expected: bool = False) -> MediaWatch:
+        watch = MediaWatch(
+            pc, lambda reason: self._media_lost(f"{name}: {reason}"), rtp_expected=rtp_expected
+        )
+        self._tasks.spawn(watch.watch(), f"watch-{name}")
+        return watch
+
+    def _media_lost(self, reason: str) -> None:
+        """The participant's media is dead: it is dismissed, and leaves the room everywhere."""
+        if self._closed or self.media_lost is not None:
+            return
+        self.media_lost = reason
+        logger.warning("%s: media lost: %s", self._participant.participant_id, reason)
+        self._participant.dismiss(
+            protocol.Error(code=Codes.MEDIA_LOST, message=f"media lost: {reason}", fatal=True)
+        )
 
     async def _sync(self) -> None:
         wanted = self._wanted()
@@ -289,6 +323,7 @@ class SfuPeer:
             def _connected() -> None:
                 if pc.connectionState == "connected" and self._subscribe_link is None and not self._closed:
                     self._subscribe_link = RtpLink(pc, on_rtcp=self._on_subscribe_rtcp)
+                    self._watch(pc, "subscribe")
 
         for key in new:
             forwarder = wanted[key]

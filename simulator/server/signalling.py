@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Final
 
 from aiohttp import WSMsgType, web
@@ -18,6 +19,7 @@ from simulator.server.outbox import deliver
 from simulator.server.rest import WEBRTC_HOST, require_allowed_origin
 from simulator.server.rooms import Connection, Participant, Room
 from simulator.server.sfu import SfuPeer
+from simulator.server.store import UserRecord
 
 if TYPE_CHECKING:
     from simulator.server.app import Backend
@@ -49,7 +51,7 @@ class SignallingHandler:
             async with asyncio.TaskGroup() as group:
                 writer = group.create_task(deliver(ws, request, connection, protocol.encode))
                 try:
-                    await self._serve(ws, connection)
+                    await self._serve(ws, connection, request.remote)
                 finally:
                     connection.close()
                     await writer
@@ -58,7 +60,9 @@ class SignallingHandler:
             await ws.close()
         return ws
 
-    async def _messages(self, ws: web.WebSocketResponse, connection: Connection):  # type: ignore[no-untyped-def]
+    async def _messages(
+        self, ws: web.WebSocketResponse, connection: Connection
+    ) -> AsyncIterator[protocol.ClientMessage]:
         """Yield each valid client message; answer the invalid ones with an error."""
         async for raw in ws:
             if raw.type is not WSMsgType.TEXT:
@@ -73,9 +77,9 @@ class SignallingHandler:
             except protocol.ProtocolError as exc:
                 connection.send(protocol.Error(code=Codes.MESSAGE_INVALID, message=str(exc)))
 
-    async def _serve(self, ws: web.WebSocketResponse, connection: Connection) -> None:
+    async def _serve(self, ws: web.WebSocketResponse, connection: Connection, remote: str | None) -> None:
         messages = self._messages(ws, connection)
-        joined = await self._await_join(messages, connection)
+        joined = await self._await_join(messages, connection, remote)
         if joined is None:
             return
         room, participant = joined
@@ -88,8 +92,11 @@ class SignallingHandler:
                     connection.send(protocol.Error(code=exc.code, message=exc.message))
         finally:
             await self._leave(room, participant)
+            self._backend.admission.close_socket(participant.record.uid)
 
-    async def _await_join(self, messages, connection: Connection) -> tuple[Room, Participant] | None:  # type: ignore[no-untyped-def]
+    async def _await_join(
+        self, messages: AsyncIterator[protocol.ClientMessage], connection: Connection, remote: str | None
+    ) -> tuple[Room, Participant] | None:
         try:
             async with asyncio.timeout(JOIN_TIMEOUT):
                 async for message in messages:
@@ -99,6 +106,7 @@ class SignallingHandler:
                     try:
                         return self._join(message, connection)
                     except ApiError as exc:
+                        self._backend.admission.judge(remote, exc)
                         connection.send(protocol.Error(code=exc.code, message=exc.message, fatal=True))
                         return None
         except TimeoutError:
@@ -109,12 +117,23 @@ class SignallingHandler:
         backend = self._backend
         claims = backend.tokens.verify(message.token, expected_session=message.session_id)
         user = backend.store.get_user(claims.user.uid) or claims.user
+        backend.admission.open_socket(user.uid)  # held until _serve's leave
+        try:
+            return self._enter(claims.session_id, user, message.state, connection)
+        except BaseException:
+            backend.admission.close_socket(user.uid)
+            raise
+
+    def _enter(
+        self, session_id: str, user: UserRecord, state: protocol.MediaState, connection: Connection
+    ) -> tuple[Room, Participant]:
+        backend = self._backend
         room, participant = backend.rooms.join(
-            claims.session_id,
+            session_id,
             uid=user.uid,
             name=user.name,
             avatar=user.avatar,
-            state=message.state,
+            state=state,
             connection=connection,
         )
         participant.sfu = SfuPeer(participant, room)

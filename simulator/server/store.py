@@ -9,10 +9,12 @@ join), so they run on the loop's thread.
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,8 +116,17 @@ class PresenceRow:
 class Store:
     """The backend's SQLite database."""
 
-    def __init__(self, path: str | Path = ":memory:") -> None:
+    def __init__(
+        self,
+        path: str | Path = ":memory:",
+        *,
+        auth_token_ttl: float = math.inf,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.path = str(path)
+        self.auth_token_ttl = auth_token_ttl
+        """Seconds an auth token is good for after it is issued (issue 15: tokens expire)."""
+        self._wall_clock = wall_clock
         if self.path != ":memory:":
             # The file holds the token secret and auth tokens: the owner's alone. SQLite gives
             # its -wal and -shm files the database file's permissions.
@@ -143,7 +154,7 @@ class Store:
         try:
             self._db.execute(
                 "INSERT INTO users (uid, name, avatar, created_at) VALUES (?, ?, ?, ?)",
-                (uid, name, avatar, time.time()),
+                (uid, name, avatar, self._wall_clock()),
             )
         except sqlite3.IntegrityError:
             raise ApiError(Codes.UID_ALREADY_EXISTS, f"a user with uid {uid!r} already exists", 409) from None
@@ -159,17 +170,20 @@ class Store:
         token = f"{uid}_{secrets.token_hex(20)}"
         self._db.execute(
             "INSERT INTO auth_tokens (token, uid, created_at) VALUES (?, ?, ?)",
-            (token, uid, time.time()),
+            (token, uid, self._wall_clock()),
         )
         return token
 
     def user_for_auth_token(self, token: str) -> UserRecord | None:
+        """The user an unexpired auth token belongs to."""
         row = self._db.execute(
-            "SELECT u.uid, u.name, u.avatar FROM auth_tokens t JOIN users u ON u.uid = t.uid "
+            "SELECT u.uid, u.name, u.avatar, t.created_at FROM auth_tokens t JOIN users u ON u.uid = t.uid "
             "WHERE t.token = ?",
             (token,),
         ).fetchone()
-        return None if row is None else UserRecord(*row)
+        if row is None or self._wall_clock() - row[3] >= self.auth_token_ttl:
+            return None
+        return UserRecord(*row[:3])
 
     # --- groups -----------------------------------------------------------------------------
 
@@ -181,7 +195,8 @@ class Store:
             with self._db:
                 self._db.execute("BEGIN")
                 self._db.execute(
-                    "INSERT INTO groups (guid, name, created_at) VALUES (?, ?, ?)", (guid, name, time.time())
+                    "INSERT INTO groups (guid, name, created_at) VALUES (?, ?, ?)",
+                    (guid, name, self._wall_clock()),
                 )
                 self._db.executemany(
                     "INSERT OR IGNORE INTO group_members (guid, uid) VALUES (?, ?)",
@@ -231,7 +246,7 @@ class Store:
     def record_answer(self, session_id: str, uid: str, status: str) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO call_answers (session_id, uid, status, answered_at) VALUES (?, ?, ?, ?)",
-            (session_id, uid, status, time.time()),
+            (session_id, uid, status, self._wall_clock()),
         )
 
     def answers(self, session_id: str) -> dict[str, str]:

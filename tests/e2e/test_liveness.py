@@ -1,18 +1,24 @@
 """Liveness both ways: a participant that stops answering is removed, and a backend that
-stops answering is reported to the application — each within the heartbeat's 9 s."""
+stops answering is reported to the application — each within the heartbeat's 9 s; media that
+dies while the socket lives is noticed by consent and RTP watches on both sides (issue 15)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
+from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 import pytest
 
 from simulator import protocol
+from simulator.media.liveness import CONSENT_INTERVAL, DEAD_AFTER
 from simulator.sdk import CallAppSettingsBuilder, CallsClient, CallSettingsBuilder, CallView
 from simulator.sdk.recorder import EventRecorder
+from simulator.sdk.session import CallSession
 from simulator.server import Backend
 from tests.conftest import Join
 from tests.e2e.serving import API_KEY, serve
@@ -59,3 +65,77 @@ async def test_a_stalled_backend_is_reported_to_the_application(tmp_path) -> Non
             finally:
                 os.kill(served.process.pid, signal.SIGCONT)
             assert error.code == "UNKNOWN_API_ERROR"
+
+
+# --- dead media: the signalling socket lives, the media does not --------------------------------
+
+MEDIA_BOUND = DEAD_AFTER + CONSENT_INTERVAL + 1.5 + 6.0  # the watch's own bound, and a loaded machine
+
+
+def _pairs(session: CallSession) -> list[Any]:
+    pcs = [pc for pc in (session._publish_pc, session._subscribe_pc) if pc is not None]
+    return [
+        pair
+        for pc in pcs
+        for pair in pc.getTransceivers()[0].receiver.transport.transport._connection._nominated.values()
+    ]
+
+
+def _black_hole(session: CallSession, drops: Callable[[bytes], bool] = lambda _: True) -> None:
+    """The participant's UDP goes nowhere (``drops`` chooses which datagrams), both ways."""
+    for pair in _pairs(session):
+        protocol_, transport = pair.protocol, pair.protocol.transport
+        send, receive = transport.sendto, protocol_.datagram_received
+
+        def sendto(data: bytes, addr: Any = None, send: Any = send) -> None:
+            if not drops(data):
+                send(data, addr)
+
+        def datagram_received(data: bytes, addr: Any, receive: Any = receive) -> None:
+            if not drops(data):
+                receive(data, addr)
+
+        transport.sendto = sendto
+        protocol_.datagram_received = datagram_received
+
+
+async def test_lost_media_is_noticed_on_both_sides_and_the_participant_removed(
+    backend: Backend, join: Join
+) -> None:
+    alice, bob = await join("alice"), await join("bob")
+    assert bob.client.session is not None
+    await alice.evidence.wait_for(lambda: "bob" in alice.evidence.heard(), 20.0)
+    loop = asyncio.get_running_loop()
+    lost_at = loop.time()
+    _black_hole(bob.client.session)  # the socket still works: only media can tell
+    (left,) = await alice.recorder.wait_for("on_user_left", timeout=MEDIA_BOUND)
+    removed_after = loop.time() - lost_at
+    assert left.uid == "bob"
+    (error,) = await bob.recorder.wait_for("on_error", timeout=MEDIA_BOUND)
+    assert error.code in ("ERR_MEDIA_LOST", "UNKNOWN_API_ERROR")  # the backend's word or its own
+    assert "media lost" in error.message
+    await bob.client.wait_closed()
+    assert backend.rooms.participant_count("s1") == 1
+    print(f"lost media: removed everywhere after {removed_after:.1f} s")
+
+
+async def test_a_publisher_that_sends_no_rtp_is_removed_though_ice_answers(
+    backend: Backend, join: Join
+) -> None:
+    alice, bob = await join("alice", path="lean"), await join("bob", path="lean")
+    assert bob.client.session is not None and bob.client.session._publish_pc is not None
+    await alice.evidence.wait_for(lambda: "bob" in alice.evidence.heard(), 20.0)
+    publish = bob.client.session._publish_pc
+    for pair in publish.getTransceivers()[0].receiver.transport.transport._connection._nominated.values():
+        send = pair.protocol.transport.sendto
+
+        def sendto(data: bytes, addr: Any = None, send: Any = send) -> None:
+            if not 127 < data[0] < 192:  # RFC 7983: STUN and DTLS pass, RTP and RTCP do not
+                send(data, addr)
+
+        pair.protocol.transport.sendto = sendto
+    (error,) = await bob.recorder.wait_for("on_error", timeout=MEDIA_BOUND)
+    assert error.code == "ERR_MEDIA_LOST"
+    assert "no RTP" in error.message
+    await alice.recorder.wait_for("on_user_left", timeout=MEDIA_BOUND)
+    assert backend.rooms.participant_count("s1") == 1

@@ -9,6 +9,7 @@ import pytest
 from simulator import protocol
 from simulator.chat.client import normalise_timeout
 from simulator.chat.errors import call_error
+from simulator.server.admission import Admission, Limits
 from simulator.server.calls import CALL_STATUSES, CallService
 from simulator.server.chat import ChatHub
 from simulator.server.errors import ApiError, Codes
@@ -21,7 +22,7 @@ class Hub(ChatHub):
     """Records deliveries instead of sending them (the socket is tested end to end)."""
 
     def __init__(self, store: Store) -> None:
-        super().__init__(store)
+        super().__init__(store, Admission(Limits()))
         self.sent: list[tuple[list[str], str]] = []
 
     def deliver(self, uids, message) -> int:  # type: ignore[no-untyped-def, override]
