@@ -70,6 +70,8 @@ class Sample:
     tasks: int
     rooms: int
     participants: int
+    last_release_ms: float
+    """How long the backend's last memory release stalled it (simulator/memory.py)."""
 
 
 @dataclass
@@ -141,6 +143,7 @@ async def _sample(backend: _Backend, index: int) -> Sample:
         tasks=int(stats["tasks"]),
         rooms=int(stats["rooms"]),
         participants=int(stats["participants"]),
+        last_release_ms=float(stats["last_release_ms"]),
     )
 
 
@@ -235,6 +238,7 @@ def markdown(result: Soak) -> str:
             else f"| {r.index} | {'pass' if r.passed else 'FAIL'} | – | – | – | – | – | – |"
         )
     growth = result.growth()
+    pause = max((s.last_release_ms for s in result.samples), default=0.0)
     slopes = {m: result.per_hour(m) for m in ("rss_mib", "fds", "threads", "tasks")}
     summary = [
         f"Soak of {result.minutes:g} minutes in {len(result.rounds)} rounds.",
@@ -242,6 +246,7 @@ def markdown(result: Soak) -> str:
         f"- RSS growth after warm-up: {'–' if growth is None else f'{growth * 100:+.1f} %'}"
         f" (limit {MAX_GROWTH * 100:.0f} %)",
         *(f"- {m} per hour after warm-up: {'–' if v is None else f'{v:+.2f}'}" for m, v in slopes.items()),
+        f"- the longest memory release (full collection and heap trim): {pause:.1f} ms",
     ]
     return "\n".join([*summary, "", *rows, ""])
 

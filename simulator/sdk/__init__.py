@@ -25,6 +25,7 @@ from simulator.sdk.events import (
 )
 from simulator.sdk.idle import IdleState
 from simulator.sdk.listeners import ListenerRegistry, OngoingCallListener
+from simulator.sdk.reconnect import ReconnectPolicy
 from simulator.sdk.settings import CallSettings, CallSettingsBuilder, MainVideoContainerSetting
 from simulator.sdk.token_api import CallToken
 
@@ -52,6 +53,7 @@ __all__ = [
     "MediaProfile",
     "OngoingCallListener",
     "ParticipantInfo",
+    "ReconnectPolicy",
     "Tile",
     "UserMutedEvent",
     "to_wire",

@@ -33,6 +33,7 @@ from simulator.sdk.errors import (
 )
 from simulator.sdk.events import MediaDeviceList
 from simulator.sdk.listeners import ListenerRegistry
+from simulator.sdk.reconnect import ReconnectPolicy
 from simulator.sdk.session import CallSession
 from simulator.sdk.settings import is_falsy, validate_call_settings
 from simulator.sdk.token_api import CallToken, TokenApi
@@ -69,12 +70,15 @@ class CallsClient:
         media: MediaProfile | None = None,
         http: aiohttp.ClientSession | None = None,
         media_path: MediaPath = "full",
+        reconnect: ReconnectPolicy | None = None,
     ) -> None:
         number = next(_client_numbers)
         if media_path not in MEDIA_PATHS:
             raise ValueError(f"media_path must be one of {', '.join(MEDIA_PATHS)}, not {media_path!r}")
         self.media_path: MediaPath = media_path
         """How media is sent and received (:mod:`simulator.media.paths`); only ``full`` decodes."""
+        self.reconnect = reconnect
+        """Rejoining after losing the backend (:mod:`simulator.sdk.reconnect`): off unless given."""
         self.name = name or f"client-{number}"
         self.clock: Clock = clock or SystemClock()
         self.devices = devices or FakeDevices()

@@ -89,6 +89,10 @@ def _info(record: protocol.ParticipantRecord) -> ParticipantInfo:
     )
 
 
+class ConnectionLostError(ApiError):
+    """The signalling socket ended without the session ending: the backend went away."""
+
+
 class CallSession:
     """A call session started by :meth:`CallsClient.start_session`."""
 
@@ -116,6 +120,10 @@ class CallSession:
         self._leave_reason: protocol.LeaveReason | None = None
         self._run_task: asyncio.Task[None] | None = None
         self._failure: ApiError | None = None
+        self._reconnects = 0
+        """Attempts in a row since the last successful join (the reconnect policy's count)."""
+        self._reconnecting = False
+        self._watches: list[asyncio.Task[None]] = []
         """Set when the session fails from outside its conversation (dead media)."""
         self._running = False
         self._publish_pc: RTCPeerConnection | None = None
@@ -162,9 +170,9 @@ class CallSession:
         if self.joined.is_set():
             period = self.idle.period if reason == "timeout" else None
             self._outbox.put_nowait(protocol.Leave(reason=reason, idle_timeout_period=period))
-        elif self._running and self._run_task is not None:
-            # Not joined yet: nobody to tell; stop the join where it is. (A join that
-            # has not started yet sees LEAVING and goes straight to teardown.)
+        if (not self.joined.is_set() or self._reconnecting) and self._running and self._run_task is not None:
+            # Not joined (yet, or again): nobody to tell; stop the join where it is. (A join
+            # that has not started yet sees LEAVING and goes straight to teardown.)
             self._run_task.cancel()
 
     def _emit(self, callback: CallbackName, *args: object) -> None:
@@ -184,13 +192,19 @@ class CallSession:
             if not self.active:
                 return
             await self._verify_token()
-            async with self._client.http.ws_connect(
-                self._client.ws_url,
-                timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
-                max_msg_size=0,
-                heartbeat=protocol.HEARTBEAT,  # a stalled backend is noticed, not waited on
-            ) as ws:
-                await self._converse(ws)
+            while True:
+                try:
+                    async with self._client.http.ws_connect(
+                        self._client.ws_url,
+                        timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+                        max_msg_size=0,
+                        heartbeat=protocol.HEARTBEAT,  # a stalled backend is noticed, not waited on
+                    ) as ws:
+                        await self._converse(ws)
+                    return
+                except (ConnectionLostError, aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+                    if not await self._may_reconnect(exc):
+                        raise
         except CometChatCallsException as exc:
             self._emit_error(exc)
         except asyncio.CancelledError:
@@ -206,6 +220,45 @@ class CallSession:
             self._emit_error(ApiError(Messages.GENERIC_EXCEPTION, f"{type(exc).__name__}: {exc}"))
         finally:
             await self._teardown()
+
+    async def _may_reconnect(self, lost: Exception) -> bool:
+        """After a lost connection: drop the media and wait, if the policy allows another attempt."""
+        policy = self._client.reconnect
+        if policy is None or self.state is not SessionState.JOINED or self._reconnects >= policy.attempts:
+            return False
+        delay = policy.delay(self._reconnects)
+        self._reconnects += 1
+        logger.info(
+            "%s: connection lost (%s); rejoining in %.1f s (attempt %d of %d)",
+            self._client.name, lost, delay, self._reconnects, policy.attempts,
+        )  # fmt: skip
+        await self._drop_media()
+        self._reconnecting = True
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            self._reconnecting = False
+        return self.state is SessionState.JOINED
+
+    async def _drop_media(self) -> None:
+        """Everything of the lost conversation's media goes; the sources stay for the next."""
+        for watch in self._watches:
+            watch.cancel()
+        self._watches.clear()
+        for lean in (self._lean_publisher, self._lean_receiver):
+            if lean is not None:
+                lean.close()
+        self._lean_publisher = self._lean_receiver = None
+        for pc in (self._publish_pc, self._subscribe_pc):
+            if pc is not None:
+                with contextlib.suppress(Exception):
+                    await close_peer_connection(pc)
+        self._publish_pc = self._subscribe_pc = None
+        for stream in self._consumed.values():
+            stream.active = False
+        self._consumed.clear()
+        self.media_connected.clear()
+        self._outbox = asyncio.Queue()  # the lost conversation's answers mean nothing to the next
 
     async def _verify_token(self) -> None:
         try:
@@ -245,7 +298,7 @@ class CallSession:
             # The backend went away (stopped, killed, a close frame, a binary frame) without
             # a `left`: the application is told, then the session closes (never silently).
             why = f"the connection to the call ended (close code {ws.close_code})"
-            raise ApiError(Messages.UNKNOWN_API_ERROR, f"{Messages.UNKNOWN_API_MESSAGE} ({why})")
+            raise ConnectionLostError(Messages.UNKNOWN_API_ERROR, f"{Messages.UNKNOWN_API_MESSAGE} ({why})")
 
     async def _write(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         while (message := await self._outbox.get()) is not None:
@@ -314,16 +367,41 @@ class CallSession:
         return False
 
     async def _on_joined(self, message: protocol.Joined) -> None:
+        rejoined = self.me is not None
         self.me = message.me
         self.state = SessionState.JOINED if self.state is SessionState.JOINING else self.state
         self.joined.set()
-        # K10: the joiner hears of everyone already there, one at a time.
-        for record in message.participants:
-            self._on_participant_joined(record)
+        self._reconnects = 0
+        if rejoined:
+            self._on_rejoined(message.participants)
+        else:
+            # K10: the joiner hears of everyone already there, one at a time.
+            for record in message.participants:
+                self._on_participant_joined(record)
         if not self.participants:
             self.idle.set_alone(True)
         self._redraw()
         await self._publish()
+        if rejoined and self.screen_sharing:
+            self._send(protocol.StateUpdate(screen_sharing=True))
+
+    def _on_rejoined(self, records: list[protocol.ParticipantRecord]) -> None:
+        """Back after a reconnect: only the difference is news (people are known by uid, as
+        everyone's participant IDs are new when the backend restarted)."""
+        present = {r.uid for r in records}
+        known = {r.uid for r in self.participants.values()}
+        for record in list(self.participants.values()):
+            if record.uid not in present:
+                self._on_participant_left(record)
+        self.participants = {pid: r for pid, r in self.participants.items() if r.uid in present}
+        for record in records:
+            if record.uid in known:
+                stale = [pid for pid, r in self.participants.items() if r.uid == record.uid]
+                for pid in stale:
+                    del self.participants[pid]
+                self.participants[record.participant_id] = record
+            else:
+                self._on_participant_joined(record)
 
     async def _publish(self) -> None:
         pc = self._publish_pc = open_peer_connection()
@@ -352,7 +430,7 @@ class CallSession:
     def _watch(self, pc: RTCPeerConnection, name: str) -> None:
         if self.active:
             watch = MediaWatch(pc, lambda reason: self._on_media_lost(f"{name}: {reason}"))
-            self._tasks.spawn(watch.watch(), f"watch-{name}")
+            self._watches.append(self._tasks.spawn(watch.watch(), f"watch-{name}"))
 
     def _on_media_lost(self, reason: str) -> None:
         """Dead media ends the session like a lost backend: ``onError``, then closed (issue 15)."""

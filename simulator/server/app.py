@@ -17,7 +17,7 @@ import psutil
 from aiohttp import web
 
 from simulator import protocol
-from simulator.memory import release_memory
+from simulator.memory import MemoryKeeper, release_memory
 from simulator.server.admission import Admission, Limits
 from simulator.server.calls import CallService
 from simulator.server.chat import ChatHub
@@ -67,6 +67,8 @@ class Backend:
         self.https_port = https_port
         """A TLS listener besides ``port`` (443 for the published SDK: docs/jitsi.md), or None."""
         self.tasks = TaskSet("backend")
+        self.memory = MemoryKeeper(self.tasks)
+        """Gives departed participants' memory back (docs/reliability.md: the soak)."""
         self.port = port
         self.app_id = app_id
         self.region = region
@@ -178,6 +180,8 @@ class Backend:
         room.broadcast(protocol.ParticipantLeft(participant=participant.record))
         if participant.sfu is not None:
             await participant.sfu.close()
+        if not self._closed:
+            self.memory.departed()
         for p in room:
             if p.sfu is not None:
                 p.sfu.resync()
@@ -195,6 +199,8 @@ class Backend:
             "tasks": len(asyncio.all_tasks()),
             "rooms": sum(1 for _ in self.rooms),
             "participants": sum(len(room.participants) for room in self.rooms),
+            "memory_releases": self.memory.releases,
+            "last_release_ms": self.memory.last_release_ms,
         }
 
     def provision_user(self, uid: str, name: str, avatar: str = "") -> str:

@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -16,9 +17,9 @@ import pytest
 
 from simulator import protocol
 from simulator.media.liveness import CONSENT_INTERVAL, DEAD_AFTER
-from simulator.sdk import CallAppSettingsBuilder, CallsClient, CallSettingsBuilder, CallView
+from simulator.sdk import CallAppSettingsBuilder, CallsClient, CallSettingsBuilder, CallView, ReconnectPolicy
 from simulator.sdk.recorder import EventRecorder
-from simulator.sdk.session import CallSession
+from simulator.sdk.session import CallSession, SessionState
 from simulator.server import Backend
 from tests.conftest import Join
 from tests.e2e.serving import API_KEY, serve
@@ -139,3 +140,53 @@ async def test_a_publisher_that_sends_no_rtp_is_removed_though_ice_answers(
     assert "no RTP" in error.message
     await alice.recorder.wait_for("on_user_left", timeout=MEDIA_BOUND)
     assert backend.rooms.participant_count("s1") == 1
+
+
+# --- the reconnect policy -------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_with_a_reconnect_policy_a_session_rides_out_a_backend_restart(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    port, db = _free_port(), tmp_path / "db"
+    policy = ReconnectPolicy(attempts=12, first_delay=0.2, max_delay=1.0)
+    people = {
+        uid: (CallsClient(name=uid, media_path="lean", reconnect=policy), EventRecorder(uid))
+        for uid in ("ann", "bob")
+    }
+    try:
+        async with serve(db, "--no-xmpp", "--port", str(port)) as served:
+            url = served.url
+            async with aiohttp.ClientSession(headers={"apiKey": API_KEY}) as http:
+                for uid, (client, recorder) in people.items():
+                    await (await http.post(f"{url}users", json={"uid": uid, "name": uid.title()})).release()
+                    async with http.post(f"{url}users/{uid}/auth_tokens") as r:
+                        auth = (await r.json())["data"]["authToken"]
+                    await client.init(
+                        CallAppSettingsBuilder().set_app_id("callsim").set_region("us").set_host(url).build()
+                    )
+                    token = await client.generate_token("s1", auth)
+                    settings = CallSettingsBuilder().set_call_listener(recorder.listener()).build()
+                    await client.start_session(token.token, settings, CallView())
+                    await client.wait_joined()
+            ann, bob = people["ann"][0], people["bob"][0]
+            await ann.evidence.wait_for(lambda: "bob" in ann.evidence.heard(), 20)
+        # The backend is gone (SIGTERM: every socket closed with 1001) and comes back on its port.
+        async with serve(db, "--no-xmpp", "--port", str(port)):
+            await ann.evidence.wait_for(lambda: "bob" in ann.evidence.heard(), 30)
+            await bob.evidence.wait_for(lambda: "ann" in bob.evidence.heard(), 30)
+            for uid, (client, recorder) in people.items():
+                assert recorder.of("on_error") == [], uid  # ridden out, not reported
+                assert client.session is not None and client.session.state is SessionState.JOINED
+                # Whoever came back first saw the other leave and return; never a stranger, never twice.
+                other = "bob" if uid == "ann" else "ann"
+                joined, left = recorder.of("on_user_joined"), recorder.of("on_user_left")
+                assert {user.uid for (user,) in joined + left} == {other}
+                assert len(joined) == len(left) + 1
+    finally:
+        for client, _ in people.values():
+            await client.aclose()
