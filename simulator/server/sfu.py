@@ -49,6 +49,7 @@ from simulator.media.rtp import (
     unwrap_retransmission,
 )
 from simulator.server.errors import ApiError, Codes
+from simulator.server.feedback import REPORT_INTERVAL, PublisherFeedback
 from simulator.server.forwarder import Forwarder, Outlet
 from simulator.server.rooms import Participant, Room
 from simulator.tasks import TaskSet
@@ -126,6 +127,7 @@ class SfuPeer:
         self._answer: asyncio.Future[str] | None = None
         self._closed = False
         self._publish_watch: MediaWatch | None = None
+        self._feedback: PublisherFeedback | None = None
         self.media_lost: str | None = None
         """Why this participant's media was judged dead (None while it lives)."""
         self.negotiations = 0
@@ -155,6 +157,9 @@ class SfuPeer:
                 await close_peer_connection(pc)
             raise
         self._publish = pc
+        feedback = PublisherFeedback(
+            {f.ssrc: f.kind for f in forwarders.values()}, asyncio.get_running_loop().time
+        )
         self.forwarders.update(forwarders)
         self._by_ssrc.update(by_ssrc)
         self._by_rtx_ssrc.update(by_rtx)
@@ -162,8 +167,10 @@ class SfuPeer:
         @pc.on("connectionstatechange")
         def _connected() -> None:
             if pc.connectionState == "connected" and self._publish_link is None and not self._closed:
-                self._publish_link = RtpLink(pc, on_rtp=self._on_publish_rtp)
+                self._publish_link = RtpLink(pc, on_rtp=self._on_publish_rtp, on_rtcp=feedback.on_rtcp)
                 release_receivers(pc)
+                self._feedback = feedback
+                self._tasks.spawn(self._report_to_publisher(), "publisher-feedback")
                 # The microphone always sends (silence when muted: docs/signalling.md), so a
                 # publish connection without RTP is dead even if ICE still answers.
                 self._publish_watch = self._watch(pc, "publish", rtp_expected=True)
@@ -175,6 +182,12 @@ class SfuPeer:
     ) -> tuple[dict[Source, Forwarder], dict[int, Forwarder], dict[int, Forwarder]]:
         """Check the offer against the publish rules (docs/signalling.md) and make its
         forwarders, touching nothing of this peer's: ApiError says what is wrong."""
+        if "\na=simulcast:" in sdp or "\na=ssrc-group:SIM" in sdp:
+            # Several layers of one camera: the SFU forwards one stream per source (for now).
+            raise ApiError(
+                Codes.NEGOTIATION_FAILED,
+                "publish offer refused: simulcast is not supported (send one layer, without RIDs)",
+            )
         # The slots exist before the offer is applied, so that their codecs are the ones the
         # SFU forwards (Opus; VP8, with RTX): an offer without them is refused, not accepted
         # into a codec no subscriber could decode.
@@ -218,7 +231,9 @@ class SfuPeer:
     def _on_publish_rtp(self, packet: bytes, arrival: float) -> None:
         if self._publish_watch is not None:
             self._publish_watch.heard_rtp(arrival)
-        ssrc = header(packet)[4]
+        _, _, seq, _, ssrc = header(packet)
+        if self._feedback is not None:
+            self._feedback.on_rtp(ssrc, seq, len(packet))
         forwarder = self._by_ssrc.get(ssrc)
         link = self._publish_link
         if link is None:
@@ -238,6 +253,13 @@ class SfuPeer:
         clear = link.unprotect(packet)
         if clear is not None:
             forwarder.forward(clear)
+
+    async def _report_to_publisher(self) -> None:
+        """Receiver reports and REMB to the publisher (:mod:`simulator.server.feedback`)."""
+        while True:
+            await asyncio.sleep(REPORT_INTERVAL)
+            if self._feedback is not None and self._publish_link is not None:
+                self._publish_link.send_rtcp(self._feedback.report())
 
     def _on_subscribe_rtcp(self, clear: bytes) -> None:
         for packet in parse_rtcp(clear):
