@@ -89,6 +89,12 @@ def _info(record: protocol.ParticipantRecord) -> ParticipantInfo:
     )
 
 
+def _without_remb(sdp: str) -> str:
+    """A virtual participant sends a fixed profile (a load generator's load must not drift with
+    the SFU's estimates), so it does not offer to follow REMB (docs/media.md)."""
+    return "".join(line for line in sdp.splitlines(keepends=True) if not line.rstrip().endswith(" goog-remb"))
+
+
 class ConnectionLostError(ApiError):
     """The signalling socket ended without the session ending: the backend went away."""
 
@@ -425,7 +431,7 @@ class CallSession:
             if isinstance(source, PreEncodedTrack):
                 source.attach_sender(transceiver.sender)
         await pc.setLocalDescription(await pc.createOffer())
-        self._outbox.put_nowait(protocol.Publish(sdp=pc.localDescription.sdp))
+        self._outbox.put_nowait(protocol.Publish(sdp=_without_remb(pc.localDescription.sdp)))
 
     def _watch(self, pc: RTCPeerConnection, name: str) -> None:
         if self.active:

@@ -6,10 +6,13 @@ receiver's estimate) caps it. The SFU forwards without aiortc's receivers (docs/
 so it sent neither, and a browser publisher stayed at its start value for good, scaling a
 640×480 camera down. Now, every :data:`REPORT_INTERVAL`, each publish connection gets one
 compound RTCP packet: a receiver report with a block per stream (loss since the last report,
-the extended highest sequence number, LSR/DLSR from the stream's last sender report), and a
-REMB for its video streams: what arrived in the last interval × :data:`REMB_HEADROOM`, never
-below :data:`REMB_FLOOR`. The estimate grows as the sender grows, so it never holds a sender
-back where the path is clean, and the loss in the reports still brings a lossy one down.
+the extended highest sequence number, LSR/DLSR from the stream's last sender report), and,
+where the publisher negotiated ``goog-remb``, a REMB for its video streams.
+
+The REMB is a loss-driven estimate, increase-multiplicative / decrease-to-what-arrived: it
+starts at :data:`REMB_CEILING` (a clean path takes what a camera wants; the browser's own
+controller ramps up to it), falls to 85 % of what arrived when a report shows more than
+:data:`LOSS_HIGH` lost, and grows by :data:`REMB_GROWTH` a report while loss stays low.
 
 Counting costs two attribute updates per packet (from the header, in the clear under SRTP).
 """
@@ -29,9 +32,11 @@ __all__ = ["REPORT_INTERVAL", "PublisherFeedback"]
 
 REPORT_INTERVAL: Final = 1.0
 """Seconds between reports to one publisher (browsers send theirs about as often)."""
-REMB_HEADROOM: Final = 1.5
-REMB_FLOOR: Final = 1_000_000
-"""Bits per second the SFU always lets a publisher's video reach (its own path is loopback-fast)."""
+REMB_CEILING: Final = 2_500_000
+"""Bits per second of video the estimate allows at most (a 720p camera's want)."""
+REMB_FLOOR: Final = 150_000
+REMB_GROWTH: Final = 1.25
+LOSS_HIGH: Final = 0.10
 PSFB_REMB: Final = 15
 
 
@@ -85,10 +90,13 @@ class _Reception:
 class PublisherFeedback:
     """Counts a publisher's streams and writes its reports (see the module's docs)."""
 
-    def __init__(self, streams: dict[int, str], now: Callable[[], float]) -> None:
+    def __init__(self, streams: dict[int, str], now: Callable[[], float], *, remb: bool) -> None:
         self._streams = {ssrc: _Reception(kind) for ssrc, kind in streams.items()}
         self._now = now
+        self._remb = remb
         self._reported_at = now()
+        self.estimate = REMB_CEILING
+        """The REMB last sent (bits per second)."""
 
     def on_rtp(self, ssrc: int, seq: int, size: int) -> None:
         stream = self._streams.get(ssrc)
@@ -108,20 +116,22 @@ class PublisherFeedback:
         now = self._now()
         elapsed = max(now - self._reported_at, 1e-3)
         self._reported_at = now
-        blocks = [
-            stream.block(ssrc, now) for ssrc, stream in self._streams.items() if stream.first is not None
-        ]
-        video = [ssrc for ssrc, stream in self._streams.items() if stream.kind == "video"]
-        rate = (
+        blocks = {ssrc: s.block(ssrc, now) for ssrc, s in self._streams.items() if s.first is not None}
+        packet = bytes(RtcpRrPacket(ssrc=SFU_RTCP_SSRC, reports=list(blocks.values())))
+        video = [ssrc for ssrc, s in self._streams.items() if s.kind == "video"]
+        arrived = (
             sum(self._streams[ssrc].octets - self._streams[ssrc].octets_prior for ssrc in video) * 8 / elapsed
         )
         for stream in self._streams.values():
             stream.octets_prior = stream.octets
-        packet = bytes(RtcpRrPacket(ssrc=SFU_RTCP_SSRC, reports=blocks))
-        if video:
-            estimate = int(max(REMB_FLOOR, rate * REMB_HEADROOM))
+        if self._remb and video:
+            lossy = any(blocks[ssrc].fraction_lost > LOSS_HIGH * 256 for ssrc in video if ssrc in blocks)
+            if lossy:
+                self.estimate = max(REMB_FLOOR, min(self.estimate, int(arrived * 0.85)))
+            else:
+                self.estimate = min(REMB_CEILING, int(self.estimate * REMB_GROWTH))
             remb = RtcpPsfbPacket(
-                fmt=PSFB_REMB, ssrc=SFU_RTCP_SSRC, media_ssrc=0, fci=pack_remb_fci(estimate, video)
+                fmt=PSFB_REMB, ssrc=SFU_RTCP_SSRC, media_ssrc=0, fci=pack_remb_fci(self.estimate, video)
             )
             packet += bytes(remb)
         return packet

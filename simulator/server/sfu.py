@@ -86,6 +86,17 @@ KEEP_IN_STEP: Final = 1024
 SRTP's rollover counter stays right for when someone subscribes."""
 
 
+def _negotiated_remb(pc: RTCPeerConnection) -> bool:
+    """Whether the publish answer kept ``goog-remb`` for video (the publisher offered it)."""
+    return any(
+        feedback.type == "goog-remb"
+        for transceiver in pc.getTransceivers()
+        if transceiver.kind == "video"
+        for codec in transceiver._codecs
+        for feedback in codec.rtcpFeedback
+    )
+
+
 @dataclass(eq=False)
 class _Subscription:
     key: tuple[str, Source]
@@ -158,7 +169,9 @@ class SfuPeer:
             raise
         self._publish = pc
         feedback = PublisherFeedback(
-            {f.ssrc: f.kind for f in forwarders.values()}, asyncio.get_running_loop().time
+            {f.ssrc: f.kind for f in forwarders.values()},
+            asyncio.get_running_loop().time,
+            remb=_negotiated_remb(pc),
         )
         self.forwarders.update(forwarders)
         self._by_ssrc.update(by_ssrc)
