@@ -16,6 +16,7 @@ from simulator.chat import ChatClient
 from simulator.chat.listeners import CALL_CALLBACKS
 from simulator.clock import Clock, VirtualClock
 from simulator.media.devices import FakeDevices
+from simulator.media.impairment import Schedule
 from simulator.media.paths import MediaPath
 from simulator.media.tones import TONES_HZ
 from simulator.sdk import (
@@ -125,6 +126,7 @@ async def join(backend: Backend, media_path: MediaPath) -> AsyncIterator[Join]:
         wait: bool = True,
         media: bool = True,
         path: MediaPath | None = None,
+        network: Schedule | None = None,
     ) -> Participant:
         auth_token = backend.provision_user(uid, uid.title(), f"https://avatars.test/{uid}.png")
         index = len(made)
@@ -136,6 +138,7 @@ async def join(backend: Backend, media_path: MediaPath) -> AsyncIterator[Join]:
             devices=devices,
             media=MediaProfile(TONES_HZ[index], index + 1),
             media_path=path or media_path,
+            network=network,
         )
         recorder = EventRecorder(uid)
         participant = Participant(uid, client, CallView(), recorder, auth_token)

@@ -20,6 +20,7 @@ from simulator.clock import Clock, SystemClock, Timer
 from simulator.http import HttpSession
 from simulator.media.analysers import MediaEvidence
 from simulator.media.devices import DeviceKind, FacingMode, FakeDevices, MediaDevice
+from simulator.media.impairment import Schedule
 from simulator.media.paths import MEDIA_PATHS, MediaPath
 from simulator.media.tones import tone_for
 from simulator.sdk.app_settings import CallAppSettings, validate_app_settings
@@ -71,6 +72,7 @@ class CallsClient:
         http: aiohttp.ClientSession | None = None,
         media_path: MediaPath = "full",
         reconnect: ReconnectPolicy | None = None,
+        network: Schedule | None = None,
     ) -> None:
         number = next(_client_numbers)
         if media_path not in MEDIA_PATHS:
@@ -78,6 +80,8 @@ class CallsClient:
         self.media_path: MediaPath = media_path
         """How media is sent and received (:mod:`simulator.media.paths`); only ``full`` decodes."""
         self.reconnect = reconnect
+        self.network = network
+        """The participant's network, made worse on purpose (:mod:`simulator.media.impairment`)."""
         """Rejoining after losing the backend (:mod:`simulator.sdk.reconnect`): off unless given."""
         self.name = name or f"client-{number}"
         self.clock: Clock = clock or SystemClock()

@@ -13,6 +13,7 @@ import contextlib
 import enum
 import functools
 import logging
+import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -22,6 +23,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from simulator import protocol
 from simulator.media.analysers import ReceivedStream
+from simulator.media.impairment import Shaping, impair, shaping
 from simulator.media.lean import LeanPublisher, LeanReceiver, LeanSource
 from simulator.media.liveness import MediaWatch
 from simulator.media.passthrough import stop_decoding
@@ -130,6 +132,8 @@ class CallSession:
         """Attempts in a row since the last successful join (the reconnect policy's count)."""
         self._reconnecting = False
         self._watches: list[asyncio.Task[None]] = []
+        self.shaping: Shaping | None = None
+        """The participant's network shapers (their counters are what the network did)."""
         """Set when the session fails from outside its conversation (dead media)."""
         self._running = False
         self._publish_pc: RTCPeerConnection | None = None
@@ -431,7 +435,17 @@ class CallSession:
             if isinstance(source, PreEncodedTrack):
                 source.attach_sender(transceiver.sender)
         await pc.setLocalDescription(await pc.createOffer())
+        self._shape(pc)
         self._outbox.put_nowait(protocol.Publish(sdp=_without_remb(pc.localDescription.sdp)))
+
+    def _shape(self, pc: RTCPeerConnection) -> None:
+        """Both connections share the participant's network (one access link), if it has one."""
+        schedule = self._client.network
+        if schedule is None:
+            return
+        if self.shaping is None:
+            self.shaping = shaping(schedule, zlib.crc32(self._client.name.encode()))
+        impair(pc, self.shaping)
 
     def _watch(self, pc: RTCPeerConnection, name: str) -> None:
         if self.active:
@@ -499,6 +513,7 @@ class CallSession:
         if self._lean_receiver is not None:
             self._lean_receiver.refresh(pc)
         await pc.setLocalDescription(await pc.createAnswer())
+        self._shape(pc)
         self._outbox.put_nowait(protocol.SubscribeAnswer(sdp=pc.localDescription.sdp))
 
     async def receive_stats(self) -> ReceiveStats:

@@ -81,6 +81,7 @@ class Outlet:
         self.waiting_for_keyframe = kind == "video"
         self._history: collections.OrderedDict[int, bytes] = collections.OrderedDict()
         self.forwarded = 0
+        self.resent = 0
         self._resends = Budget(RESEND_RATE, now)
 
     def send(self, clear: bytes, offset: int, keyframe: bool) -> bool:
@@ -130,6 +131,7 @@ class Outlet:
         if link is not None:
             for seq in held[: self._resends.take(len(held))]:
                 link.send_protected(self._history[seq])
+                self.resent += 1
         return [(seq - self._seq_offset) & 0xFFFF for seq in lost if seq not in self._history]
 
 
