@@ -244,3 +244,29 @@ def loss_percent(metrics: Metrics) -> float:
     """RTP packets lost over expected, summed over every receiving connection of the run."""
     lost, received = metrics.counters["packets_lost"], metrics.counters["packets_received"]
     return 100.0 * lost / (lost + received) if lost + received else 0.0
+
+
+def networks_seen(plan: Plan, metrics: Metrics) -> dict[str, str]:
+    """Per network of the scenario: what its participants' shapers did and what they received."""
+    rows: dict[str, str] = {}
+    names = sorted({p.network_name for p in plan.participants if p.network_name})
+    for name in names:
+        c = metrics.counters
+        people = sum(1 for p in plan.participants if p.network_name == name)
+        received, lost = c[f"packets_received@{name}"], c[f"packets_lost@{name}"]
+        loss = f"{lost / (received + lost) * 100:.1f} %" if received + lost else "—"
+        shaped = [
+            f"{d} {c[f'net_{d}_dropped@{name}'] / c[f'net_{d}_sent@{name}'] * 100:.1f} % dropped"
+            for d in ("up", "down")
+            if c[f"net_{d}_sent@{name}"]
+        ]
+        latency = (
+            metrics.summary(f"latency_ms@{name}")
+            if f"latency_ms@{name}" in metrics.histograms
+            else {"count": 0}
+        )
+        p95 = f"latency p95 {latency['p95']:g} ms" if latency["count"] else "no latency samples"
+        rows[name] = f"{people} participants; RTP loss seen {loss}; freezes {c[f'freezes@{name}']}; {p95}" + (
+            f"; shaper {', '.join(shaped)}" if shaped else ""
+        )
+    return rows

@@ -44,7 +44,10 @@ class Metrics:
         self.workers: list[dict[str, Any]] = []
 
     def record(self, histogram: str, milliseconds: float) -> None:
+        """Into one of :data:`HISTOGRAMS`, or one of a group's (``latency_ms@3g``), made on first use."""
         value = int(min(max(milliseconds, _LOWEST), _HIGHEST))
+        if histogram not in self.histograms:
+            self.histograms[histogram] = _histogram()
         self.histograms[histogram].record_value(value)
 
     def count(self, counter: str, amount: int = 1, *, uid: str | None = None) -> None:
@@ -100,8 +103,7 @@ class Metrics:
         merged = cls()
         for part in parts:
             for name, encoded in part["histograms"].items():
-                if name in merged.histograms:
-                    merged.histograms[name].decode_and_add(base64.b64decode(encoded))
+                merged.histograms.setdefault(name, _histogram()).decode_and_add(base64.b64decode(encoded))
             merged.counters.update(part["counters"])
             for uid, counters in part.get("by_participant", {}).items():
                 merged.by_participant.setdefault(uid, Counter()).update(counters)

@@ -67,6 +67,7 @@ class VirtualParticipant:
             media=MediaProfile(planned.tone_hz, planned.index + 1),
             http=http,
             media_path=planned.media_path,
+            network=planned.network,
         )
         self.chat = ChatClient(name=self.uid, http=http) if ringing else None
         self.view = CallView(self.uid)
@@ -241,6 +242,12 @@ class VirtualParticipant:
 
     async def _harvest_rtp(self) -> None:
         """RTP packets received and lost on this session's subscribe connection, before it closes."""
+        session = self.client.session
+        if (network := self.planned.network_name) and session is not None:
+            with contextlib.suppress(Exception):
+                stats = await session.receive_stats()  # either path's (lean: from the headers)
+                self._metrics.count(f"packets_received@{network}", stats.packets)
+                self._metrics.count(f"packets_lost@{network}", stats.lost)
         pc = getattr(self.client.session, "_subscribe_pc", None)
         if pc is None:
             return
@@ -253,14 +260,27 @@ class VirtualParticipant:
                     self._metrics.count("packets_lost", lost, uid=self.uid)
 
     def _harvest(self) -> None:
-        """Fold this session's received media into the metrics."""
+        """Fold this session's received media into the metrics (and into its network's, if it has one)."""
+        network = self.planned.network_name
         for stream in self.client.evidence.streams:
             for latency in stream.latencies_ms:
                 self._metrics.record("latency_ms", latency)
+                if network:
+                    self._metrics.record(f"latency_ms@{network}", latency)
             self._metrics.count("frames_received", stream.frames, uid=self.uid)
             if stream.kind == "video":
                 self._metrics.count("video_frames_marked", stream.marked_frames, uid=self.uid)
                 self._metrics.count("freezes", stream.freezes, uid=self.uid)
+                if network:
+                    self._metrics.count(f"freezes@{network}", stream.freezes)
+        session = self.client.session
+        if network and session is not None and session.shaping is not None:
+            for direction in ("up", "down"):
+                shaper = getattr(session.shaping, direction)
+                self._metrics.count(f"net_{direction}_sent@{network}", shaper.sent)
+                self._metrics.count(
+                    f"net_{direction}_dropped@{network}", shaper.dropped + shaper.queue_dropped
+                )
 
     # --- ringing --------------------------------------------------------------------------------
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from faker import Faker
 
 from simulator.crowd.scenario import Interval, Scenario
 from simulator.media import MediaPath
+from simulator.media.impairment import Schedule
 from simulator.media.tones import tone_for
 
 __all__ = ["Action", "ActionKind", "Identity", "Plan", "PlannedParticipant", "Shard", "make_plan"]
@@ -68,6 +69,9 @@ class PlannedParticipant:
     media_path: MediaPath
     join_at: float
     seed: int
+    network_name: str = ""
+    """The participant's network by name ("" or "clean": loopback as it is)."""
+    network: Schedule | None = None
 
     @property
     def tone_hz(self) -> int:
@@ -137,6 +141,15 @@ def _identity(index: int, seed: int) -> Identity:
     return Identity(f"{first.lower()}-{index}", f"{first} {faker.last_name()}", faker.image_url())
 
 
+def _network(scenario: Scenario, names: tuple[str, ...], place: int) -> dict[str, Any]:
+    """The network of the ``place``-th participant of a session (names are cycled)."""
+    if not names:
+        return {}
+    name = names[place % len(names)]
+    schedule = scenario.network(name)
+    return {"network_name": name, "network": None if schedule == Schedule() else schedule}
+
+
 def make_plan(scenario: Scenario) -> Plan:
     """The deterministic plan of ``scenario``."""
     header = scenario.scenario
@@ -157,6 +170,7 @@ def make_plan(scenario: Scenario) -> Plan:
                         media_path="full" if place < group.full_sample else group.media,
                         join_at=round(min(index / header.join_rate, max(0.0, end / 2 - QUIET)), 3),
                         seed=seed,
+                        **_network(scenario, group.networks, place),
                     )
                 )
                 index += 1

@@ -21,7 +21,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt
 
-from simulator.crowd.expectations import loss_percent
+from simulator.crowd.expectations import loss_percent, networks_seen
 from simulator.crowd.metrics import HISTOGRAMS
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ def _data(result: RunResult) -> dict[str, Any]:
         "by_participant": {uid: dict(c) for uid, c in metrics.by_participant.items()},
         "by_session": {s: dict(c) for s, c in metrics.by_session(_session_of(result)).items()},
         "loss_percent": loss_percent(metrics),
+        "networks": networks_seen(result.plan, metrics),
         "workers": metrics.workers,
         "steady": None if result.steady is None else result.steady.to_data(),
         "backend_cpu_share": result.backend_cpu_share,

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from simulator.crowd.expectations import ExpectationResult, evaluate, loss_percent
+from simulator.crowd.expectations import ExpectationResult, evaluate, loss_percent, networks_seen
 from simulator.crowd.metrics import Metrics
 from simulator.crowd.plan import Plan, make_plan
 from simulator.crowd.scenario import Scenario
@@ -369,6 +369,8 @@ def summary_table(result: RunResult) -> Table:
             f"p50 {s['p50']:g} / p95 {s['p95']:g} / p99 {s['p99']:g} ms ({s['count']})" if s["count"] else "—"
         )
         table.add_row(label, value)
+    for network, row in networks_seen(result.plan, result.metrics).items():
+        table.add_row(f"network {network}", row)
     table.add_row("participants", str(len(result.plan.participants)))
     table.add_row("joins", str(metrics.counters["joins"]))
     table.add_row("RTP loss", f"{loss_percent(metrics):.2f} %")

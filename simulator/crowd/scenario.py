@@ -50,6 +50,7 @@ from typing import Annotated, Final, Literal
 
 import msgspec
 
+from simulator.media.impairment import PROFILES, Schedule
 from simulator.media.paths import MediaPath
 
 __all__ = [
@@ -114,6 +115,10 @@ class Sessions(_Strict, frozen=True):
     """The media path (:mod:`simulator.media.paths`): ``full`` decodes and analyses all it gets."""
     full_sample: Annotated[int, msgspec.Meta(ge=0, le=500)] = 0
     """Participants per session that take the ``full`` path whatever ``media`` says (realism on a sample)."""
+    networks: tuple[str, ...] = ()
+    """Each participant's network, by name, cycled over the places of each session (``["clean",
+    "3g"]``: every other one on 3G). Built in: clean, lossy-wifi, 3g, satellite
+    (:data:`~simulator.media.impairment.PROFILES`); more in the scenario's ``[networks]``."""
 
 
 class Behaviours(_Strict, frozen=True):
@@ -156,10 +161,21 @@ class Scenario(_Strict, frozen=True):
     sessions: tuple[Sessions, ...] = (Sessions(),)
     behaviours: Behaviours = msgspec.field(default_factory=Behaviours)
     expectations: Expectations = msgspec.field(default_factory=Expectations)
+    networks: dict[str, Schedule] = msgspec.field(default_factory=dict)
+    """Networks of the scenario's own, by name (``[networks.bad-hotel] base.down = { loss = 0.08 }``)."""
 
     def __post_init__(self) -> None:
         if not self.sessions:
             raise ValueError("at least one [[sessions]] table is needed")
+        known = {**PROFILES, **self.networks}
+        for group in self.sessions:
+            for name in group.networks:
+                if name not in known:
+                    raise ValueError(f"unknown network {name!r} (known: {', '.join(sorted(known))})")
+
+    def network(self, name: str) -> Schedule:
+        """The network called ``name`` (the scenario's own first, then the built-in ones)."""
+        return self.networks.get(name) or PROFILES[name]
 
     @property
     def participants(self) -> int:

@@ -25,8 +25,9 @@ import asyncio
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
+import msgspec
 from aiortc import RTCPeerConnection
 
 __all__ = [
@@ -42,9 +43,9 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Impairment:
-    """One direction's impairment (every field off by default)."""
+class Impairment(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One direction's impairment (every field off by default); a scenario's TOML writes the
+    same fields (``{ loss = 0.05, delay_ms = 80 }``)."""
 
     loss: float = 0.0
     burst: float = 1.0
@@ -71,25 +72,22 @@ class Impairment:
         return self == Impairment()
 
 
-@dataclass(frozen=True, slots=True)
-class Direction:
+class Direction(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Both directions of a participant's network: ``up`` is what it sends."""
 
     up: Impairment = Impairment()
     down: Impairment = Impairment()
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """From ``at`` seconds after the media starts, for ``hold`` seconds, this network instead."""
 
-    at: float
-    hold: float
+    at: Annotated[float, msgspec.Meta(ge=0)]
+    hold: Annotated[float, msgspec.Meta(gt=0)]
     network: Direction
 
 
-@dataclass(frozen=True, slots=True)
-class Schedule:
+class Schedule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A network and the changes it goes through."""
 
     base: Direction = Direction()
@@ -102,15 +100,18 @@ class Schedule:
         return self.base
 
 
-def _both(impairment: Impairment) -> Direction:
-    return Direction(impairment, impairment)
+def _both(impairment: Impairment) -> Schedule:
+    return Schedule(Direction(impairment, impairment))
 
 
-PROFILES: Final[dict[str, Direction]] = {
+PROFILES: Final[dict[str, Schedule]] = {
+    "clean": Schedule(),
     "lossy-wifi": _both(Impairment(loss=0.03, burst=2.0, delay_ms=10, jitter_ms=8)),
-    "3g": Direction(
-        up=Impairment(loss=0.01, delay_ms=100, jitter_ms=30, rate_kbps=384, queue_ms=300),
-        down=Impairment(loss=0.01, delay_ms=100, jitter_ms=30, rate_kbps=1500, queue_ms=300),
+    "3g": Schedule(
+        Direction(
+            up=Impairment(loss=0.01, delay_ms=100, jitter_ms=30, rate_kbps=384, queue_ms=300),
+            down=Impairment(loss=0.01, delay_ms=100, jitter_ms=30, rate_kbps=1500, queue_ms=300),
+        )
     ),
     "satellite": _both(Impairment(loss=0.005, delay_ms=300, jitter_ms=10)),
 }

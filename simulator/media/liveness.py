@@ -5,9 +5,10 @@ aioice checks consent every 5 s and gives up after 6 failures, so a peer that va
 and nobody is told: the connection just closes. A :class:`MediaWatch` asks the far end
 for consent every :data:`CONSENT_INTERVAL` itself, on the connection's nominated pair,
 and reports the connection dead when nothing has answered for :data:`DEAD_AFTER`; where
-media must flow (a publisher's microphone always sends, silence when muted), it also
-reports a connection that has carried no RTP for as long. Both ends watch: the SFU
-removes the participant everywhere, the client tells the application (``onError``).
+media must flow (a publisher's microphone always sends, silence when muted), the RTP itself
+is the sign of life instead, and a connection that has carried none for as long is dead.
+Both ends watch: the SFU removes the participant everywhere, the client tells the
+application (``onError``).
 
 :data:`DEAD_AFTER` is shorter than RFC 7675's 30 s on purpose: a call harness wants a dead
 participant gone in under 10 s (issue 15), and loopback answers in microseconds.
@@ -28,10 +29,10 @@ logger = logging.getLogger(__name__)
 
 CONSENT_INTERVAL: Final = 2.0
 """Seconds between consent requests (each waits 1.5 s for its answer: one retransmission)."""
-DEAD_AFTER: Final = 6.0
+DEAD_AFTER: Final = 7.0
 """Seconds without an answer (or without RTP, where it must flow) before the connection is
-dead: two or three unanswered requests. With the interval and a request's own wait, a dead
-peer is reported 6–9.5 s after its last sign of life."""
+dead: three unanswered requests in a row. With the interval and a request's own wait, a dead
+peer is reported 7–10.5 s after its last sign of life."""
 
 
 class MediaWatch:
@@ -57,10 +58,12 @@ class MediaWatch:
         self.last_rtp = at
 
     async def watch(self) -> None:
-        """Ask for consent until the connection dies (or the task is cancelled)."""
+        """Watch until the connection dies (or the task is cancelled). Where RTP must flow, it
+        is the sign of life (consent is not asked: a lossy path loses requests, not a stream);
+        elsewhere, consent is asked every :data:`CONSENT_INTERVAL`."""
         while self.dead is None:
             await asyncio.sleep(CONSENT_INTERVAL)
-            if await self._consent():
+            if not self._rtp_expected and await self._consent():
                 self.last_consent = self._now()
             self._judge()
 
@@ -68,10 +71,10 @@ class MediaWatch:
         now = self._now()
         if self._pc.connectionState in ("failed", "closed"):
             reason = f"the media connection is {self._pc.connectionState}"
-        elif now - self.last_consent >= DEAD_AFTER:
-            reason = f"no ICE consent for {now - self.last_consent:.1f} s"
         elif self._rtp_expected and now - self.last_rtp >= DEAD_AFTER:
             reason = f"no RTP for {now - self.last_rtp:.1f} s"
+        elif not self._rtp_expected and now - self.last_consent >= DEAD_AFTER:
+            reason = f"no ICE consent for {now - self.last_consent:.1f} s"
         else:
             return
         self.dead = reason

@@ -220,3 +220,39 @@ def test_a_lean_run_reports_its_steady_state(tmp_path: Path) -> None:
     assert steady["received_packets_per_second"] > 0
     assert steady["rss_per_participant_mib"] < 50
     assert data["histograms"]["latency_ms"]["count"] > 0  # sampled marks from the lean path
+
+
+NETWORKS = """
+[scenario]
+name = "networks"
+seed = 5
+duration = 14
+join_rate = 10
+
+[[sessions]]
+count = 1
+participants = 4
+media = "lean"
+networks = ["clean", "lossy"]
+
+[networks.lossy.base]
+down = { loss = 0.06 }
+"""
+
+
+def test_a_run_reports_what_each_network_saw(tmp_path: Path) -> None:
+    code, report = run(tmp_path, NETWORKS)
+    data = json.loads((report / "run.json").read_text())
+    assert code == 0, [e for e in data["expectations"] if not e["passed"]]
+    rows = data["networks"]
+    assert set(rows) == {"clean", "lossy"}
+
+    def loss(row: str) -> float:
+        match = re.search(r"RTP loss seen ([\d.]+) %", row)
+        assert match, row
+        return float(match.group(1))
+
+    assert 3.0 <= loss(rows["lossy"]) <= 9.0  # what its downlink dropped
+    assert loss(rows["clean"]) < 1.0  # the lossy ones' uplinks are clean
+    dropped = re.search(r"down ([\d.]+) % dropped", rows["lossy"])
+    assert dropped and 3.0 <= float(dropped.group(1)) <= 9.0, rows["lossy"]

@@ -113,11 +113,11 @@ def test_a_schedule_changes_the_network_and_changes_it_back() -> None:
 def test_the_same_seed_drops_the_same_packets() -> None:
     runs = []
     for _ in range(2):
-        net = VirtualNetwork(PROFILES["lossy-wifi"].up, seed=7)
+        net = VirtualNetwork(PROFILES["lossy-wifi"].base.up, seed=7)
         net.send(2_000, 0.002)
         runs.append(sorted(n for _, n in net.delivered))
     assert runs[0] == runs[1]
-    other = VirtualNetwork(PROFILES["lossy-wifi"].up, seed=8)
+    other = VirtualNetwork(PROFILES["lossy-wifi"].base.up, seed=8)
     other.send(2_000, 0.002)
     assert sorted(n for _, n in other.delivered) != runs[0]
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from simulator.crowd import scenario as scenario_module
 from simulator.crowd.plan import make_plan
 from simulator.crowd.scenario import DEFAULT_SCENARIO, ScenarioError, load_scenario
+from simulator.media.impairment import PROFILES
 
 
 def documented_example() -> str:
@@ -139,3 +140,42 @@ def test_shards_partition_participants_and_their_actions(workers: int) -> None:
     assert sorted(uids) == sorted(p.identity.uid for p in plan.participants)
     assert sorted(a for shard in shards for a in shard.actions) == sorted(plan.actions)
     assert len({shard.seed for shard in shards}) == len(shards)
+
+
+def test_networks_are_cycled_over_each_sessions_places_and_custom_ones_load() -> None:
+    scenario = load_scenario(
+        """
+[[sessions]]
+count = 2
+participants = 3
+networks = ["clean", "3g", "hotel"]
+
+[networks.hotel.base]
+down = { loss = 0.1, delay_ms = 40 }
+
+[[networks.hotel.steps]]
+at = 5.0
+hold = 2.0
+network.up = { rate_kbps = 100 }
+"""
+    )
+    plan = make_plan(scenario)
+    assert [p.network_name for p in plan.participants] == ["clean", "3g", "hotel"] * 2
+    assert plan.participants[0].network is None  # clean: nothing in the way
+    assert plan.participants[1].network == PROFILES["3g"]
+    hotel = plan.participants[2].network
+    assert hotel is not None and hotel.base.down.loss == 0.1
+    assert hotel.at(6.0).up.rate_kbps == 100 and hotel.at(8.0).up.rate_kbps == 0
+
+
+@pytest.mark.parametrize(
+    ("toml", "problem"),
+    [
+        ('[[sessions]]\nnetworks = ["moon"]', "unknown network 'moon'"),
+        ("[[sessions]]\n[networks.x.base]\ndown = { loss = 2.0 }", "impairment out of range: loss=2.0"),
+        ("[[sessions]]\n[networks.x.base]\ndown = { los = 0.1 }", "unknown key `los`"),
+    ],
+)
+def test_bad_networks_are_refused_by_name(toml: str, problem: str) -> None:
+    with pytest.raises(ScenarioError, match=re.escape(problem)):
+        load_scenario(toml)
