@@ -18,7 +18,7 @@ participants = 3
 profile = "audio-video"  # audio-only | audio-video | screen-sharer
 media = "full"           # full (aiortc, decoded) | passthrough | lean (load)
 full_sample = 0          # with media = "lean": this many per session take the full path
-networks = ["clean", "lossy-wifi"]  # cycled over each session's places (clean, lossy-wifi, 3g, satellite, or [networks])
+networks = ["clean", "lossy-wifi"]  # cycled over the places: clean, lossy-wifi, 3g, satellite, [networks]
 
 [behaviours]
 mute = { every = [5.0, 15.0] }
@@ -30,7 +30,7 @@ hotplug = { every = [15.0, 30.0] }
 ringing = { calls = 2, answers = ["accept", "reject", "ring-out"] }
 
 [networks.hotel.base]   # a network of the scenario's own: one direction each, every field optional
-down = { loss = 0.01, burst = 1.0, delay_ms = 20, jitter_ms = 5, duplicate = 0.0, rate_kbps = 0, queue_ms = 200 }
+down = { loss = 0.01, burst = 1.0, delay_ms = 20, jitter_ms = 5, duplicate = 0.0, rate_kbps = 0 }
 
 [[networks.hotel.steps]]  # from 15 s after the media starts, for 10 s, this instead
 at = 15.0
