@@ -134,6 +134,18 @@ def _run(args: argparse.Namespace) -> int:
         f"callsim run: {scenario.scenario.name}, {scenario.participants} participants, "
         f"{scenario.scenario.duration:g} s, seed {scenario.scenario.seed}"
     )
+    engine = None
+    if args.engine == "ray":
+        try:
+            from simulator.crowd.ray_engine import RayEngine
+        except ImportError:
+            return _fail("--engine ray needs Ray: pip install 'callsim[ray]'")
+        try:
+            engine = RayEngine(args.address)
+        except (ConnectionError, RuntimeError) as exc:
+            return _fail(f"cannot start the run: no Ray cluster at {args.address}: {exc}")
+    elif args.address is not None:
+        return _fail("--address is for --engine ray")
     try:
         result = eventloop.run(
             run_scenario(
@@ -144,6 +156,7 @@ def _run(args: argparse.Namespace) -> int:
                 api_key=args.api_key,
                 console=None if args.no_live else console,
                 log=console.print,
+                engine=engine,
             )
         )
     except RunSetupError as exc:
@@ -198,7 +211,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument(
         "--media", choices=MEDIA_PATHS, help="every group's media path (overrides the scenario; see README)"
     )
-    run.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    run.add_argument("--workers", type=int, help="worker processes, or Ray tasks (default: one per core)")
+    run.add_argument(
+        "--engine", choices=("local", "ray"), default="local",
+        help="where the shards run: processes on this machine (default), or Ray tasks (callsim[ray])",
+    )  # fmt: skip
+    run.add_argument(
+        "--address", help="--engine ray: the cluster to join (default: a Ray instance started here)"
+    )
     run.add_argument(
         "--pin", action="store_true", help="backend/SFU on the last core, workers on the others (Linux)"
     )

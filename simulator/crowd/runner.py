@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
 import os
-import queue
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -26,18 +24,17 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from simulator.crowd.engines import Engine, LocalEngine
 from simulator.crowd.expectations import ExpectationResult, evaluate, loss_percent, networks_seen
 from simulator.crowd.metrics import Metrics
 from simulator.crowd.plan import Plan, make_plan
 from simulator.crowd.scenario import Scenario
 from simulator.crowd.steady import SteadyState, steady_state
-from simulator.crowd.worker import GRACE, WorkerJob, worker_main
+from simulator.crowd.worker import GRACE, WorkerJob
 from simulator.server import Backend
 
 __all__ = ["RunResult", "RunSetupError", "run_scenario"]
 
-START_DELAY: Final = 2.0
-"""Seconds between starting the workers and t = 0, for them to import and connect."""
 JOIN_PROCESS_TIMEOUT: Final = 20.0
 PROGRESS_EVERY: Final = 2.0
 
@@ -170,12 +167,14 @@ async def run_scenario(
     console: Console | None = None,
     log: Callable[[str], None] | None = None,
     pin: bool = False,
+    engine: Engine | None = None,
 ) -> RunResult:
     """Run ``scenario`` to its end (or Ctrl-C) and judge it.
 
     ``console`` shows a live display; without one, ``log`` gets a plain progress line
     every few seconds (for CI logs). ``pin`` keeps the backend (this process) and the
-    workers on separate cores, so each one's share of a core is its own.
+    workers on separate cores, so each one's share of a core is its own. ``engine`` runs the
+    shards (default: :class:`~simulator.crowd.engines.LocalEngine`, processes on this machine).
     """
     plan = make_plan(scenario)
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
@@ -189,7 +188,9 @@ async def run_scenario(
             raise RunSetupError("--backend needs --api-key (the backend's apiKey, to provision users)")
         url = backend_url if backend_url.endswith("/") else f"{backend_url}/"
         target = _Target(url, "callsim", api_key, await _provision_remote(url, api_key, plan))
-        return await _run_workers(plan, shards, target, console=console, log=log, started=started)
+        return await _run_workers(
+            plan, shards, target, engine or LocalEngine(), console=console, log=log, started=started
+        )
     previous = os.sched_getaffinity(0) if pin else set()
     if pin:
         os.sched_setaffinity(0, {cores[-1]})
@@ -200,7 +201,13 @@ async def run_scenario(
             target = _Target(backend.url, backend.app_id, backend.api_key, tokens)
             before = time.process_time()
             result = await _run_workers(
-                plan, shards, target, console=console, log=log, started=started, cores=worker_cores
+                plan,
+                shards,
+                target,
+                engine or LocalEngine(worker_cores),
+                console=console,
+                log=log,
+                started=started,
             )
             result.backend_cpu_share = round(
                 (time.process_time() - before) / max(result.wall_seconds, 1e-9), 3
@@ -239,105 +246,66 @@ async def _run_workers(
     plan: Plan,
     shards: list[Any],
     target: _Target,
+    engine: Engine,
     *,
     console: Console | None,
     log: Callable[[str], None] | None,
     started: float,
-    cores: list[int] | None = None,
 ) -> RunResult:
-    ctx = multiprocessing.get_context("spawn")
-    progress: Any = ctx.Queue()
-    results: Any = ctx.Queue()
-    stop: Any = ctx.Event()
-    start_wall = time.time() + START_DELAY
+    start_wall = time.time() + engine.start_delay
     duration = plan.scenario.scenario.duration
     ringing = plan.scenario.behaviours.ringing.calls > 0
-    processes = [
-        ctx.Process(
-            target=worker_main,
-            args=(
-                WorkerJob(
-                    shard,
-                    target.url,
-                    target.app_id,
-                    target.api_key,
-                    target.tokens,
-                    start_wall,
-                    duration,
-                    ringing,
-                ),
-                progress,
-                results,
-                stop,
-            ),
-            name=f"callsim-worker-{shard.number}",
+    jobs = [
+        WorkerJob(
+            shard, target.url, target.app_id, target.api_key, target.tokens, start_wall, duration, ringing
         )
         for shard in shards
     ]
-    for number, process in enumerate(processes):
-        process.start()
-        if cores and process.pid is not None:
-            os.sched_setaffinity(process.pid, {cores[number % len(cores)]})
     collected: list[dict[str, Any]] = []
     backend_cpu: list[tuple[float, float]] = []
     latest: dict[int, dict[str, Any]] = {}
     previous: dict[int, dict[str, Any]] = {}
     next_line = 0.0
     interrupted_at: float | None = None
-    deadline = time.monotonic() + START_DELAY + duration + GRACE + JOIN_PROCESS_TIMEOUT
+    deadline = time.monotonic() + engine.start_delay + duration + GRACE + JOIN_PROCESS_TIMEOUT
     # Ctrl-C: everyone leaves, the workers report what they have, and the run says so.
     ctrl_c = asyncio.Event()
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
         loop.add_signal_handler(signal.SIGINT, ctrl_c.set)
     try:
+        engine.start(jobs)
         with live_display(console) as live:
-            while len(collected) < len(processes) and time.monotonic() < deadline:
-                if ctrl_c.is_set() and not stop.is_set():
+            while engine.running() and time.monotonic() < deadline:
+                if ctrl_c.is_set() and not engine.stopping:
                     interrupted_at = time.time() - start_wall
-                    stop.set()
+                    engine.stop()
                     deadline = min(deadline, time.monotonic() + GRACE + JOIN_PROCESS_TIMEOUT)
-                with contextlib.suppress(queue.Empty):
-                    while True:
-                        sample = progress.get_nowait()
-                        backend_cpu.append((sample["at"], time.process_time()))
-                        if sample["worker"] in latest:
-                            previous[sample["worker"]] = latest[sample["worker"]]
-                        latest[sample["worker"]] = sample
-                with contextlib.suppress(queue.Empty):
-                    while True:
-                        collected.append(results.get_nowait())
+                for sample in engine.progress():
+                    backend_cpu.append((sample["at"], time.process_time()))
+                    if sample["worker"] in latest:
+                        previous[sample["worker"]] = latest[sample["worker"]]
+                    latest[sample["worker"]] = sample
+                collected.extend(engine.results())
                 if live is not None:
                     live.update(_progress_table(plan, latest, start_wall, previous))
                 elif log is not None and latest and time.monotonic() >= next_line:
                     next_line = time.monotonic() + PROGRESS_EVERY
                     log(_progress_line(plan, latest, start_wall))
-                if not any(p.is_alive() for p in processes) and len(collected) < len(processes):
-                    with contextlib.suppress(queue.Empty):
-                        collected.append(results.get(timeout=2))
-                    break
                 await asyncio.sleep(0.25)  # the display's refresh period
     except (KeyboardInterrupt, asyncio.CancelledError):
         interrupted_at = time.time() - start_wall
-        stop.set()
-        with contextlib.suppress(queue.Empty):
-            end = time.monotonic() + GRACE
-            while len(collected) < len(processes) and time.monotonic() < end:
-                collected.append(results.get(timeout=max(0.1, end - time.monotonic())))
+        engine.stop()
+        end = time.monotonic() + GRACE
+        while engine.running() and time.monotonic() < end:
+            collected.extend(engine.results())
+            time.sleep(0.1)  # noqa: ASYNC251 - the loop is being torn down; bounded by GRACE
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGINT)
-        stop.set()
-        for process in processes:
-            process.join(JOIN_PROCESS_TIMEOUT)
-            if process.is_alive():
-                process.terminate()
-                process.join(5)
-        for q in (progress, results):
-            q.close()
-            q.join_thread()
+        engine.close(JOIN_PROCESS_TIMEOUT)
     errors = [str(d["error"]) for d in collected if "error" in d]
-    missing = len(processes) - len(collected)
+    missing = len(jobs) - len(collected)
     if missing:
         errors.append(f"{missing} worker(s) returned nothing (terminated)")
     metrics = Metrics.merge([d for d in collected if "error" not in d])
@@ -383,7 +351,8 @@ def summary_table(result: RunResult) -> Table:
     for w in metrics.workers:
         table.add_row(
             f"worker {w['worker']}",
-            f"{w['participants']} participants, {w['cpu_share'] * 100:.0f} % of a core, lag p99 "
+            f"{w['participants']} participants{' on node ' + w['node'] if 'node' in w else ''}, "
+            f"{w['cpu_share'] * 100:.0f} % of a core, lag p99 "
             f"{w['loop_lag_p99_ms']} ms{' — GENERATOR-LIMITED' if w['generator_limited'] else ''}",
         )
     steady = result.steady
