@@ -22,7 +22,7 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("simulator", "conformance")
-OPTIONAL = {"playwright": "interop"}
+OPTIONAL = {"playwright": "interop", "ray": "ray"}
 """Modules imported only by an optional feature (with a clear error without them) → their extra."""
 
 
