@@ -26,6 +26,7 @@ from typing import Final, Literal
 
 from simulator.crowd.metrics import Metrics
 from simulator.crowd.plan import CALL_OUTCOME_TIMEOUT, Plan
+from simulator.crowd.scenario import NetworkExpectations
 
 __all__ = ["ExpectationResult", "Verdict", "evaluate"]
 
@@ -229,6 +230,8 @@ def evaluate(plan: Plan, metrics: Metrics, interrupted_at: float | None = None) 
         out.append(
             _judged("freezes_max", freezes <= expect.freezes_max, str(freezes), f"≤ {expect.freezes_max}")
         )
+    for network, limits in expect.networks.items():
+        out.extend(_network_expectations(plan, metrics, network, limits))
     if expect.user_lists_converge:
         out.append(_lists_converge(plan, metrics, until))
     if expect.leaves_produce_events:
@@ -246,6 +249,43 @@ def loss_percent(metrics: Metrics) -> float:
     return 100.0 * lost / (lost + received) if lost + received else 0.0
 
 
+def _network_expectations(
+    plan: Plan, metrics: Metrics, network: str, limits: NetworkExpectations
+) -> list[ExpectationResult]:
+    """The expectations on one network's participants, each named ``<network>.<expectation>``."""
+    c, out = metrics.counters, []
+    if limits.loss_max_percent is not None:
+        received, lost = c[f"packets_received@{network}"], c[f"packets_lost@{network}"]
+        limit = f"≤ {limits.loss_max_percent:g} %"
+        if received + lost:
+            loss = lost / (received + lost) * 100
+            out.append(
+                _judged(
+                    f"{network}.loss_max_percent", loss <= limits.loss_max_percent, f"{loss:.2f} %", limit
+                )
+            )
+        else:
+            out.append(
+                ExpectationResult(f"{network}.loss_max_percent", "not exercised", "no RTP received", limit)
+            )
+    if limits.freezes_per_minute_max is not None:
+        people = sum(1 for p in plan.participants if p.network_name == network)
+        minutes = people * plan.scenario.scenario.duration / 60
+        rate = c[f"freezes@{network}"] / minutes if minutes else 0.0
+        out.append(
+            _judged(
+                f"{network}.freezes_per_minute_max", rate <= limits.freezes_per_minute_max,
+                f"{rate:.2f} a minute", f"≤ {limits.freezes_per_minute_max:g}",
+            )
+        )  # fmt: skip
+    if limits.latency_p95_ms is not None:
+        name = f"latency_ms@{network}"
+        result = _slo(metrics, f"{network}.latency_p95_ms", name, limits.latency_p95_ms, interrupted=False)
+        if result is not None:
+            out.append(result)
+    return out
+
+
 def networks_seen(plan: Plan, metrics: Metrics) -> dict[str, str]:
     """Per network of the scenario: what its participants' shapers did and what they received."""
     rows: dict[str, str] = {}
@@ -260,13 +300,15 @@ def networks_seen(plan: Plan, metrics: Metrics) -> dict[str, str]:
             for d in ("up", "down")
             if c[f"net_{d}_sent@{name}"]
         ]
-        latency = (
-            metrics.summary(f"latency_ms@{name}")
-            if f"latency_ms@{name}" in metrics.histograms
-            else {"count": 0}
-        )
+        latency = metrics.summary(f"latency_ms@{name}")
         p95 = f"latency p95 {latency['p95']:g} ms" if latency["count"] else "no latency samples"
-        rows[name] = f"{people} participants; RTP loss seen {loss}; freezes {c[f'freezes@{name}']}; {p95}" + (
-            f"; shaper {', '.join(shaped)}" if shaped else ""
+        sfu = (
+            f"; SFU: NACKed {c[f'sfu_nacked@{name}']}, resent {c[f'sfu_resent@{name}']}, PLIs sent "
+            f"{c[f'sfu_plis_sent@{name}']}, keyframes asked of them {c[f'sfu_keyframes_asked@{name}']}"
+            if any(key.startswith("sfu_") and key.endswith(f"@{name}") for key in c)
+            else ""
         )
+        shaper = f"; shaper {', '.join(shaped)}" if shaped else ""
+        freezes = c[f"freezes@{name}"]
+        rows[name] = f"{people} participants; RTP loss seen {loss}; freezes {freezes}; {p95}{shaper}{sfu}"
     return rows

@@ -70,7 +70,9 @@ class Metrics:
         return [o for o in self.observations if o["kind"] == kind]
 
     def summary(self, histogram: str) -> dict[str, float]:
-        h = self.histograms[histogram]
+        h = self.histograms.get(histogram)
+        if h is None:  # a group's histogram nobody recorded into
+            return {"count": 0}
         count = h.get_total_count()
         if not count:
             return {"count": 0}

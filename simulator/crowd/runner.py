@@ -14,7 +14,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -188,9 +188,11 @@ async def run_scenario(
             raise RunSetupError("--backend needs --api-key (the backend's apiKey, to provision users)")
         url = backend_url if backend_url.endswith("/") else f"{backend_url}/"
         target = _Target(url, "callsim", api_key, await _provision_remote(url, api_key, plan))
-        return await _run_workers(
+        result = await _run_workers(
             plan, shards, target, engine or LocalEngine(), console=console, log=log, started=started
         )
+        _fold_media_counts(result, await _remote_media_counts(url, api_key))
+        return result
     previous = os.sched_getaffinity(0) if pin else set()
     if pin:
         os.sched_setaffinity(0, {cores[-1]})
@@ -212,10 +214,30 @@ async def run_scenario(
             result.backend_cpu_share = round(
                 (time.process_time() - before) / max(result.wall_seconds, 1e-9), 3
             )
+            _fold_media_counts(result, backend.media_by_uid)
             return result
     finally:
         if pin:
             os.sched_setaffinity(0, previous)
+
+
+async def _remote_media_counts(url: str, api_key: str) -> dict[str, Any]:
+    """What a running backend's SFU did per user (empty if it cannot say: an older backend)."""
+    with contextlib.suppress(aiohttp.ClientError, KeyError, ValueError, TimeoutError):
+        async with (
+            aiohttp.ClientSession(headers={"apiKey": api_key}) as http,
+            http.get(f"{url}stats", params={"media": "1"}) as response,
+        ):
+            return dict((await response.json())["data"]["media_by_uid"])
+    return {}
+
+
+def _fold_media_counts(result: RunResult, by_uid: Mapping[str, Mapping[str, int]]) -> None:
+    """The SFU's counts for each participant with a network, into its network's counters."""
+    for planned in result.plan.participants:
+        if planned.network_name and (counts := by_uid.get(planned.identity.uid)):
+            for name, value in counts.items():
+                result.metrics.count(f"sfu_{name}@{planned.network_name}", int(value))
 
 
 @contextlib.contextmanager

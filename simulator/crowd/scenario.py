@@ -141,6 +141,16 @@ class Behaviours(_Strict, frozen=True):
     ringing: Ringing = msgspec.field(default_factory=Ringing)
 
 
+class NetworkExpectations(_Strict, frozen=True):
+    """What must hold for the participants on one network (``[expectations.networks.3g]``)."""
+
+    loss_max_percent: Annotated[float, msgspec.Meta(ge=0, le=100)] | None = None
+    """RTP loss they saw, after the SFU's retransmissions."""
+    freezes_per_minute_max: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    """Video freezes they saw, per participant and minute of the run."""
+    latency_p95_ms: Annotated[float, msgspec.Meta(gt=0)] | None = None
+
+
 class Expectations(_Strict, frozen=True):
     """What must hold for the run to pass (each becomes one JUnit test case)."""
 
@@ -154,6 +164,8 @@ class Expectations(_Strict, frozen=True):
     leaves_produce_events: bool = True
     muted_are_silent: bool = True
     ringing_ends_correctly: bool = True
+    networks: dict[str, NetworkExpectations] = msgspec.field(default_factory=dict)
+    """Per network of ``[[sessions]] networks``, by name (e.g. "with 5 % loss, ≤ 2 freezes a minute")."""
 
 
 class Header(_Strict, frozen=True):
@@ -181,6 +193,10 @@ class Scenario(_Strict, frozen=True):
             for name in group.networks:
                 if name not in known:
                     raise ValueError(f"unknown network {name!r} (known: {', '.join(sorted(known))})")
+        used = {name for group in self.sessions for name in group.networks}
+        for name in self.expectations.networks:
+            if name not in used:
+                raise ValueError(f"expectations for network {name!r}, which no session uses")
 
     def network(self, name: str) -> Schedule:
         """The network called ``name`` (the scenario's own first, then the built-in ones)."""

@@ -102,18 +102,12 @@ class Admission:
 
     def open_socket(self, uid: str) -> None:
         """One more signalling socket of ``uid``'s (refused past the cap); pair with :meth:`close_socket`."""
-        held = self.sockets.get(uid, 0)
-        if held >= self.limits.sockets_per_user:
+        if not _hold(self.sockets, uid, self.limits.sockets_per_user):
             self.refused["sockets"] += 1
-            raise TooManyRequestsError(f"user {uid!r} already holds {held} call sockets", 1.0)
-        self.sockets[uid] = held + 1
+            raise TooManyRequestsError(f"user {uid!r} already holds {self.sockets[uid]} call sockets", 1.0)
 
     def close_socket(self, uid: str) -> None:
-        held = self.sockets.get(uid, 0) - 1
-        if held > 0:
-            self.sockets[uid] = held
-        else:
-            self.sockets.pop(uid, None)
+        _let_go(self.sockets, uid)
 
     # --- connections ------------------------------------------------------------------------
 
@@ -122,19 +116,29 @@ class Admission:
         return lambda: GuardedProtocol(factory(), self)
 
     def _admit(self, ip: str) -> bool:
-        held = self.connections.get(ip, 0)
-        if held >= self.limits.connections_per_ip:
-            self.refused["connections"] += 1
-            return False
-        self.connections[ip] = held + 1
-        return True
+        if _hold(self.connections, ip, self.limits.connections_per_ip):
+            return True
+        self.refused["connections"] += 1
+        return False
 
     def _release(self, ip: str) -> None:
-        held = self.connections.get(ip, 0) - 1
-        if held > 0:
-            self.connections[ip] = held
-        else:
-            self.connections.pop(ip, None)
+        _let_go(self.connections, ip)
+
+
+def _hold(held: dict[str, int], key: str, cap: int) -> bool:
+    """One more of ``key``'s, unless it already holds ``cap``."""
+    if held.get(key, 0) >= cap:
+        return False
+    held[key] = held.get(key, 0) + 1
+    return True
+
+
+def _let_go(held: dict[str, int], key: str) -> None:
+    """One fewer of ``key``'s (a key holding none is forgotten: the dict stays small)."""
+    if held.get(key, 0) > 1:
+        held[key] -= 1
+    else:
+        held.pop(key, None)
 
 
 class GuardedProtocol(asyncio.Protocol):

@@ -7,11 +7,11 @@ import asyncio
 import logging
 import secrets
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Final, Self
 
 import psutil
 from aiohttp import web
@@ -31,6 +31,8 @@ from simulator.server.tokens import DEFAULT_TTL, CallTokenAuthority
 from simulator.tasks import TaskSet
 
 __all__ = ["Backend"]
+
+MEDIA_COUNTS_KEPT: Final = 10_000
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +70,9 @@ class Backend:
         """A TLS listener besides ``port`` (443 for the published SDK: docs/jitsi.md), or None."""
         self.tasks = TaskSet("backend")
         self.memory = MemoryKeeper(self.tasks)
+        self.media_by_uid: dict[str, Counter[str]] = {}
+        """uid → what the SFU did for its departed sessions (:meth:`SfuPeer.media_counts`), the
+        most recent :data:`MEDIA_COUNTS_KEPT` users (a load run reads its participants')."""
         """Gives departed participants' memory back (docs/reliability.md: the soak)."""
         self.port = port
         self.app_id = app_id
@@ -179,12 +184,20 @@ class Backend:
         self.calls.participant_left(room.session_id, participant.record.uid)
         room.broadcast(protocol.ParticipantLeft(participant=participant.record))
         if participant.sfu is not None:
+            counts = participant.sfu.media_counts()  # before closing: its outlets still count
             await participant.sfu.close()
+            self._keep_media_counts(participant.record.uid, counts)
         if not self._closed:
             self.memory.departed()
         for p in room:
             if p.sfu is not None:
                 p.sfu.resync()
+
+    def _keep_media_counts(self, uid: str, counts: dict[str, int]) -> None:
+        kept = self.media_by_uid.setdefault(uid, Counter())
+        kept.update(counts)
+        while len(self.media_by_uid) > MEDIA_COUNTS_KEPT:  # the oldest users first (dicts keep order)
+            del self.media_by_uid[next(iter(self.media_by_uid))]
 
     def stats(self, *, collect: bool = False) -> dict[str, float]:
         """What this process holds now: memory, descriptors, threads, tasks, rooms, people;

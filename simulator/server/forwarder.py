@@ -149,6 +149,10 @@ class Forwarder:
         self._last_pli = -PLI_INTERVAL
         self._pli_wanted = False
         self.packets_in = 0
+        self.keyframes_asked = 0
+        """PLIs sent to the publisher."""
+        self.nacks_asked = 0
+        """Sequence numbers the publisher was asked to retransmit."""
         self._nacks = Budget(NACK_RATE, now)
         self._asked: dict[int, float] = {}
         """Publisher sequence number → when it was last asked for (pruned as it goes)."""
@@ -176,6 +180,7 @@ class Forwarder:
             return
         self._pli_wanted = False
         self._last_pli = now
+        self.keyframes_asked += 1
         link.send_rtcp(pli(SFU_RTCP_SSRC, self.ssrc))
 
     def forward(self, clear: bytes) -> None:
@@ -202,5 +207,6 @@ class Forwarder:
         fresh = sorted({seq for seq in missing if now - self._asked.get(seq, -NACK_REPEAT) >= NACK_REPEAT})
         fresh = fresh[: self._nacks.take(len(fresh))]
         if fresh:
+            self.nacks_asked += len(fresh)
             self._asked.update(dict.fromkeys(fresh, now))
             link.send_rtcp(nack(SFU_RTCP_SSRC, self.ssrc, fresh))

@@ -267,7 +267,10 @@ def routes(backend: Backend) -> list[web.RouteDef]:
 
     async def stats(request: web.Request) -> web.Response:
         require_api_key(request)  # the operator's view of the process (the soak samples it)
-        return web.json_response({"data": backend.stats(collect=request.query.get("collect") == "1")})
+        data: dict[str, object] = dict(backend.stats(collect=request.query.get("collect") == "1"))
+        if request.query.get("media") == "1":
+            data["media_by_uid"] = {uid: dict(c) for uid, c in backend.media_by_uid.items()}
+        return web.json_response({"data": data})
 
     return [
         web.get("/stats", stats),

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from dataclasses import dataclass
@@ -138,6 +139,9 @@ class SfuPeer:
         self._answer: asyncio.Future[str] | None = None
         self._closed = False
         self._publish_watch: MediaWatch | None = None
+        self.counts: collections.Counter[str] = collections.Counter()
+        self._resent = 0
+        """Packets resent to this subscriber on outlets that have since gone."""
         self._feedback: PublisherFeedback | None = None
         self.media_lost: str | None = None
         """Why this participant's media was judged dead (None while it lives)."""
@@ -277,13 +281,27 @@ class SfuPeer:
     def _on_subscribe_rtcp(self, clear: bytes) -> None:
         for packet in parse_rtcp(clear):
             if isinstance(packet, RtcpPsfbPacket) and packet.fmt in (PSFB_PLI, PSFB_FIR):
+                self.counts["plis_sent"] += 1
                 subscription = self._by_outlet_ssrc.get(packet.media_ssrc)
                 if subscription is not None:
                     subscription.forwarder.request_keyframe()
             elif isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTPFB_NACK:
+                self.counts["nacked"] += len(packet.lost)
                 subscription = self._by_outlet_ssrc.get(packet.media_ssrc)
                 if subscription is not None and subscription.outlet is not None:
                     subscription.forwarder.on_nack(subscription.outlet, packet.lost)
+
+    def media_counts(self) -> dict[str, int]:
+        """What the SFU did for and because of this participant, so far (docs/reliability.md):
+        as a subscriber, the sequence numbers it NACKed, the packets resent to it and the PLIs it
+        sent; as a publisher, the keyframes and retransmissions it was asked for."""
+        counts = dict(self.counts)
+        counts["resent"] = self._resent + sum(
+            s.outlet.resent for s in self._subscriptions.values() if s.outlet is not None
+        )
+        counts["keyframes_asked"] = sum(f.keyframes_asked for f in self.forwarders.values())
+        counts["nacks_asked"] = sum(f.nacks_asked for f in self.forwarders.values())
+        return counts
 
     # --- subscribe ------------------------------------------------------------------------
 
@@ -405,6 +423,7 @@ class SfuPeer:
     def _unsubscribe(self, key: tuple[str, Source]) -> None:
         subscription = self._subscriptions.pop(key)
         if subscription.outlet is not None:
+            self._resent += subscription.outlet.resent
             subscription.forwarder.detach(subscription.outlet)
             self._by_outlet_ssrc.pop(subscription.outlet.ssrc, None)
         subscription.track.stop()

@@ -12,6 +12,7 @@ import statistics
 import pytest
 
 from simulator.media.impairment import Direction, Impairment, Schedule
+from simulator.media.lean import LeanSource
 from simulator.server import Backend
 from tests.conftest import Join
 
@@ -60,3 +61,25 @@ async def test_the_sfu_recovers_a_lossy_downlink_with_retransmissions(join: Join
     assert sfu is not None
     resent = sum(s.outlet.resent for s in sfu._subscriptions.values() if s.outlet is not None)
     assert resent > 0  # bob's NACKs were answered from the SFU's history
+
+
+async def test_a_lossy_uplink_is_mended_from_the_publisher_and_newcomers_still_start(
+    join: Join, backend: Backend
+) -> None:
+    alice = await join(
+        "alice", path="lean", network=Schedule(base=Direction(up=Impairment(loss=0.08, burst=3)))
+    )
+    bob = await join("bob")  # joins a publisher whose keyframes arrive torn now and then
+    await bob.evidence.wait_for(lambda: bob.evidence.frames_from("alice") >= 40, MEDIA)
+    assert alice.client.session is not None and alice.client.session.me is not None
+    room = backend.rooms.get("s1")
+    assert room is not None
+    sfu = room.participants[alice.client.session.me.participant_id].sfu
+    assert sfu is not None
+    counts = sfu.media_counts()
+    # What never reached the SFU was asked of Alice (bob's NACKs, relayed), and keyframes were
+    # asked until one arrived whole for bob's new outlet.
+    assert counts["nacks_asked"] > 0
+    assert counts["keyframes_asked"] >= 1
+    camera = alice.client.session.camera
+    assert isinstance(camera, LeanSource) and camera.keyframe_requests >= 1

@@ -237,6 +237,14 @@ networks = ["clean", "lossy"]
 
 [networks.lossy.base]
 down = { loss = 0.06 }
+
+[expectations.networks.lossy]
+loss_max_percent = 12
+freezes_per_minute_max = 30
+latency_p95_ms = 5000
+
+[expectations.networks.clean]
+loss_max_percent = 0.5
 """
 
 
@@ -256,3 +264,11 @@ def test_a_run_reports_what_each_network_saw(tmp_path: Path) -> None:
     assert loss(rows["clean"]) < 1.0  # the lossy ones' uplinks are clean
     dropped = re.search(r"down ([\d.]+) % dropped", rows["lossy"])
     assert dropped and 3.0 <= float(dropped.group(1)) <= 9.0, rows["lossy"]
+    assert "SFU: NACKed" in rows["lossy"]  # what the SFU did for them, from the backend's counts
+    judged = {
+        e["name"]: e["verdict"] for e in data["expectations"] if e["name"].startswith(("lossy.", "clean."))
+    }
+    assert judged == {
+        "lossy.loss_max_percent": "pass", "lossy.freezes_per_minute_max": "pass",
+        "lossy.latency_p95_ms": "pass", "clean.loss_max_percent": "pass",
+    }  # fmt: skip

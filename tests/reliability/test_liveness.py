@@ -29,6 +29,20 @@ pytestmark = pytest.mark.e2e
 BOUND = protocol.HEARTBEAT * 1.5 + 6.0  # the heartbeat's own bound, and room for a loaded machine
 
 
+async def _join_served(url: str, client: CallsClient, recorder: EventRecorder) -> None:
+    """Provision ``client``'s user on a served backend (over REST, with its apiKey) and join s1."""
+    uid = client.name
+    async with aiohttp.ClientSession(headers={"apiKey": API_KEY}) as http:
+        await (await http.post(f"{url}users", json={"uid": uid, "name": uid.title()})).release()
+        async with http.post(f"{url}users/{uid}/auth_tokens") as r:
+            auth = (await r.json())["data"]["authToken"]
+    await client.init(CallAppSettingsBuilder().set_app_id("callsim").set_region("us").set_host(url).build())
+    token = await client.generate_token("s1", auth)
+    settings = CallSettingsBuilder().set_call_listener(recorder.listener()).build()
+    await client.start_session(token.token, settings, CallView())
+    await client.wait_joined()
+
+
 async def test_a_frozen_participant_is_removed_everywhere(backend: Backend, join: Join) -> None:
     alice = await join("alice", media=False)
     user = backend.store.user_for_auth_token(backend.provision_user("frozen", "Frozen"))
@@ -47,19 +61,9 @@ async def test_a_frozen_participant_is_removed_everywhere(backend: Backend, join
 async def test_a_stalled_backend_is_reported_to_the_application(tmp_path) -> None:  # type: ignore[no-untyped-def]
     async with serve(tmp_path / "db", "--no-xmpp") as served:
         url = served.url
-        async with aiohttp.ClientSession(headers={"apiKey": API_KEY}) as http:
-            await (await http.post(f"{url}users", json={"uid": "ann", "name": "Ann"})).release()
-            async with http.post(f"{url}users/ann/auth_tokens") as r:
-                auth = (await r.json())["data"]["authToken"]
         recorder = EventRecorder("ann")
         async with CallsClient(name="ann") as client:
-            await client.init(
-                CallAppSettingsBuilder().set_app_id("callsim").set_region("us").set_host(url).build()
-            )
-            token = await client.generate_token("s1", auth)
-            settings = CallSettingsBuilder().set_call_listener(recorder.listener()).build()
-            await client.start_session(token.token, settings, CallView())
-            await client.wait_joined()
+            await _join_served(url, client, recorder)
             os.kill(served.process.pid, signal.SIGSTOP)  # the backend stalls: no answer, no close
             try:
                 (error,) = await recorder.wait_for("on_error", timeout=BOUND)
@@ -161,18 +165,8 @@ async def test_with_a_reconnect_policy_a_session_rides_out_a_backend_restart(tmp
     try:
         async with serve(db, "--no-xmpp", "--port", str(port)) as served:
             url = served.url
-            async with aiohttp.ClientSession(headers={"apiKey": API_KEY}) as http:
-                for uid, (client, recorder) in people.items():
-                    await (await http.post(f"{url}users", json={"uid": uid, "name": uid.title()})).release()
-                    async with http.post(f"{url}users/{uid}/auth_tokens") as r:
-                        auth = (await r.json())["data"]["authToken"]
-                    await client.init(
-                        CallAppSettingsBuilder().set_app_id("callsim").set_region("us").set_host(url).build()
-                    )
-                    token = await client.generate_token("s1", auth)
-                    settings = CallSettingsBuilder().set_call_listener(recorder.listener()).build()
-                    await client.start_session(token.token, settings, CallView())
-                    await client.wait_joined()
+            for client, recorder in people.values():
+                await _join_served(url, client, recorder)
             ann, bob = people["ann"][0], people["bob"][0]
             await ann.evidence.wait_for(lambda: "bob" in ann.evidence.heard(), 20)
         # The backend is gone (SIGTERM: every socket closed with 1001) and comes back on its port.
