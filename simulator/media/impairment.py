@@ -110,7 +110,7 @@ PROFILES: Final[dict[str, Schedule]] = {
     "3g": Schedule(
         Direction(
             up=Impairment(loss=0.01, delay_ms=100, jitter_ms=30, rate_kbps=384, queue_ms=300),
-            down=Impairment(loss=0.01, delay_ms=100, jitter_ms=30, rate_kbps=1500, queue_ms=300),
+            down=Impairment(loss=0.01, delay_ms=100, jitter_ms=30, rate_kbps=3000, queue_ms=300),
         )
     ),
     "satellite": _both(Impairment(loss=0.005, delay_ms=300, jitter_ms=10)),

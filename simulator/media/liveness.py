@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 from aiortc import RTCPeerConnection
 
@@ -28,7 +28,8 @@ __all__ = ["CONSENT_INTERVAL", "DEAD_AFTER", "MediaWatch"]
 logger = logging.getLogger(__name__)
 
 CONSENT_INTERVAL: Final = 2.0
-"""Seconds between consent requests (each waits 1.5 s for its answer: one retransmission)."""
+"""Seconds between consent requests (each waits up to 3.5 s: two retransmissions, so a long
+or lossy path answers in time)."""
 DEAD_AFTER: Final = 7.0
 """Seconds without an answer (or without RTP, where it must flow) before the connection is
 dead: three unanswered requests in a row. With the interval and a request's own wait, a dead
@@ -52,6 +53,12 @@ class MediaWatch:
         self._now = asyncio.get_running_loop().time
         self.last_consent = self.last_rtp = self._now()
         self.dead: str | None = None
+        # aioice asks for consent too, waiting 0.5 s for each answer and closing the connection
+        # after six misses: a path with a 600 ms round trip (a satellite link) loses its media
+        # after 30 s. This watch is the connection's consent check instead.
+        for connection in self._connections():
+            if (task := getattr(connection, "_query_consent_task", None)) is not None:
+                task.cancel()
 
     def heard_rtp(self, at: float) -> None:
         """An RTP packet arrived at ``at`` (loop time)."""
@@ -80,12 +87,16 @@ class MediaWatch:
         self.dead = reason
         self._on_dead(reason)
 
+    def _connections(self) -> list[Any]:
+        transceivers = self._pc.getTransceivers()
+        return [transceivers[0].receiver.transport.transport._connection] if transceivers else []
+
     async def _consent(self) -> bool:
         """One binding request on each nominated pair (RFC 7675 §5.1); True if any answered."""
-        transceivers = self._pc.getTransceivers()
-        if not transceivers:
+        connections = self._connections()
+        if not connections:
             return False
-        connection = transceivers[0].receiver.transport.transport._connection
+        connection = connections[0]
         password = connection.remote_password
         if password is None:
             return False
@@ -94,7 +105,7 @@ class MediaWatch:
             request = connection.build_request(pair, nominate=False)
             try:
                 await pair.protocol.request(
-                    request, pair.remote_addr, integrity_key=password.encode("utf8"), retransmissions=1
+                    request, pair.remote_addr, integrity_key=password.encode("utf8"), retransmissions=2
                 )
                 answered = True
             except Exception:  # a request that cannot even be sent is no answer either
