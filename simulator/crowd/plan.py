@@ -105,6 +105,16 @@ class Plan:
     participants: tuple[PlannedParticipant, ...]
     actions: tuple[Action, ...] = field(default=())
 
+    def without(self, uids: set[str]) -> Plan:
+        """This plan but for ``uids`` (the participants of a worker that never reported)."""
+        if not uids:
+            return self
+        return Plan(
+            self.scenario,
+            tuple(p for p in self.participants if p.identity.uid not in uids),
+            tuple(a for a in self.actions if a.uid not in uids and a.target not in uids),
+        )
+
     def shards(self, workers: int) -> list[Shard]:
         """Split by session, whole sessions per worker where possible, balanced by count."""
         workers = max(1, min(workers, len(self.participants)))

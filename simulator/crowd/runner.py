@@ -331,10 +331,14 @@ async def _run_workers(
     if missing:
         errors.append(f"{missing} worker(s) returned nothing (terminated)")
     metrics = Metrics.merge([d for d in collected if "error" not in d])
+    # A worker that failed (or whose node was lost) is its error, not a broken invariant: the
+    # others are judged on who actually ran.
+    reported = {w["worker"] for w in metrics.workers}
+    lost = {p.identity.uid for shard in shards if shard.number not in reported for p in shard.participants}
     return RunResult(
         plan,
         metrics,
-        evaluate(plan, metrics, interrupted_at),
+        evaluate(plan.without(lost), metrics, interrupted_at),
         time.monotonic() - started,
         interrupted_at,
         errors,

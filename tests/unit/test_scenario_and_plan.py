@@ -179,3 +179,13 @@ network.up = { rate_kbps = 100 }
 def test_bad_networks_are_refused_by_name(toml: str, problem: str) -> None:
     with pytest.raises(ScenarioError, match=re.escape(problem)):
         load_scenario(toml)
+
+
+def test_a_plan_without_a_lost_workers_participants_keeps_only_who_ran() -> None:
+    plan = make_plan(DEFAULT_SCENARIO)
+    lost = {plan.participants[0].identity.uid}
+    kept = plan.without(lost)
+    assert [p.identity.uid for p in kept.participants] == [p.identity.uid for p in plan.participants[1:]]
+    assert all(a.uid not in lost and a.target not in lost for a in kept.actions)
+    assert len(kept.actions) < len(plan.actions)
+    assert plan.without(set()) is plan
