@@ -309,6 +309,16 @@ def networks_seen(plan: Plan, metrics: Metrics) -> dict[str, str]:
             else ""
         )
         shaper = f"; shaper {', '.join(shaped)}" if shaped else ""
+        seen_latency = metrics.summary(f"seen_latency_ms_from@{name}")
+        others = (
+            f"; the others saw of them {c[f'seen_frames_from@{name}']} frames, "
+            f"{c[f'seen_freezes_from@{name}']} freezes"
+            + (f", latency p95 {seen_latency['p95']:g} ms" if seen_latency["count"] else "")
+            if f"seen_frames_from@{name}" in c
+            else ""
+        )
         freezes = c[f"freezes@{name}"]
-        rows[name] = f"{people} participants; RTP loss seen {loss}; freezes {freezes}; {p95}{shaper}{sfu}"
+        rows[name] = (
+            f"{people} participants; RTP loss seen {loss}; freezes {freezes}; {p95}{shaper}{sfu}{others}"
+        )
     return rows

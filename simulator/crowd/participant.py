@@ -52,6 +52,7 @@ class VirtualParticipant:
         clock: Callable[[], float],
         http: aiohttp.ClientSession,
         ringing: bool,
+        networks: dict[str, str] | None = None,
     ) -> None:
         self.planned = planned
         self.uid = planned.identity.uid
@@ -60,6 +61,7 @@ class VirtualParticipant:
         self._metrics = metrics
         self._clock = clock
         self._ringing = ringing
+        self._networks = networks or {}
         self.devices = FakeDevices()
         self.client = CallsClient(
             name=self.uid,
@@ -263,6 +265,13 @@ class VirtualParticipant:
         """Fold this session's received media into the metrics (and into its network's, if it has one)."""
         network = self.planned.network_name
         for stream in self.client.evidence.streams:
+            # What the others saw of a network's participants: counted here, where received.
+            if source_network := self._networks.get(stream.uid):
+                self._metrics.count(f"seen_frames_from@{source_network}", stream.frames)
+                if stream.kind == "video":
+                    self._metrics.count(f"seen_freezes_from@{source_network}", stream.freezes)
+                for latency in stream.latencies_ms:
+                    self._metrics.record(f"seen_latency_ms_from@{source_network}", latency)
             for latency in stream.latencies_ms:
                 self._metrics.record("latency_ms", latency)
                 if network:

@@ -277,9 +277,18 @@ async def _run_workers(
     start_wall = time.time() + engine.start_delay
     duration = plan.scenario.scenario.duration
     ringing = plan.scenario.behaviours.ringing.calls > 0
+    networks = {p.identity.uid: p.network_name for p in plan.participants if p.network_name}
     jobs = [
         WorkerJob(
-            shard, target.url, target.app_id, target.api_key, target.tokens, start_wall, duration, ringing
+            shard,
+            target.url,
+            target.app_id,
+            target.api_key,
+            target.tokens,
+            start_wall,
+            duration,
+            ringing,
+            networks,
         )
         for shard in shards
     ]

@@ -17,7 +17,7 @@ import resource
 import signal
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import aiohttp
@@ -90,6 +90,9 @@ class WorkerJob:
     """``time.time()`` at which the run's t = 0 falls (shared by every worker)."""
     duration: float
     ringing: bool
+    networks: dict[str, str] = field(default_factory=dict)
+    """uid → network name of every planned participant that has one (any shard's: what the
+    others saw *of* a network's participants is counted where they are received)."""
 
 
 def worker_main(job: WorkerJob, progress: Any, results: Any, stop: Any) -> None:
@@ -138,7 +141,7 @@ async def _run_participants(
         participants = {
             p.identity.uid: VirtualParticipant(
                 p, app=app, auth_token=job.auth_tokens[p.identity.uid],
-                metrics=metrics, clock=clock, http=http, ringing=job.ringing,
+                metrics=metrics, clock=clock, http=http, ringing=job.ringing, networks=job.networks,
             )
             for p in job.shard.participants
         }  # fmt: skip

@@ -265,6 +265,7 @@ def test_a_run_reports_what_each_network_saw(tmp_path: Path) -> None:
     dropped = re.search(r"down ([\d.]+) % dropped", rows["lossy"])
     assert dropped and 3.0 <= float(dropped.group(1)) <= 9.0, rows["lossy"]
     assert "SFU: NACKed" in rows["lossy"]  # what the SFU did for them, from the backend's counts
+    assert "the others saw of them" in rows["lossy"]
     judged = {
         e["name"]: e["verdict"] for e in data["expectations"] if e["name"].startswith(("lossy.", "clean."))
     }
