@@ -21,7 +21,7 @@ from typing import Any
 import aioice.ice
 from aiortc import RTCBundlePolicy, RTCConfiguration
 
-__all__ = ["patch_aioice", "rtc_configuration"]
+__all__ = ["ice_connection", "patch_aioice", "rtc_configuration"]
 
 LOOPBACK = "127.0.0.1"
 _PATCHED = "_callsim_patched"
@@ -40,6 +40,13 @@ def _respecting_close(connect: Callable[[Any], Awaitable[None]]) -> Callable[[An
 
     setattr(connect_then_check, _PATCHED, True)
     return connect_then_check
+
+
+def ice_connection(pc: Any) -> Any | None:
+    """The aioice connection under ``pc``'s one (bundled) transport, or None before it has one.
+    aiortc keeps it private; the liveness watch and the network shapers both need it."""
+    transceivers = pc.getTransceivers()
+    return transceivers[0].receiver.transport.transport._connection if transceivers else None
 
 
 def patch_aioice() -> None:

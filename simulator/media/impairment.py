@@ -30,6 +30,8 @@ from typing import Annotated, Any, Final
 import msgspec
 from aiortc import RTCPeerConnection
 
+from simulator.media.ice import ice_connection
+
 __all__ = [
     "PROFILES",
     "Direction",
@@ -245,17 +247,10 @@ def shaping(schedule: Schedule, seed: int) -> Shaping:
 def impair(pc: RTCPeerConnection, shapers: Shaping) -> None:
     """Put ``pc``'s sockets behind ``shapers``: call after ``setLocalDescription`` (the sockets
     exist once candidates are gathered) and before the connection is up."""
-    seen: set[int] = set()
-    for transceiver in pc.getTransceivers():
-        connection = transceiver.receiver.transport.transport._connection
-        for protocol in connection._protocols:
-            if (
-                id(protocol) in seen
-                or protocol.transport is None
-                or isinstance(protocol.transport, _ShapedTransport)
-            ):
-                continue
-            seen.add(id(protocol))
-            real = protocol.transport
-            protocol.transport = _ShapedTransport(real, shapers.up)  # type: ignore[assignment]  # duck-typed
-            real.set_protocol(_ShapedReceiver(protocol, shapers.down))
+    connection = ice_connection(pc)  # max-bundle: one transport for every m-line
+    for protocol in [] if connection is None else connection._protocols:
+        if protocol.transport is None or isinstance(protocol.transport, _ShapedTransport):
+            continue
+        real = protocol.transport
+        protocol.transport = _ShapedTransport(real, shapers.up)
+        real.set_protocol(_ShapedReceiver(protocol, shapers.down))

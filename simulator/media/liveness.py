@@ -19,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
 from aiortc import RTCPeerConnection
+
+from simulator.media.ice import ice_connection
 
 __all__ = ["CONSENT_INTERVAL", "DEAD_AFTER", "MediaWatch"]
 
@@ -56,9 +58,8 @@ class MediaWatch:
         # aioice asks for consent too, waiting 0.5 s for each answer and closing the connection
         # after six misses: a path with a 600 ms round trip (a satellite link) loses its media
         # after 30 s. This watch is the connection's consent check instead.
-        for connection in self._connections():
-            if (task := getattr(connection, "_query_consent_task", None)) is not None:
-                task.cancel()
+        if (task := getattr(ice_connection(pc), "_query_consent_task", None)) is not None:
+            task.cancel()
 
     def heard_rtp(self, at: float) -> None:
         """An RTP packet arrived at ``at`` (loop time)."""
@@ -87,16 +88,11 @@ class MediaWatch:
         self.dead = reason
         self._on_dead(reason)
 
-    def _connections(self) -> list[Any]:
-        transceivers = self._pc.getTransceivers()
-        return [transceivers[0].receiver.transport.transport._connection] if transceivers else []
-
     async def _consent(self) -> bool:
         """One binding request on each nominated pair (RFC 7675 §5.1); True if any answered."""
-        connections = self._connections()
-        if not connections:
+        connection = ice_connection(self._pc)
+        if connection is None:
             return False
-        connection = connections[0]
         password = connection.remote_password
         if password is None:
             return False
