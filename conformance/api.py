@@ -3,6 +3,11 @@
 The plugin runs the driver on an event loop in a background thread, so media and
 sockets keep flowing between a check's steps; a check's calls submit work to that
 loop and wait for the result with a timeout (never a sleep).
+
+A check may call a capability's methods (``driver.CAPABILITY_METHODS``) only if it
+declares that capability: :meth:`Sut.call` refuses the call otherwise, with
+:class:`UndeclaredCapabilityError` — a bug in the check, reported as an error even against an
+implementation that has the capability.
 """
 
 from __future__ import annotations
@@ -11,12 +16,12 @@ import asyncio
 import concurrent.futures
 import itertools
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Final, TypeVar
 
-from conformance.driver import Capabilities, Driver, DriverError, Event
+from conformance.driver import Capabilities, Driver, DriverError, Event, capability_of
 
-__all__ = ["Client", "LoopThread", "Sut"]
+__all__ = ["Client", "LoopThread", "Sut", "UndeclaredCapabilityError"]
 
 T = TypeVar("T")
 STEP_TIMEOUT: Final = 90.0
@@ -53,18 +58,70 @@ class LoopThread:
         self.loop.close()
 
 
-class Sut:
-    """The implementation under test, as one check uses it."""
+class UndeclaredCapabilityError(Exception):
+    """A check called a capability's method without declaring the capability: the check's bug."""
 
-    def __init__(self, driver: Driver, loop: LoopThread, capabilities: Capabilities) -> None:
+
+class Sut:
+    """The implementation under test, as one check uses it.
+
+    ``capabilities.capabilities`` is the run's profile (what the implementation declared,
+    narrowed by ``--profile``); ``requires`` and ``optional`` are what the running check
+    declared (``@check``).
+    """
+
+    def __init__(
+        self,
+        driver: Driver,
+        loop: LoopThread,
+        capabilities: Capabilities,
+        *,
+        requires: Iterable[str] = (),
+        optional: Iterable[str] = (),
+        check: str = "this check",
+    ) -> None:
         self.driver = driver
         self.loop = loop
         self.capabilities = capabilities
+        self.requires = frozenset(requires)
+        self.optional = frozenset(optional)
+        self.check = check
+        self.violations: list[str] = []
+        """Every refused call, kept so that a check swallowing the error is still an error."""
+        self._asked: set[str] = set()
         self._sessions = itertools.count(1)
 
+    def has(self, capability: str) -> bool:
+        """Whether an ``optional`` capability of this check is in the profile (ask before use)."""
+        if capability not in self.requires | self.optional:
+            self._refuse(
+                f"{self.check} asks for {capability!r} without declaring it "
+                f"(@check(..., optional=[{capability!r}]))"
+            )
+        self._asked.add(capability)
+        return capability in self.capabilities.capabilities
+
     def call(self, method: str, **params: Any) -> Any:
-        """Call a protocol method; ContractError / DriverError propagate."""
+        """Call a protocol method; ContractError / DriverError propagate.
+
+        UndeclaredCapabilityError if ``method`` belongs to a capability the check did not
+        declare, or declared optional without ``has`` saying yes first — whatever the
+        implementation has, so that the reference's runs catch it.
+        """
+        capability = capability_of(method)
+        if capability is not None and capability not in self.requires:
+            if capability not in self.optional:
+                self._refuse(f"{self.check} uses {method} without requires({capability!r})")
+            if capability not in self._asked or capability not in self.capabilities.capabilities:
+                self._refuse(
+                    f"{self.check} uses {method} of its optional capability {capability!r} "
+                    f"without sut.has({capability!r}) saying yes"
+                )
         return self.loop.run(self.driver.call(method, params))
+
+    def _refuse(self, why: str) -> None:
+        self.violations.append(why)
+        raise UndeclaredCapabilityError(why)
 
     def session_id(self, hint: str = "session") -> str:
         """A session id no other step of this check uses."""
@@ -112,6 +169,8 @@ class Client:
         self.sut = sut
         self.name = name
         self.app_settings = app_settings
+        self.uids = {name}
+        """The users this client has started sessions as (its own uid, for K9)."""
 
     # --- calls ----------------------------------------------------------------------------------
 
@@ -135,6 +194,7 @@ class Client:
     ) -> None:
         """``startSession`` with a recording settings listener (unless the settings say otherwise)."""
         spec = {"setCallListener": True, **(settings or {})}
+        self.uids.add(uid or self.name)
         self.calls("startSession", callToken=self.token(session_id, uid), callSettings=spec)
 
     def join(
@@ -151,14 +211,38 @@ class Client:
 
     # --- observation --------------------------------------------------------------------------
 
-    def events(self, listener: str | None = "settings", callback: str | None = None) -> list[Event]:
+    def events(
+        self, listener: str | None = "settings", callback: str | None = None, *, about_self: bool = False
+    ) -> list[Event]:
+        """This client's events at ``listener`` (None: every listener), in arrival order.
+
+        Left out unless ``about_self``: an ``onUserJoined`` about this client's own user and
+        the ``onUserListUpdated`` right after it at the same listener. Whether a participant
+        hears of itself is K9, a REFERENCE choice (the published SDK does, the reference does
+        not); only K9's own check judges it, so no other check depends on it.
+        """
+        mine = [e for e in self.sut.events() if e.client == self.name]
+        if not about_self:
+            mine = self._without_self_joins(mine)
         return [
             e
-            for e in self.sut.events()
-            if e.client == self.name
-            and (listener is None or e.listener == listener)
-            and (callback is None or e.callback == callback)
+            for e in mine
+            if (listener is None or e.listener == listener) and (callback is None or e.callback == callback)
         ]
+
+    def _without_self_joins(self, events: list[Event]) -> list[Event]:
+        kept: list[Event] = []
+        after_self_join: set[str] = set()  # listeners whose last event was onUserJoined about self
+        for e in events:
+            about_self = isinstance(e.payload, dict) and e.payload.get("uid") in self.uids
+            if e.callback == "onUserJoined" and about_self:
+                after_self_join.add(e.listener)
+                continue
+            pair = e.listener in after_self_join and e.callback == "onUserListUpdated"
+            after_self_join.discard(e.listener)
+            if not pair:
+                kept.append(e)
+        return kept
 
     def names(
         self, listener: str | None = "settings", *, ignore: tuple[str, ...] = ("onMediaDeviceListUpdated",)
@@ -177,6 +261,15 @@ class Client:
         """Wait until ``callback`` reached this listener ``count`` times; the last one."""
         self.sut.wait_events(lambda _: len(self.events(listener, callback)) >= count, timeout)
         return self.events(listener, callback)[count - 1]
+
+    def members(self) -> set[str]:
+        """The uids of the last ``onUserListUpdated`` this client's settings listener got."""
+        updates = self.events(callback="onUserListUpdated")
+        return {u["uid"] for u in updates[-1].payload} if updates else set()
+
+    def wait_members(self, *uids: str, timeout: float = EVENT_TIMEOUT) -> None:
+        """Wait until the last ``onUserListUpdated`` lists exactly ``uids``."""
+        self.sut.wait_events(lambda _: self.members() == set(uids), timeout)
 
     def media(self) -> dict[str, Any]:
         return dict(self.harness("media"))

@@ -1,27 +1,58 @@
-"""The ``@check`` decorator: a check's contract section, level and needed capabilities."""
+"""The ``@check`` decorator: a check's contract section, level and needed capabilities.
+
+Three levels, each meaning one thing (docs/contract.md, "Levels"):
+
+- **MUST**: the seed page documents it and the published SDK does it. A conformant
+  implementation passes every MUST check of its profile.
+- **SHOULD**: the published SDK does it, but no page documents it. Reported, not required.
+- **REFERENCE**: a deliberate choice where the reference departs from the published SDK
+  (or goes beyond it), each citing its K item. Reported, never counted against
+  conformance: the published SDK fails some of them by design.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Literal, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Final, Literal, TypeVar
 
 import pytest
 
-__all__ = ["MUST", "SHOULD", "check"]
+from conformance.driver import CAPABILITIES
 
-MUST: Literal["MUST"] = "MUST"
-"""The seed page says it: a conformant implementation passes every MUST check; none may skip."""
-SHOULD: Literal["SHOULD"] = "SHOULD"
-"""The published SDK's observed behaviour (docs/contract.md): reported, not required."""
+__all__ = ["LEVELS", "MUST", "REFERENCE", "SHOULD", "Level", "check"]
+
+Level = Literal["MUST", "SHOULD", "REFERENCE"]
+
+MUST: Final = "MUST"
+"""Documented by the seed page and done by the published SDK: required for conformance."""
+SHOULD: Final = "SHOULD"
+"""Done by the published SDK (docs/contract.md) but not documented: reported, not required."""
+REFERENCE: Final = "REFERENCE"
+"""The reference's own choice (a K item) where the published SDK does otherwise: reported only."""
+
+LEVELS: Final[tuple[Level, ...]] = ("MUST", "SHOULD", "REFERENCE")
+"""In the order reports list them."""
 
 F = TypeVar("F", bound=Callable[..., object])
 
 
-def check(section: str, level: Literal["MUST", "SHOULD"], *requires: str) -> Callable[[F], F]:
-    """Mark a check: ``@check("E", MUST, "virtualClock")``."""
+def check(section: str, level: Level, *requires: str, optional: Iterable[str] = ()) -> Callable[[F], F]:
+    """Mark a check: ``@check("E", MUST, "virtualClock")``.
+
+    ``requires``: the capabilities whose methods the check calls; outside the run's
+    profile it skips. ``optional``: capabilities it uses only when the profile has them,
+    after asking ``sut.has(capability)``. A check calling a capability's method without
+    declaring it is a bug in the check, reported as an error (``Sut.call``).
+    """
+    optional = tuple(optional)
+    unknown = sorted(set(requires).union(optional) - CAPABILITIES.keys())
+    if unknown:
+        raise ValueError(f"unknown capability {', '.join(unknown)}; known: {', '.join(sorted(CAPABILITIES))}")
+    if level not in LEVELS:
+        raise ValueError(f"unknown level {level!r}; known: {', '.join(LEVELS)}")
 
     def mark(function: F) -> F:
-        marked = pytest.mark.conformance(section=section, level=level)(function)
+        marked = pytest.mark.conformance(section=section, level=level, optional=optional)(function)
         for capability in requires:
             marked = pytest.mark.requires(capability)(marked)
         return marked  # type: ignore[no-any-return]

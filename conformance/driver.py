@@ -20,12 +20,15 @@ from typing import Any, Final, Protocol
 
 __all__ = [
     "CAPABILITIES",
+    "CAPABILITY_METHODS",
     "Capabilities",
     "ContractError",
     "Driver",
     "DriverError",
+    "Emit",
     "Event",
     "EventLog",
+    "capability_of",
 ]
 
 CAPABILITIES: Final = {
@@ -36,6 +39,36 @@ CAPABILITIES: Final = {
     "ringing": "CometChat.*: the Chat SDK's ringing flow",
 }
 """Optional capabilities an implementation may declare, and what each one allows."""
+
+CAPABILITY_METHODS: Final[dict[str, tuple[str, ...]]] = {
+    "virtualClock": ("Harness.advanceClock",),
+    "callView": ("Harness.press", "Harness.view"),
+    "mediaEvidence": ("Harness.media", "Harness.waitMedia"),
+    "devices": ("Harness.plugDevice", "Harness.unplugDevice"),
+    "ringing": ("CometChat.*",),
+}
+"""The protocol methods each capability unlocks (``Prefix.*``: every method of that prefix).
+
+The one table of it: a check may call these only if it declares the capability
+(``Sut.call`` enforces it); everything else is the core every implementation has.
+"""
+
+
+def capability_of(method: str) -> str | None:
+    """The capability ``method`` belongs to, or None for a core method.
+
+    ``CometChat.login`` → ``ringing``; ``Harness.press`` → ``callView``;
+    ``CometChatCalls.startSession`` → None.
+    """
+    for capability, methods in CAPABILITY_METHODS.items():
+        for pattern in methods:
+            if method == pattern or (pattern.endswith(".*") and method.startswith(pattern[:-1])):
+                return capability
+    return None
+
+
+Emit = Callable[[str, str, str, Any], None]
+"""How an implementation reports a callback: (client, listener, callback, payload)."""
 
 
 @dataclass(frozen=True)

@@ -3,19 +3,28 @@
 Options (group "conformance"): ``--sut reference`` (the in-process reference, the
 default) or ``--sut-cmd "PROGRAM ARGS"`` (any implementation speaking PROTOCOL.md on
 stdio); ``--conformance-report DIR`` writes ``conformance.json``,
-``conformance.md`` and ``junit.xml`` there.
+``conformance.md`` and ``junit.xml`` there. ``--profile "calls-core + callView"`` claims
+a narrower profile than the implementation declares (the verdict is for that profile);
+``--sut-capabilities virtualClock,callView`` makes the implementation declare only those
+(as if its handshake said so: try how your profile will be judged with the reference, or
+the self-test's narrow implementations).
 
-Rules it enforces: a check skips only for a capability the implementation did not
-declare (the reason names it); a MUST check that skips is an error; a crashed, hung
-or misbehaving driver is an error, never a pass.
+Rules it enforces: the verdict is per profile (``calls-core`` plus the capabilities
+declared, or claimed with ``--profile``). A check needing a capability outside the
+profile skips, at any level, naming the capability; the report lists it as outside the
+profile. A MUST check skipping for any other reason is an error. A check calling a
+capability's method it did not declare with ``@check`` is an error naming the check's
+bug, whatever the implementation declares. A crashed, hung or misbehaving driver is an
+error, never a pass.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +33,17 @@ import pytest
 from conformance.api import LoopThread, Sut
 from conformance.driver import Capabilities, Driver, DriverError
 from conformance.drivers import ReferenceDriver, WireDriver
+from conformance.profile import Profile, parse_capabilities
 from conformance.report import CheckResult, Report
+from conformance.shims import SHIMS, shim_command
 from simulator.media import MEDIA_PATHS
 
 __all__ = ["check_id"]
 
 _STATE = pytest.StashKey["_State"]()
+_OUTSIDE = pytest.StashKey[list[str]]()
+"""The capabilities a check needs that the profile lacks (set when it is skipped for them)."""
+_SUT = pytest.StashKey[Sut]()
 CHECKS_DIR = Path(__file__).parent / "checks"
 
 
@@ -39,6 +53,8 @@ class _State:
         self.loop: LoopThread | None = None
         self.driver: Driver | None = None
         self.capabilities: Capabilities | None = None
+        """The handshake (narrowed by ``--sut-capabilities``); its capabilities are the declared ones."""
+        self.profile: Profile | None = None
         self.report: Report | None = None
         self.started: dict[str, float] = {}
         self.start_error: DriverError | None = None
@@ -47,6 +63,9 @@ class _State:
     def make_driver(self) -> Driver:
         command = self.config.getoption("sut_cmd")
         fault = self.config.getoption("sut_fault")
+        sut = self.config.getoption("sut")
+        if not command and sut != "reference":
+            command = shim_command(sut)
         if command:
             return WireDriver(command, call_timeout=float(self.config.getoption("sut_timeout")))
         if fault:
@@ -54,6 +73,28 @@ class _State:
 
             apply_fault(fault)
         return ReferenceDriver(self.config.getoption("sut_media"))
+
+    def capabilities_option(self, name: str) -> frozenset[str] | None:
+        text = self.config.getoption(name)
+        return None if text is None else parse_capabilities(text)
+
+    def handshake(self, hello: Capabilities) -> tuple[Capabilities, Profile]:
+        """What the run treats as declared, and the profile it judges.
+
+        A profile claiming a capability the implementation does not declare is refused:
+        every check is then an error saying so.
+        """
+        mask = self.capabilities_option("sut_capabilities")
+        if mask is not None:
+            hello = dataclasses.replace(hello, capabilities=hello.capabilities & mask)
+        claimed = self.capabilities_option("profile")
+        if claimed is None:
+            return hello, Profile(hello.capabilities)
+        if undeclared := sorted(claimed - hello.capabilities):
+            raise DriverError(
+                f"--profile claims {', '.join(undeclared)}, which {hello.implementation} does not declare"
+            )
+        return hello, Profile(claimed)
 
     def ensure(self) -> tuple[Driver, LoopThread, Capabilities]:
         """The running driver, started (or restarted after a crash) on demand.
@@ -71,7 +112,7 @@ class _State:
                 self.loop.run(self.driver.close(), 30)
             self.driver = self.make_driver()
             try:
-                self.capabilities = self.loop.run(self.driver.start(), 120)
+                self.capabilities, self.profile = self.handshake(self.loop.run(self.driver.start(), 120))
             except DriverError as exc:
                 self.start_error = exc
                 if self.report is None:
@@ -83,9 +124,17 @@ class _State:
                     self.capabilities.implementation,
                     self.capabilities.version,
                     sorted(self.capabilities.capabilities),
+                    profile=sorted(self.profile.capabilities),
                 )
         assert self.capabilities is not None
+        assert self.profile is not None
         return self.driver, self.loop, self.capabilities
+
+    def judged(self) -> Capabilities:
+        """The handshake with the profile's capabilities: what a check may count on."""
+        _, _, capabilities = self.ensure()
+        assert self.profile is not None
+        return dataclasses.replace(capabilities, capabilities=self.profile.capabilities)
 
     def close(self) -> None:
         if self.loop is not None:
@@ -118,7 +167,11 @@ def _is_check(item: pytest.Item) -> bool:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conformance", "CometChat Calls call-session conformance")
     group.addoption(
-        "--sut", default="reference", help="'reference': the in-process reference stack (default)"
+        "--sut",
+        default="reference",
+        choices=["reference", *SHIMS],
+        help="'reference': the in-process reference stack (default); "
+        + "; ".join(f"'{name}': {what}" for name, what in SHIMS.items()),
     )
     group.addoption("--sut-cmd", default=None, metavar="CMD", help="a program speaking PROTOCOL.md on stdio")
     group.addoption(
@@ -134,14 +187,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--sut-timeout", default=60.0, type=float, metavar="S", help="seconds a wire request may take"
     )
+    group.addoption(
+        "--profile",
+        default=None,
+        metavar="CAPS",
+        help="judge a narrower profile than the declared one: 'calls-core + callView' or 'callView,devices'",
+    )
+    group.addoption(
+        "--sut-capabilities",
+        default=None,
+        metavar="CAPS",
+        help="let the implementation declare only these capabilities (comma-separated; '' for none)",
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "conformance(section, level): a conformance check of a contract section"
+        "markers",
+        "conformance(section, level, optional): a conformance check of a contract section"
+        " (level MUST, SHOULD or REFERENCE; optional: capabilities used only if the profile has them)",
     )
     config.addinivalue_line("markers", "requires(capability): the check needs a declared capability")
+    for option in ("profile", "sut_capabilities"):
+        try:
+            parse_capabilities(config.getoption(option, None) or "")
+        except ValueError as exc:
+            raise pytest.UsageError(f"--{option.replace('_', '-')}: {exc}") from None
     config.stash[_STATE] = _State(config)
     folder = config.getoption("conformance_report", None)
     if folder and not getattr(config.option, "xmlpath", None):
@@ -158,22 +230,39 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         return [f"conformance: the implementation did not start: {exc}"]
     profile = os.environ.get("HYPOTHESIS_PROFILE", "default")
     seed = config.getoption("hypothesis_seed", None)
+    assert state.profile is not None
     return [
         f"conformance: {capabilities.implementation} {capabilities.version}",
         f"wire protocol: {capabilities.protocol}",
         f"capabilities: {', '.join(sorted(capabilities.capabilities)) or 'none'}",
+        f"profile: {state.profile.name}",
         f"hypothesis profile: {profile}; seed: {seed if seed is not None else 'random (derandomised in ci)'}",
     ]
 
 
+def _requires(item: pytest.Item) -> list[str]:
+    return sorted({str(marker.args[0]) for marker in item.iter_markers("requires")})
+
+
 @pytest.fixture
 def sut(request: pytest.FixtureRequest) -> Sut:
-    """The implementation under test, reset for this check."""
+    """The implementation under test, reset for this check, held to what the check declared."""
     state = request.config.stash[_STATE]
-    driver, loop, capabilities = state.ensure()
+    driver, loop, _ = state.ensure()
     loop.run(driver.call("Harness.reset", {}), 60)
     driver.log.clear()
-    return Sut(driver, loop, capabilities)
+    item = request.node
+    marker = item.get_closest_marker("conformance")
+    handle = Sut(
+        driver,
+        loop,
+        state.judged(),
+        requires=_requires(item),
+        optional=marker.kwargs.get("optional", ()) if marker is not None else (),
+        check=check_id(item),
+    )
+    item.stash[_SUT] = handle
+    return handle
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -182,12 +271,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     state = item.config.stash[_STATE]
     state.started[item.nodeid] = time.monotonic()
     _, _, capabilities = state.ensure()
-    for marker in item.iter_markers("requires"):
-        capability = marker.args[0]
-        if capability not in capabilities.capabilities:
-            pytest.skip(
-                f"needs capability {capability!r}, which {capabilities.implementation} does not declare"
-            )
+    assert state.profile is not None
+    if outside := state.profile.outside(_requires(item)):
+        item.stash[_OUTSIDE] = outside
+        declared = [c for c in outside if c in capabilities.capabilities]
+        implementation = capabilities.implementation
+        why = "left out of the claimed profile" if declared else f"not declared by {implementation}"
+        pytest.skip(
+            f"outside the profile {state.profile.name}: needs {', '.join(map(repr, outside))} ({why})"
+        )
 
 
 @pytest.hookimpl(wrapper=True)
@@ -202,14 +294,21 @@ def pytest_runtest_makereport(
     level = marker.kwargs["level"]
     outcome: str | None = None
     reason = ""
+    outside = item.stash.get(_OUTSIDE, [])
+    bugs = item.stash[_SUT].violations if _SUT in item.stash and call.when == "call" else []
     if report.skipped and call.when in ("setup", "call"):
         skip_reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        if level == "MUST":
+        if level == "MUST" and not outside:
             report.outcome = "failed"
-            report.longrepr = f"a MUST check cannot be skipped ({skip_reason})"
+            report.longrepr = f"a MUST check may skip only outside the profile ({skip_reason})"
             outcome, reason = "error", str(report.longrepr)
         else:
             outcome, reason = "skip", skip_reason
+    elif bugs:
+        # Raised by Sut.call, or swallowed by the check: either way the check is wrong, not the SUT.
+        report.outcome = "failed"
+        report.longrepr = f"check bug: {bugs[0]}"
+        outcome, reason = "error", report.longrepr
     elif report.failed:
         driver_failed = call.excinfo is not None and call.excinfo.errisinstance(DriverError)
         outcome = "error" if driver_failed or call.when != "call" else "fail"
@@ -220,11 +319,13 @@ def pytest_runtest_makereport(
     elif call.when == "call":
         outcome = "pass"
     if outcome is not None:
-        _record(item, level, marker.kwargs["section"], outcome, reason)
+        _record(item, marker.kwargs, outcome, reason, outside)
     return report
 
 
-def _record(item: pytest.Item, level: str, section: str, outcome: str, reason: str) -> None:
+def _record(
+    item: pytest.Item, marked: Mapping[str, Any], outcome: str, reason: str, outside: list[str]
+) -> None:
     state = item.config.stash[_STATE]
     if state.report is None:
         return
@@ -241,13 +342,15 @@ def _record(item: pytest.Item, level: str, section: str, outcome: str, reason: s
     state.report.results.append(
         CheckResult(
             check,
-            section,
-            level,
+            marked["section"],
+            marked["level"],
             outcome,
             reason,
             time.monotonic() - state.started.get(item.nodeid, time.monotonic()),
             events,
             transcript,
+            requires=_requires(item),
+            outside_profile=outside,
         )
     )
 

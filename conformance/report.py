@@ -1,6 +1,10 @@
 """The conformance report, generated from the run (never kept by hand): JSON and Markdown.
 
 JUnit XML comes from pytest's own writer, pointed into the same folder.
+
+The verdict is given for the run's profile (``conformance.profile``): every MUST check of
+the profile passes. SHOULD and REFERENCE outcomes are reported beside it; checks outside the
+profile are listed with the capabilities they need.
 """
 
 from __future__ import annotations
@@ -10,6 +14,9 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from conformance.check import LEVELS
+from conformance.profile import CORE, Profile
 
 __all__ = ["CheckResult", "Report", "natural_key"]
 
@@ -30,6 +37,14 @@ class CheckResult:
     duration: float = 0.0
     events: list[dict[str, Any]] = field(default_factory=list)
     transcript: list[str] = field(default_factory=list)
+    requires: list[str] = field(default_factory=list)
+    """The capabilities the check declared it needs."""
+    outside_profile: list[str] = field(default_factory=list)
+    """Those of ``requires`` the run's profile lacks: the check skipped, outside the profile."""
+
+
+def _tally() -> dict[str, int]:
+    return {"pass": 0, "fail": 0, "skip": 0, "error": 0}
 
 
 @dataclass
@@ -37,32 +52,70 @@ class Report:
     implementation: str
     version: str
     capabilities: list[str]
+    """What the implementation declared."""
     results: list[CheckResult] = field(default_factory=list)
     driver_error: str | None = None
     """Why the implementation could not be started or spoken to, if it could not."""
+    profile: list[str] | None = None
+    """The capabilities judged (None: all the declared ones)."""
+
+    @property
+    def judged(self) -> Profile:
+        return Profile(frozenset(self.capabilities if self.profile is None else self.profile))
 
     def counts(self) -> dict[str, dict[str, int]]:
+        """Outcomes per level, every check (a check outside the profile is a skip)."""
         out: dict[str, dict[str, int]] = {}
         for result in self.results:
-            level = out.setdefault(result.level, {"pass": 0, "fail": 0, "skip": 0, "error": 0})
-            level[result.outcome] += 1
+            out.setdefault(result.level, _tally())[result.outcome] += 1
         return out
+
+    def counts_in_profile(self) -> dict[str, dict[str, int]]:
+        """Outcomes per level of the checks inside the profile."""
+        out: dict[str, dict[str, int]] = {}
+        for result in self.results:
+            if not result.outside_profile:
+                out.setdefault(result.level, _tally())[result.outcome] += 1
+        return out
+
+    def outside_profile(self) -> dict[str, int]:
+        """Per capability the profile lacks, how many checks need it (a check may count twice)."""
+        out: dict[str, int] = {}
+        for result in self.results:
+            for capability in result.outside_profile:
+                out[capability] = out.get(capability, 0) + 1
+        return dict(sorted(out.items()))
+
+    def by_capability(self) -> dict[str, dict[str, int]]:
+        """Outcomes of the checks needing each capability (``calls-core``: those needing none)."""
+        out: dict[str, dict[str, int]] = {}
+        for result in self.results:
+            for capability in result.requires or [CORE]:
+                out.setdefault(capability, _tally())[result.outcome] += 1
+        return dict(sorted(out.items(), key=lambda item: (item[0] != CORE, item[0])))
+
+    def _judges(self, capability: str) -> bool:
+        return capability == CORE or capability in self.judged.capabilities
 
     @property
     def conformant(self) -> bool:
-        must = [r for r in self.results if r.level == "MUST"]
+        """Every MUST check of the profile passed (and there was one); SHOULD and REFERENCE never count."""
+        must = [r for r in self.results if r.level == "MUST" and not r.outside_profile]
         return bool(must) and all(r.outcome == "pass" for r in must)
 
     def verdict(self) -> str:
-        counts = self.counts()
-        must, should = counts.get("MUST", {}), counts.get("SHOULD", {})
+        counts = self.counts_in_profile()
 
         def summary(c: dict[str, int]) -> str:
             return ", ".join(f"{n} {k}" for k, n in c.items() if n) or "none"
 
+        outside = [r for r in self.results if r.outside_profile]
+        needing = ", ".join(self.outside_profile())
+        levels = "; ".join(f"{level}: {summary(counts.get(level, {}))}" for level in LEVELS)
         word = "CONFORMANT" if self.conformant else "NOT CONFORMANT"
         verdict = (
-            f"{word}: {self.implementation} {self.version} — MUST: {summary(must)}; SHOULD: {summary(should)}"
+            f"{word} for profile {self.judged.name} — {self.implementation} {self.version} ({levels}; "
+            f"outside the profile: {f'{len(outside)} checks needing {needing}' if outside else 'none'})"
         )
         return verdict if self.driver_error is None else f"{verdict} — driver error: {self.driver_error}"
 
@@ -72,10 +125,15 @@ class Report:
             "implementation": self.implementation,
             "version": self.version,
             "capabilities": self.capabilities,
+            "profile": self.judged.name,
+            "profile_capabilities": sorted(self.judged.capabilities),
             "conformant": self.conformant,
             "verdict": self.verdict(),
             "driver_error": self.driver_error,
             "counts": self.counts(),
+            "counts_in_profile": self.counts_in_profile(),
+            "outside_profile": self.outside_profile(),
+            "by_capability": self.by_capability(),
             "checks": [asdict(r) for r in self.results],
         }
         (folder / "conformance.json").write_text(json.dumps(data, indent=2, default=str))
@@ -87,19 +145,32 @@ class Report:
             "",
             f"**{self.verdict()}**",
             "",
-            f"Capabilities: {', '.join(sorted(self.capabilities)) or 'none'}",
+            f"Profile: {self.judged.name}. Declared: {', '.join(sorted(self.capabilities)) or 'none'}.",
+            "",
+            "MUST: documented and done by the published SDK, required. SHOULD: done by the published SDK,"
+            " undocumented. REFERENCE: the reference's own choice, never counted. Outside the profile:"
+            " needs a capability the profile lacks, not run.",
             "",
             *(
                 [f"**The implementation could not be driven**: {self.driver_error}", ""]
                 if self.driver_error
                 else []
             ),
+            "| capability | pass | fail | skip | error |",
+            "|---|---|---|---|---|",
+            *(
+                f"| {capability}{'' if self._judges(capability) else ' (outside the profile)'}"
+                f" | {c['pass']} | {c['fail']} | {c['skip']} | {c['error']} |"
+                for capability, c in self.by_capability().items()
+            ),
+            "",
             "| check | section | level | outcome | reason |",
             "|---|---|---|---|---|",
         ]
         for r in sorted(self.results, key=lambda r: (natural_key(r.section), natural_key(r.id))):
             reason = r.reason.splitlines()[-1][:160].replace("|", "\\|") if r.reason else ""
-            lines.append(f"| `{r.id}` | §{r.section} | {r.level} | {r.outcome} | {reason} |")
+            outcome = f"{r.outcome} (outside the profile)" if r.outside_profile else r.outcome
+            lines.append(f"| `{r.id}` | §{r.section} | {r.level} | {outcome} | {reason} |")
         failures = [r for r in self.results if r.outcome in ("fail", "error")]
         for r in sorted(failures, key=lambda r: (natural_key(r.section), natural_key(r.id))):
             lines += [

@@ -11,16 +11,37 @@ import contextlib
 import json
 import logging
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from conformance import jsonrpc
+from conformance.driver import Emit
 from conformance.known_bad import apply_fault
 from conformance.reference.implementation import ReferenceImplementation
 
+__all__ = ["Implementation", "serve"]
 
-async def serve(fault: str | None, capabilities: list[str] | None, misbehave: str | None) -> None:
-    if fault:
-        apply_fault(fault)
+
+class Implementation(Protocol):
+    """What :func:`serve` puts on the wire: the reference, or a shim of another SDK."""
+
+    async def start(self) -> dict[str, Any]:
+        """Start everything; the handshake's answer (PROTOCOL.md §2)."""
+
+    async def handle(self, method: str, params: dict[str, Any]) -> Any:
+        """One request; ContractError for a contract refusal, LookupError for an unknown method."""
+
+    async def close(self) -> None:
+        """Stop everything (idempotent)."""
+
+
+async def serve(
+    make: Callable[[Emit], Implementation],
+    *,
+    capabilities: list[str] | None = None,
+    misbehave: str | None = None,
+) -> None:
+    """Serve the implementation ``make(emit)`` builds over stdin and stdout until ``shutdown``."""
     bad_action, _, bad_method = (misbehave or "").partition(":")
     out = sys.stdout.buffer
 
@@ -32,7 +53,7 @@ async def serve(fault: str | None, capabilities: list[str] | None, misbehave: st
         params = {"client": client, "listener": listener, "callback": callback, "payload": payload}
         send({"jsonrpc": "2.0", "method": "event", "params": params})
 
-    implementation = ReferenceImplementation(emit)
+    implementation = make(emit)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=16 * 1024 * 1024)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -92,7 +113,9 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     declared = None if args.capabilities is None else [c for c in args.capabilities.split(",") if c]
-    asyncio.run(serve(args.fault, declared, args.misbehave))
+    if args.fault:
+        apply_fault(args.fault)
+    asyncio.run(serve(ReferenceImplementation, capabilities=declared, misbehave=args.misbehave))
 
 
 if __name__ == "__main__":

@@ -193,6 +193,8 @@ def _conform(args: argparse.Namespace) -> int:
     )
     if args.report:
         options += ["--conformance-report", args.report]
+    if args.profile is not None:
+        options += ["--profile", args.profile]
     return int(pytest.main([*options, *args.pytest_args]))
 
 
@@ -266,12 +268,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     conform = commands.add_parser("conform", help="run the conformance suite against an implementation")
     target = conform.add_mutually_exclusive_group()
-    target.add_argument("--sut", default="reference", help="'reference': the in-process reference (default)")
+    target.add_argument(
+        "--sut",
+        default="reference",
+        help="'reference': the in-process reference (default); "
+        "'published-js': the published JS SDK in headless Chromium",
+    )
     target.add_argument("--sut-cmd", help="a program speaking conformance/PROTOCOL.md on stdio")
     conform.add_argument(
         "--report", metavar="DIR", help="write conformance.json, conformance.md, junit.xml here"
     )
     conform.add_argument("--sut-timeout", type=float, default=60.0, help="seconds a wire request may take")
+    conform.add_argument(
+        "--profile",
+        metavar="CAPS",
+        help="the profile to judge, narrower than the declared one: 'calls-core + callView'",
+    )
     conform.add_argument(
         "--sut-media", choices=MEDIA_PATHS, default="full", help="the in-process reference's media path"
     )

@@ -207,7 +207,7 @@ FAULTS: dict[str, Fault] = {
         Fault("idle-prompt-too-early", "the idle prompt shows 90 s before the end", "idle.idle.prompt-at-t-minus-60",
               "idle", _prompt_too_early),
         Fault("call-ended-to-the-leaver", "onCallEnded is sent to the participant who leaves",
-              "session.join-leave.end-session-emits-nothing-locally", "session/test_join_leave.py", _call_ended_to_the_leaver),
+              "session.join-leave.end-session-emits-nothing-locally-k20", "session/test_join_leave.py", _call_ended_to_the_leaver),
         Fault("mute-does-not-silence", "muteAudio updates the state but the microphone keeps sending",
               "session.media.mute-really-silences", "session/test_media.py", _mute_does_not_silence),
         Fault("pause-does-not-freeze", "pauseVideo leaves the camera running", "session.media.pause-really-freezes",

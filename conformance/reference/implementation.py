@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from conformance.driver import ContractError, DriverError
+from conformance.driver import ContractError, DriverError, Emit
 from simulator import __version__
 from simulator.chat import Call, ChatClient
 from simulator.chat.listeners import CALL_CALLBACKS
@@ -35,9 +35,6 @@ from simulator.sdk.names import CALLBACKS, to_camel, to_snake
 from simulator.server import Backend
 
 __all__ = ["ReferenceImplementation"]
-
-Emit = Callable[[str, str, str, Any], None]
-"""(client, listener, callback, payload) → None."""
 
 BUTTONS = {
     "endCall": "end_call",
@@ -177,10 +174,20 @@ class ReferenceImplementation:
                 await asyncio.sleep(0)  # let callbacks scheduled by the timers run
                 return {}
             case "waitJoined":
-                await self._participant(params).calls.wait_joined(float(params.get("timeout", 15)))
+                timeout = float(params.get("timeout", 15))
+                try:
+                    await self._participant(params).calls.wait_joined(timeout)
+                except TimeoutError:
+                    raise ContractError("JOIN_TIMEOUT", f"not joined within {timeout:g} s") from None
                 return {}
             case "waitClosed":
-                await self._participant(params).calls.wait_closed(float(params.get("timeout", 15)))
+                timeout = float(params.get("timeout", 15))
+                try:
+                    await self._participant(params).calls.wait_closed(timeout)
+                except TimeoutError:
+                    raise ContractError(
+                        "CLOSE_TIMEOUT", f"still in the session after {timeout:g} s"
+                    ) from None
                 return {}
             case "press":
                 return self._press(params)

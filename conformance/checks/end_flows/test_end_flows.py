@@ -19,7 +19,19 @@ def test_session_only_end_button_flow(sut: Sut) -> None:
     assert alice.names()[-1] == "onCallEndButtonPressed"
     assert bob.names()[-3:] == ["onUserLeft", "onUserListUpdated", "onCallEnded"]
     assert bob.events(callback="onUserListUpdated")[-1].payload[0]["uid"] == "bob"
-    assert alice.chat("getActiveCall") is None  # §F.7: no active call in the session-only flow
+
+
+@check("F.7", MUST, "ringing")
+def test_no_active_call_in_the_session_only_flow(sut: Sut) -> None:
+    """§F.7: a session started without the ringing flow leaves the Chat SDK with no active call."""
+    alice, bob = sut.client("alice"), sut.client("bob")
+    alice.join("s1")  # provisions alice
+    alice.chat("login", uid="alice")
+    bob.join("s1")
+    alice.wait("onUserJoined")
+    assert alice.chat("getActiveCall") is None
+    alice.end()
+    assert alice.chat("getActiveCall") is None
 
 
 @check("F.7", SHOULD, "callView")
@@ -36,8 +48,9 @@ def test_the_end_button_leaves_even_without_end_session_k21(sut: Sut) -> None:
 @check("F.7", MUST, "ringing")
 def test_ringing_end_flow(sut: Sut) -> None:
     alice, bob = sut.client("alice"), sut.client("bob")
-    alice.chat("login", uid="alice")
-    bob.chat("login", uid="bob")
+    for client in (alice, bob):
+        sut.user(client.name)  # the backend knows the user whichever checks ran before
+        client.chat("login", uid=client.name)
     bob.chat("addCallListener", listenerId="app")
     call = alice.chat("initiateCall", receiverId="bob", callType="video", receiverType="user")
     bob.wait("onIncomingCallReceived", listener="chat:app")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from conformance.api import Sut
-from conformance.check import MUST, SHOULD, check
+from conformance.check import MUST, REFERENCE, SHOULD, check
 
 
 @check("C", MUST)
@@ -20,24 +20,38 @@ def test_existing_participants_hear_the_newcomer(sut: Sut) -> None:
 
 @check("C", SHOULD)
 def test_the_joiner_hears_of_everyone_already_there_k10(sut: Sut) -> None:
+    """K10: one onUserJoined + onUserListUpdated per participant already there, in any order."""
     alice, bob, carol = sut.client("alice"), sut.client("bob"), sut.client("carol")
     alice.join("s1")
     bob.join("s1")
     carol.join("s1")
     carol.wait("onUserListUpdated", 2)
     assert carol.names() == ["onUserJoined", "onUserListUpdated"] * 2
+    assert sorted(e.payload["uid"] for e in carol.events(callback="onUserJoined")) == ["alice", "bob"]
+
+
+@check("C", REFERENCE)
+def test_the_joiner_hears_of_them_in_join_order_k10(sut: Sut) -> None:
+    """REFERENCE, K10: in the order they joined. The published SDK follows the MUC's presence
+    order, which Prosody takes from its occupant table, not from join order."""
+    alice, bob, carol = sut.client("alice"), sut.client("bob"), sut.client("carol")
+    alice.join("s1")
+    bob.join("s1")
+    carol.join("s1")
+    carol.wait("onUserListUpdated", 2)
     assert [e.payload["uid"] for e in carol.events(callback="onUserJoined")] == ["alice", "bob"]
 
 
-@check("C", SHOULD)
+@check("C", REFERENCE)
 def test_no_on_user_joined_for_oneself_k9(sut: Sut) -> None:
+    """REFERENCE, K9: the published SDK fires onUserJoined for the local user too (docs/jitsi.md)."""
     alice, bob = sut.client("alice"), sut.client("bob")
     alice.join("s1")
     bob.join("s1")
     bob.wait("onUserListUpdated")
     alice.wait("onUserListUpdated")
-    assert all(e.payload["uid"] != "alice" for e in alice.events(callback="onUserJoined"))
-    assert all(e.payload["uid"] != "bob" for e in bob.events(callback="onUserJoined"))
+    assert all(e.payload["uid"] != "alice" for e in alice.events(callback="onUserJoined", about_self=True))
+    assert all(e.payload["uid"] != "bob" for e in bob.events(callback="onUserJoined", about_self=True))
     assert "bob" in [u["uid"] for u in bob.events(callback="onUserListUpdated")[-1].payload]
 
 
@@ -60,8 +74,24 @@ def test_leave_order_at_the_others(sut: Sut) -> None:
 
 
 @check("C", MUST)
-def test_end_session_emits_nothing_locally(sut: Sut) -> None:
-    """§A.2 #5, K20: the leaver gets no callback; the one left alone gets onCallEnded last (K4)."""
+def test_end_session_tells_the_others(sut: Sut) -> None:
+    """§A.2 #5, K4: the others get onUserLeft, then onUserListUpdated; the one left alone onCallEnded last."""
+    alice, bob = sut.client("alice"), sut.client("bob")
+    alice.join("s1")
+    bob.join("s1")
+    alice.wait("onUserListUpdated")
+    bob.wait("onUserListUpdated")
+    bob.end()
+    alice.wait("onCallEnded")
+    assert alice.names()[-3:] == ["onUserLeft", "onUserListUpdated", "onCallEnded"]
+    assert alice.events(callback="onUserLeft")[-1].payload["uid"] == "bob"
+
+
+@check("C", REFERENCE)
+def test_end_session_emits_nothing_locally_k20(sut: Sut) -> None:
+    """REFERENCE, K20: the leaver gets no callback. The published SDK tells the leaver that
+    everyone else left (onUserLeft each, onUserListUpdated, onCallEnded) as its own MUC leave
+    is echoed (docs/published-sdk-verdicts.toml)."""
     alice, bob = sut.client("alice"), sut.client("bob")
     alice.join("s1")
     bob.join("s1")
@@ -70,8 +100,8 @@ def test_end_session_emits_nothing_locally(sut: Sut) -> None:
     before = bob.names()
     bob.end()
     alice.wait("onCallEnded")
+    bob.harness("waitClosed")
     assert bob.names() == before
-    assert alice.names()[-3:] == ["onUserLeft", "onUserListUpdated", "onCallEnded"]
 
 
 @check("C", SHOULD)

@@ -32,6 +32,12 @@ logger = logging.getLogger(__name__)
 MAX_STANZA: Final = 1024 * 1024
 PAGE: Final = Path(__file__).with_name("sdk_page.html")
 
+BARE_PAGE: Final = (
+    '<!doctype html><html><head><meta charset="utf-8"><title>callsim — the Calls SDK</title></head>'
+    '<body><div id="call" style="width:960px;height:600px"></div>'
+    '<script src="/sdk/calls-sdk.js"></script></body></html>'
+)
+
 
 class XmppDoor:
     """Starts Prosody and the focus for ``backend``; serves ``/xmpp-websocket``."""
@@ -75,11 +81,18 @@ class XmppDoor:
             web.get("/xmpp-websocket", self.websocket),
             web.get("/sdk/", self.sdk_page),
             web.get("/sdk/calls-sdk.js", self.sdk_script),
+            web.get("/sdk/bare", self.sdk_bare_page),
         ]
 
     async def sdk_page(self, _: web.Request) -> web.FileResponse:
         """A page running the published SDK against this backend (``?session=&auth=``)."""
         return web.FileResponse(PAGE)
+
+    async def sdk_bare_page(self, _: web.Request) -> web.Response:
+        """The SDK loaded and nothing run: a page for drivers that bring their own script
+        (the conformance shim). It is this origin's, so the browser lets it reach the backend's
+        loopback addresses (a page made up by the driver would be refused them)."""
+        return web.Response(text=BARE_PAGE, content_type="text/html")
 
     async def sdk_script(self, _: web.Request) -> web.StreamResponse:
         if self.sdk_bundle is None or not self.sdk_bundle.exists():
