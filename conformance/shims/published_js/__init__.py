@@ -36,11 +36,26 @@ DEFAULT_SDK: Final = Path(".interop/node_modules/@cometchat/calls-sdk-javascript
 PAGE_URL: Final = f"https://{DOMAIN}/sdk/bare"
 ADAPTER: Final = Path(__file__).with_name("adapter.js")
 CAPABILITIES: Final[list[str]] = [c for c in os.environ.get("CALLSIM_SHIM_CAPS", "").split(",") if c]
-"""None yet. The SDK's call view is real (its end button and idle prompt are DOM elements),
-but ``Harness.view`` needs the mode, tiles and idle countdown read off that DOM, and media
-evidence needs the SFU to speak Jingle (issue 11); the SDK's timers might run on
-Playwright's fake clock, which is not tried yet. The checks needing them are outside
-this profile."""
+"""What the browser really gives, found out by running the suite. None is declared yet;
+``CALLSIM_SHIM_CAPS=virtualClock`` (comma-separated) declares one anyway, to try it:
+
+- ``virtualClock``: Playwright's fake clock (``page.clock``, one per page) replaces the
+  page's ``setTimeout``/``setInterval``/``Date``, and ``advanceClock`` runs every page's
+  clock forward: the SDK's idle timers fire on time (a lone participant's timeout at T and
+  not before passes), and WebRTC, in the browser's own threads, is not touched. But a jump
+  past lib-jitsi-meet's XMPP ping timeout fires that timeout too, the SDK drops its XMPP
+  connection ("Ping timeout", "XMPP connection dropped!") and leaves the room, so a check
+  that jumps with two people in the room passes or fails by timing (two runs: different
+  checks failed). Not declared until ``advanceClock`` jumps in steps shorter than the ping
+  timeout, each step settled on the door's XMPP traffic (every ping answered and delivered).
+- ``callView``: the SDK's view is real DOM (``data-testid`` buttons, the idle prompt
+  ``.modal`` with its countdown, a user list per participant), but its tiles carry display
+  names, not uids, and the idle state "armed" has no mark in it, so ``Harness.view``
+  cannot be answered whole from the DOM.
+- ``mediaEvidence``: not until the SFU speaks Jingle (issue 11): no media reaches the page.
+- ``devices``: Chromium's fake devices cannot be plugged in or out while it runs.
+- ``ringing``: the Chat SDK is another package, not loaded here.
+"""
 CHROMIUM_FLAGS: Final = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--use-fake-device-for-media-stream",
