@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from conformance.shims.published_js import CHROMIUM_FLAGS, DOMAIN
 from simulator.server import Backend
 from tests.conftest import Join
 
@@ -31,15 +32,7 @@ SDK = Path(
 ).absolute()
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 REQUIRED = os.environ.get("CALLSIM_REQUIRE_INTEROP") == "1"
-DOMAIN = "callsim.test"
 TIMELINE = Path(os.environ.get("CALLSIM_INTEROP_REPORT", ".interop/timeline.json"))
-CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required",
-    f"--host-resolver-rules=MAP {DOMAIN} 127.0.0.1, MAP *.{DOMAIN} 127.0.0.1",
-    "--ignore-certificate-errors",  # the backend's certificate is self-signed, made at start
-]  # fmt: skip
 
 
 def _missing() -> list[str]:
