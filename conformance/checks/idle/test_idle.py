@@ -110,3 +110,19 @@ def test_a_timed_out_participant_has_left_the_room(sut: Sut) -> None:
     carol.join("s1")
     bob.wait_members("bob", "carol")
     assert "alice" not in [e.payload["uid"] for e in bob.events(callback="onUserJoined")]
+
+
+@check("E", REFERENCE, "virtualClock")
+def test_after_a_timeout_the_next_session_starts_k50(sut: Sut) -> None:
+    """REFERENCE, K50: after onSessionTimeout and endSession, the client's next startSession
+    joins. The published SDK keeps its "Meeting Ended" view until its own Leave button is
+    pressed, and a startSession into that element does nothing, with no onError."""
+    alice, bob = sut.client("alice"), sut.client("bob")
+    alice.join("s1")
+    sut.advance(180)
+    alice.wait("onSessionTimeout")
+    alice.harness("waitClosed")
+    alice.calls("endSession")
+    alice.join("s2")
+    bob.join("s2")
+    bob.wait_members("alice", "bob")

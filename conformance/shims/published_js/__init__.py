@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from conformance.driver import ContractError, DriverError, Emit
+from conformance.shims.published_js.clock import FRAME_COUNTER, SteppedClock
 from simulator.server import Backend
 from simulator.server.rooms import Participant, Room
 
@@ -35,19 +36,18 @@ DOMAIN: Final = "callsim.test"
 DEFAULT_SDK: Final = Path(".interop/node_modules/@cometchat/calls-sdk-javascript/pack/index.js")
 PAGE_URL: Final = f"https://{DOMAIN}/sdk/bare"
 ADAPTER: Final = Path(__file__).with_name("adapter.js")
-CAPABILITIES: Final[list[str]] = [c for c in os.environ.get("CALLSIM_SHIM_CAPS", "").split(",") if c]
-"""What the browser really gives, found out by running the suite. None is declared yet;
-``CALLSIM_SHIM_CAPS=virtualClock`` (comma-separated) declares one anyway, to try it:
+CAPABILITIES: Final[list[str]] = [
+    c for c in os.environ.get("CALLSIM_SHIM_CAPS", "virtualClock").split(",") if c
+]
+"""What the browser really gives, found out by running the suite (``CALLSIM_SHIM_CAPS``,
+comma-separated, overrides it; empty for none):
 
-- ``virtualClock``: Playwright's fake clock (``page.clock``, one per page) replaces the
-  page's ``setTimeout``/``setInterval``/``Date``, and ``advanceClock`` runs every page's
-  clock forward: the SDK's idle timers fire on time (a lone participant's timeout at T and
-  not before passes), and WebRTC, in the browser's own threads, is not touched. But a jump
-  past lib-jitsi-meet's XMPP ping timeout fires that timeout too, the SDK drops its XMPP
-  connection ("Ping timeout", "XMPP connection dropped!") and leaves the room, so a check
-  that jumps with two people in the room passes or fails by timing (two runs: different
-  checks failed). Not declared until ``advanceClock`` jumps in steps shorter than the ping
-  timeout, each step settled on the door's XMPP traffic (every ping answered and delivered).
+- ``virtualClock``: **declared.** Playwright's fake clock (``page.clock``, one per page)
+  replaces the page's ``setTimeout``/``setInterval``/``Date``; WebRTC, in the browser's own
+  threads, is not touched. One long jump also fired lib-jitsi-meet's XMPP ping timeouts
+  before any answer could come, and the SDK dropped its connection; ``advanceClock`` now
+  goes in steps settled on the XMPP traffic (:mod:`.clock`), and the SDK's idle timers fire
+  on time with the room intact.
 - ``callView``: the SDK's view is real DOM (``data-testid`` buttons, the idle prompt
   ``.modal`` with its countdown, a user list per participant), but its tiles carry display
   names, not uids, and the idle state "armed" has no mark in it, so ``Harness.view``
@@ -113,6 +113,7 @@ class PublishedJs:
         """The page serving client-less calls (builders, constants): never in a session."""
         self._clients: dict[str, _Client] = {}
         self._membership = asyncio.Event()
+        self._clock = SteppedClock()
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -131,6 +132,8 @@ class PublishedJs:
         except PermissionError:
             raise DriverError("port 443 is needed: run under tools/in-private-network") from None
         self._backend.rooms.watchers.append(self._on_room)
+        if "virtualClock" in CAPABILITIES and self._backend.xmpp is not None:
+            self._backend.xmpp.taps.append(self._clock.relayed)
         self._playwright = await async_playwright().start()
         self._browser = await self._playwright.chromium.launch(
             executable_path=self._chromium, args=CHROMIUM_FLAGS
@@ -159,6 +162,7 @@ class PublishedJs:
             with contextlib.suppress(Exception):
                 await client.context.close()
         self._clients.clear()
+        self._clock.forget()
         if self._browser is not None:
             self._loose = await self._open("(client-less)")
         with contextlib.suppress(TimeoutError):
@@ -244,6 +248,11 @@ class PublishedJs:
         listed = asyncio.Event()
         await context.expose_binding("callsimEmit", emit)
         await context.expose_binding("callsimListed", lambda _source: listed.set())
+        if "virtualClock" in CAPABILITIES:
+            await context.expose_binding(
+                "callsimXmppFrame", lambda _source, url, what: self._clock.page_reported(url, what)
+            )
+            await context.add_init_script(FRAME_COUNTER)
         page = await context.new_page()
         if "virtualClock" in CAPABILITIES:
             await page.clock.install()
@@ -291,8 +300,7 @@ class PublishedJs:
                 await self._wait_closed(self._client(params), float(params.get("timeout", WAIT_TIMEOUT)))
                 return {}
             case "advanceClock":
-                milliseconds = round(float(params["seconds"]) * 1000)
-                await asyncio.gather(*(c.page.clock.run_for(milliseconds) for c in self._clients.values()))
+                await self._clock.advance([c.page for c in self._clients.values()], float(params["seconds"]))
                 return {}
             case "constants":
                 return await self._page_call(self._loose_client(), "constants", {})

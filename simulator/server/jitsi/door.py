@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -39,6 +40,10 @@ BARE_PAGE: Final = (
 )
 
 
+FrameTap = Callable[[str, str, str], None]
+"""``(call_token, toward, stanza_text)``: one relayed frame (``XmppDoor.taps``)."""
+
+
 class XmppDoor:
     """Starts Prosody and the focus for ``backend``; serves ``/xmpp-websocket``."""
 
@@ -50,6 +55,10 @@ class XmppDoor:
         self.prosody = Prosody(domain, backend.store.secret())
         self.focus: Focus | None = None
         self._http: aiohttp.ClientSession | None = None
+        self.taps: list[FrameTap] = []
+        """Observers of every stanza relayed, called as ``tap(call_token, toward, text)`` with
+        ``toward`` ``"server"`` or ``"client"`` (a test harness settling a fake clock on the
+        SDK's XMPP traffic); they must not block."""
 
     async def start(self) -> None:
         await self.prosody.start()
@@ -119,18 +128,27 @@ class XmppDoor:
                 self._http.ws_connect(url, protocols=("xmpp",), max_msg_size=MAX_STANZA) as server,
                 asyncio.TaskGroup() as group,
             ):
-                group.create_task(_pipe(client, server))
-                group.create_task(_pipe(server, client))
+                token = request.query.get("token", "")
+                group.create_task(_pipe(client, server, self._tap(token, "server")))
+                group.create_task(_pipe(server, client, self._tap(token, "client")))
         except (aiohttp.ClientError, OSError) as exc:
             logger.warning("xmpp-websocket: Prosody unreachable: %s", exc)
         finally:
             await client.close()
         return client
 
+    def _tap(self, token: str, toward: str) -> Callable[[str], None]:
+        def relayed(text: str) -> None:
+            for tap in self.taps:
+                tap(token, toward, text)
+
+        return relayed
+
 
 async def _pipe(
     source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
     sink: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+    relayed: Callable[[str], None],
 ) -> None:
     """Text frames from ``source`` to ``sink`` until either side closes; then close the other."""
     async for message in source:
@@ -138,4 +156,5 @@ async def _pipe(
             break
         with contextlib.suppress(ConnectionError):
             await sink.send_str(message.data)
+            relayed(message.data)
     await sink.close()
