@@ -141,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", type=Path, help="write the Markdown here (default: stdout)")
     parser.add_argument("--strict", action="store_true", help="exit 1 if a disagreement has no verdict")
     args = parser.parse_args(argv)
+    if not args.report.exists():
+        print(f"no report at {args.report}: the run did not get far enough to write one", file=sys.stderr)
+        return 2
     report = json.loads(args.report.read_text())
     verdicts: dict[str, dict[str, str]] = tomllib.loads(args.verdicts.read_text()).get("checks", {})
     bad = {k: v["verdict"] for k, v in verdicts.items() if v.get("verdict") not in VERDICTS}

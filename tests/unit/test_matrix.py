@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -59,6 +60,9 @@ def test_strict_fails_on_an_unexplained_disagreement(
     assert "no verdict for the disagreement b.order" in capsys.readouterr().err
     verdicts.write_text('[checks."b.k41"]\nverdict = "maybe"\n')
     assert main([str(report), "--verdicts", str(verdicts)]) == 2
+    verdicts.write_text('[checks."b.k41"]\nverdict = "reference-departs"\nevidence = "x"\n')
+    assert main([str(tmp_path / "missing.json"), "--verdicts", str(verdicts), "--strict"]) == 2
+    assert "no report at" in capsys.readouterr().err
 
 
 def test_the_kept_verdicts_use_known_words_and_give_evidence() -> None:
@@ -82,3 +86,17 @@ def test_a_settled_change_keeps_its_evidence_and_an_unneeded_verdict_is_named() 
     assert "| `a.passes` | check-wrong | the check asked for join order |" in changed
     assert "b.order" not in changed  # still failing: it is a disagreement, not a change
     assert "`c.gone`" in text.split("## Verdicts not needed in this run")[1]
+
+
+def test_every_kept_verdict_names_a_check_that_exists() -> None:
+    """A renamed check must take its verdict along (check IDs as ``plugin.check_id`` makes them)."""
+    checks = ROOT / "conformance" / "checks"
+    known = {
+        ".".join([*path.relative_to(checks).with_suffix("").parts, name])
+        .replace("test_", "")
+        .replace("_", "-")
+        for path in checks.rglob("test_*.py")
+        for name in re.findall(r"^def (test_\w+)\(", path.read_text(), re.MULTILINE)
+    }
+    kept = tomllib.loads((ROOT / "docs" / "published-sdk-verdicts.toml").read_text())["checks"]
+    assert sorted(check.split("[")[0] for check in kept if check.split("[")[0] not in known) == []
