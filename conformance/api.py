@@ -24,6 +24,8 @@ from conformance.driver import Capabilities, Driver, DriverError, Event, capabil
 __all__ = ["Client", "LoopThread", "Sut", "UndeclaredCapabilityError"]
 
 T = TypeVar("T")
+AFTER_LEAVING: Final = frozenset({"onUserLeft", "onUserListUpdated", "onCallEnded"})
+"""What a leaver may hear of the others after it left (K20, REFERENCE)."""
 STEP_TIMEOUT: Final = 90.0
 EVENT_TIMEOUT: Final = 15.0
 
@@ -171,6 +173,8 @@ class Client:
         self.app_settings = app_settings
         self.uids = {name}
         """The users this client has started sessions as (its own uid, for K9)."""
+        self._marks: list[tuple[int, bool]] = []
+        """``(log position, in_session)`` at each start (True) and each leave (False), for K20."""
 
     # --- calls ----------------------------------------------------------------------------------
 
@@ -195,6 +199,7 @@ class Client:
         """``startSession`` with a recording settings listener (unless the settings say otherwise)."""
         spec = {"setCallListener": True, **(settings or {})}
         self.uids.add(uid or self.name)
+        self._mark(in_session=True)
         self.calls("startSession", callToken=self.token(session_id, uid), callSettings=spec)
 
     def join(
@@ -205,6 +210,7 @@ class Client:
         self.harness("waitJoined")
 
     def end(self, *, wait: bool = True) -> None:
+        self._mark(in_session=False)
         self.calls("endSession")
         if wait:
             self.harness("waitClosed")
@@ -212,23 +218,36 @@ class Client:
     # --- observation --------------------------------------------------------------------------
 
     def events(
-        self, listener: str | None = "settings", callback: str | None = None, *, about_self: bool = False
+        self, listener: str | None = "settings", callback: str | None = None, *, everything: bool = False
     ) -> list[Event]:
         """This client's events at ``listener`` (None: every listener), in arrival order.
 
-        Left out unless ``about_self``: an ``onUserJoined`` about this client's own user and
-        the ``onUserListUpdated`` right after it at the same listener. Whether a participant
-        hears of itself is K9, a REFERENCE choice (the published SDK does, the reference does
-        not); only K9's own check judges it, so no other check depends on it.
+        Left out unless ``everything``, because REFERENCE checks judge them and no other check
+        may depend on them: an ``onUserJoined`` about this client's own user and the
+        ``onUserListUpdated`` right after it at the same listener (K9: the published SDK
+        fires them, the reference does not); and what this client hears of the others after
+        it left (``end()``, or pressing ``endCall``/``leaveNow``) and before it starts again
+        (K20: ``onUserLeft``, ``onUserListUpdated``, ``onCallEnded``, which the published SDK
+        may fire at the leaver).
         """
         mine = [e for e in self.sut.events() if e.client == self.name]
-        if not about_self:
-            mine = self._without_self_joins(mine)
+        if not everything:
+            mine = self._without_self_joins(self._without_news_after_leaving(mine))
         return [
             e
             for e in mine
             if (listener is None or e.listener == listener) and (callback is None or e.callback == callback)
         ]
+
+    def _mark(self, *, in_session: bool) -> None:
+        self._marks.append((len(self.sut.events()), in_session))
+
+    def _without_news_after_leaving(self, events: list[Event]) -> list[Event]:
+        def away(seq: int) -> bool:
+            states = [in_session for position, in_session in self._marks if position <= seq]
+            return bool(states) and not states[-1]
+
+        return [e for e in events if not (e.callback in AFTER_LEAVING and away(e.seq))]
 
     def _without_self_joins(self, events: list[Event]) -> list[Event]:
         kept: list[Event] = []
@@ -245,10 +264,15 @@ class Client:
         return kept
 
     def names(
-        self, listener: str | None = "settings", *, ignore: tuple[str, ...] = ("onMediaDeviceListUpdated",)
+        self,
+        listener: str | None = "settings",
+        *,
+        ignore: tuple[str, ...] = ("onMediaDeviceListUpdated",),
+        everything: bool = False,
     ) -> list[str]:
-        """The callbacks this listener received, in order (device-list updates left out unless asked)."""
-        return [e.callback for e in self.events(listener) if e.callback not in ignore]
+        """The callbacks this listener received, in order (device-list updates left out unless
+        asked; ``everything`` as in :meth:`events`)."""
+        return [e.callback for e in self.events(listener, everything=everything) if e.callback not in ignore]
 
     def wait(
         self,
@@ -278,6 +302,8 @@ class Client:
         return dict(self.harness("waitMedia", **conditions))
 
     def press(self, button: str) -> None:
+        if button in ("endCall", "leaveNow"):
+            self._mark(in_session=False)
         self.harness("press", button=button)
 
     def view(self) -> dict[str, Any]:

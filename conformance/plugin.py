@@ -188,6 +188,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--sut-timeout", default=60.0, type=float, metavar="S", help="seconds a wire request may take"
     )
     group.addoption(
+        "--model-examples",
+        default=25,
+        type=int,
+        metavar="N",
+        help="runs of the model check's state machine (25; fewer for a slow implementation)",
+    )
+    group.addoption(
         "--profile",
         default=None,
         metavar="CAPS",

@@ -64,7 +64,8 @@ async def _serve(args: argparse.Namespace, sdk_bundle: Path) -> int:
         return _fail(f"serve: {exc}")
     try:
         print(
-            f"callsim backend on {backend.url} (db {args.db}); apiKey {_keep_api_key(args, backend.api_key)}",
+            f"callsim backend on {backend.url} (db {args.db}); appId {backend.app_id}, region "
+            f"{backend.region}; apiKey {_keep_api_key(args, backend.api_key)}",
             flush=True,
         )
         if backend.https_port is not None:

@@ -424,7 +424,7 @@ def test_a_participant_hearing_of_itself_is_left_to_k9s_own_check(loop: LoopThre
         payload = {"uid": uid} if uid else [{"uid": "alice"}, {"uid": "bob"}]
         driver.log.add("alice", listener, callback, payload)
     assert [e.seq for e in alice.events(None)] == [0, 1, 6]
-    assert len(alice.events(None, about_self=True)) == 7
+    assert len(alice.events(None, everything=True)) == 7
     assert alice.members() == {"alice", "bob"}
 
 

@@ -34,6 +34,7 @@ async def serve(db: Path, *options: str) -> AsyncIterator[Served]:
         line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
         match = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
         assert match, line
+        assert "appId callsim, region us" in line  # what a shim's init needs (PROTOCOL.md §6)
         yield Served(match.group(1), process)
     finally:
         if process.returncode is None:

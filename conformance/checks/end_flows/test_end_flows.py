@@ -13,6 +13,9 @@ def test_session_only_end_button_flow(sut: Sut) -> None:
     bob.join("s1")
     bob.wait("onUserListUpdated")
     alice.press("endCall")
+    # The seed's flow: endSession from inside onCallEndButtonPressed, so after it (the
+    # published SDK runs the button's handler 1 s after the press: a debounce).
+    alice.wait("onCallEndButtonPressed")
     alice.calls("endSession")
     alice.harness("waitClosed")
     bob.wait("onCallEnded")

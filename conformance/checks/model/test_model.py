@@ -137,11 +137,12 @@ class ContractModel(RuleBasedStateMachine):
 # using ``random`` during a draw. Nothing here draws from ``random``.
 @pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
 @check("D", MUST, "callView", optional=["virtualClock"])
-def test_the_implementation_follows_the_model(sut: Sut) -> None:
+@pytest.mark.timeout(600)  # a browser SDK takes about a second a join
+def test_the_implementation_follows_the_model(sut: Sut, pytestconfig: pytest.Config) -> None:
     run_state_machine_as_test(
         lambda: ContractModel(sut),  # type: ignore[arg-type]  # a factory is what hypothesis calls
         settings=settings(
-            max_examples=25,
+            max_examples=int(pytestconfig.getoption("model_examples")),
             stateful_step_count=15,
             derandomize=os.environ.get("HYPOTHESIS_PROFILE") == "ci",  # CI replays the same runs
             deadline=None,

@@ -37,7 +37,7 @@ DEFAULT_SDK: Final = Path(".interop/node_modules/@cometchat/calls-sdk-javascript
 PAGE_URL: Final = f"https://{DOMAIN}/sdk/bare"
 ADAPTER: Final = Path(__file__).with_name("adapter.js")
 CAPABILITIES: Final[list[str]] = [
-    c for c in os.environ.get("CALLSIM_SHIM_CAPS", "virtualClock").split(",") if c
+    c for c in os.environ.get("CALLSIM_SHIM_CAPS", "callView,virtualClock").split(",") if c
 ]
 """What the browser really gives, found out by running the suite (``CALLSIM_SHIM_CAPS``,
 comma-separated, overrides it; empty for none):
@@ -48,10 +48,12 @@ comma-separated, overrides it; empty for none):
   before any answer could come, and the SDK dropped its connection; ``advanceClock`` now
   goes in steps settled on the XMPP traffic (:mod:`.clock`), and the SDK's idle timers fire
   on time with the room intact.
-- ``callView``: the SDK's view is real DOM (``data-testid`` buttons, the idle prompt
-  ``.modal`` with its countdown, a user list per participant), but its tiles carry display
-  names, not uids, and the idle state "armed" has no mark in it, so ``Harness.view``
-  cannot be answered whole from the DOM.
+- ``callView``: **declared.** The SDK's own view in the page's element (``adapter.js``):
+  buttons pressed by their ``data-testid`` (the SDK runs a button's handler after a
+  debounce: 0.5 s, 1 s for the end button), the idle prompt's countdown read off
+  ``.modal-overlay .timer-text``, the mode off the layout's container. Not answered: the
+  tiles (the view shows display names, not uids: ``tiles`` is null), an "armed" idle timer
+  (no mark in the DOM: it reads "off"), and pressing ``mode`` (a menu here, not a button).
 - ``mediaEvidence``: not until the SFU speaks Jingle (issue 11): no media reaches the page.
 - ``devices``: Chromium's fake devices cannot be plugged in or out while it runs.
 - ``ringing``: the Chat SDK is another package, not loaded here.
@@ -304,6 +306,10 @@ class PublishedJs:
                 return {}
             case "constants":
                 return await self._page_call(self._loose_client(), "constants", {})
+            case "press":
+                return await self._page_call(self._client(params), "press", {"button": params["button"]})
+            case "view":
+                return await self._page_call(self._client(params), "view", {})
         raise LookupError(f"Harness.{name}")
 
     def _on_room(self, _room: Room, _message: object) -> None:

@@ -187,10 +187,59 @@
     return plain(await method.apply(Calls, args));
   }
 
+  // PROTOCOL.md's callView, read off the SDK's own view in the element startSession got.
+  // Selectors are the SDK's data-testid attributes where it sets them; "mode" is a menu in
+  // this SDK, not a button, so it is shown but not pressed here.
+  const BUTTONS = {
+    endCall: '[data-testid="cc-end-call"]',
+    muteAudio: '[data-testid="cc-audio"]',
+    pauseVideo: '[data-testid="cc-video"]:not(:has([data-testid="cc-video-switch"]))',
+    switchToVideo: '[data-testid="cc-video"]:has([data-testid="cc-video-switch"])',
+    screenShare: '[data-testid="cc-screen-share"]',
+    mode: '[data-testid="cc-setting"]',
+  };
+  const PROMPT = { stay: ".modal-overlay button.stay-button", leaveNow: ".modal-overlay button.leave-button" };
+
+  function press(button) {
+    const selector = BUTTONS[button] || PROMPT[button];
+    if (selector === undefined || button === "mode") throw { notImplemented: `Harness.press ${button}` };
+    const element = document.getElementById("call").querySelector(selector);
+    if (element === null) {
+      throw { code: "BUTTON_NOT_SHOWN", name: null, message: `${button} is not shown`, details: null };
+    }
+    element.click();
+    return {};
+  }
+
+  function view() {
+    const root = document.getElementById("call");
+    const find = (selector) => root.querySelector(selector);
+    const mode = find('[data-testid="cc-tile-container"]') ? "TILE"
+      : find('[data-testid="cc-spotlight-container"]') ? "SPOTLIGHT"
+      : find('[data-testid="cc-sidebar-container"]') ? "DEFAULT" : null;
+    // The countdown reads "1:00", "59", ... "01"; at zero the prompt says the meeting ended.
+    const timer = find(".modal-overlay .timer-text");
+    let idle = "off";
+    let secondsLeft = null;
+    if (timer !== null) {
+      idle = "prompt";
+      const parts = /^(?:(\d+):)?(\d+)$/.exec(timer.textContent.trim());
+      if (parts) secondsLeft = Number(parts[1] || 0) * 60 + Number(parts[2]);
+    } else if (find(".modal-overlay .modal-title") !== null) {
+      idle = "expired";
+    }
+    const buttons = {};
+    for (const [name, selector] of Object.entries(BUTTONS)) buttons[name] = find(selector) !== null;
+    // Tiles carry display names, not uids: not answered (PROTOCOL.md allows null).
+    return { mounted: root.childElementCount > 0, mode, idle, secondsLeft, buttons, tiles: null };
+  }
+
   window.callsimShim = {
     async handle(method, params) {
       try {
         if (method === "constants") return { result: { CALL_MODE: plain(Calls.CALL_MODE) } };
+        if (method === "press") return { result: press(params.button) };
+        if (method === "view") return { result: view() };
         if (method === "joinState") {
           return { result: { error: state.joinError, ended: state.ended } };
         }
