@@ -30,7 +30,7 @@ from conformance.shims.published_js.clock import FRAME_COUNTER, SteppedClock
 from simulator.server import Backend
 from simulator.server.rooms import Participant, Room
 
-__all__ = ["DEFAULT_SDK", "DOMAIN", "PublishedJs"]
+__all__ = ["CHROMIUM_FLAGS", "DEFAULT_SDK", "DOMAIN", "PublishedJs"]
 
 DOMAIN: Final = "callsim.test"
 DEFAULT_SDK: Final = Path(".interop/node_modules/@cometchat/calls-sdk-javascript/pack/index.js")
