@@ -211,6 +211,8 @@ class PublishedJs:
                 client.member = None
                 client.listed.clear()
             arguments = {k: v for k, v in params.items() if k != "client"}
+            if name == "startSession":
+                arguments["selfUid"] = client.uid  # the page watches for its own user's list
             return await self._page_call(client, name, arguments)
         raise LookupError(method)
 

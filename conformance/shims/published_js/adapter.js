@@ -54,17 +54,6 @@
 
   const state = { joinError: null, ended: false, uid: null };
 
-  // The user a call token is for (its `data.user.uid`), or null for anything else.
-  function tokenUid(token) {
-    try {
-      const body = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-      const user = JSON.parse(atob(body)).data.user;
-      return typeof user.uid === "string" ? user.uid : null;
-    } catch (e) {
-      return null;
-    }
-  }
-
   function emit(listener, callback, payload) {
     window.callsimEmit(listener, callback, plain(payload));
   }
@@ -163,7 +152,7 @@
         const settings = buildSettings("callSettings" in params ? params.callSettings : { setCallListener: true });
         state.joinError = null;
         state.ended = false;
-        state.uid = tokenUid(params.callToken);
+        state.uid = typeof params.selfUid === "string" ? params.selfUid : null;  // from the token, by the shim
         await Calls.startSession(params.callToken, settings, document.getElementById("call"));
         return null;
       }
