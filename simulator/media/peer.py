@@ -39,7 +39,7 @@ from aiortc.rtcdtlstransport import RTCCertificate
 
 from simulator.media.ice import rtc_configuration
 
-__all__ = ["close_peer_connection", "open_peer_connection"]
+__all__ = ["close_peer_connection", "open_peer_connection", "shared_certificate"]
 
 
 class _LazyEstimator:
@@ -72,6 +72,11 @@ _create_context = RTCCertificate._create_ssl_context
 @functools.cache
 def _shared_certificate() -> RTCCertificate:
     return _generate_certificate(RTCCertificate)  # type: ignore[no-any-return]
+
+
+def shared_certificate() -> RTCCertificate:
+    """The process's one DTLS certificate (every connection's, and the bridge's ORTC transports')."""
+    return _shared_certificate()
 
 
 def _cached_context(self: Any, srtp_profiles: list[Any]) -> Any:

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import pylibsrtp
-from aiortc import RTCPeerConnection, RTCSessionDescription, sdp
+from aiortc import RTCDtlsTransport, RTCPeerConnection, RTCSessionDescription, sdp
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtcpPacket, RtcpPsfbPacket, RtcpRtpfbPacket, RtpPacket, unwrap_rtx
 
@@ -48,6 +48,7 @@ __all__ = [
     "release_receivers",
     "remote_ssrcs",
     "unwrap_retransmission",
+    "vp8_keyframe_height",
     "vp8_keyframe_start",
 ]
 
@@ -131,15 +132,10 @@ def parse_rtcp(data: bytes) -> list[Any]:
         return []
 
 
-def vp8_keyframe_start(packet: bytes, offset: int) -> bool:
-    """Whether a clear VP8 RTP packet starts a key frame (RFC 7741 §4.2 descriptor, RFC 6386 §9.1)."""
-    if len(packet) <= offset + 1:
-        return False
-    descriptor = packet[offset]
-    if descriptor & 0x1F != 0x10:  # S=1 and partition 0: the frame's first packet
-        return False
+def _vp8_frame_start(packet: bytes, offset: int) -> int:
+    """Where the VP8 payload (the frame itself) starts after its descriptor (RFC 7741 §4.2)."""
     position = offset + 1
-    if descriptor & 0x80:
+    if packet[offset] & 0x80:
         extensions = packet[position]
         position += 1
         if extensions & 0x80:  # I: picture ID, one or two octets
@@ -148,7 +144,26 @@ def vp8_keyframe_start(packet: bytes, offset: int) -> bool:
             position += 1
         if extensions & 0x30:  # T or K
             position += 1
+    return position
+
+
+def vp8_keyframe_start(packet: bytes, offset: int) -> bool:
+    """Whether a clear VP8 RTP packet starts a key frame (RFC 7741 §4.2 descriptor, RFC 6386 §9.1)."""
+    if len(packet) <= offset + 1:
+        return False
+    if packet[offset] & 0x1F != 0x10:  # S=1 and partition 0: the frame's first packet
+        return False
+    position = _vp8_frame_start(packet, offset)
     return position < len(packet) and not packet[position] & 0x01
+
+
+def vp8_keyframe_height(packet: bytes, offset: int) -> int | None:
+    """The picture height of the VP8 key frame a clear RTP packet starts (RFC 6386 §9.1:
+    after the 3-octet frame tag and the start code, 14 bits of width, then of height)."""
+    start = _vp8_frame_start(packet, offset) + 3
+    if packet[start : start + 3] != b"\x9d\x01\x2a" or len(packet) < start + 7:
+        return None
+    return int.from_bytes(packet[start + 5 : start + 7], "little") & 0x3FFF
 
 
 def remote_ssrcs(pc: RTCPeerConnection) -> dict[str, tuple[int, int | None]]:
@@ -207,19 +222,29 @@ RtcpHandler = Callable[[bytes], None]
 
 
 class RtpLink:
-    """The RTP of one connected ``RTCPeerConnection``, moved off aiortc's path.
+    """The RTP of one connected ``RTCPeerConnection`` (or ORTC ``RTCDtlsTransport``), moved
+    off aiortc's path.
 
     ``on_rtp`` gets packets still protected: call :meth:`unprotect` for those whose
     payload is needed. A direction without a handler is dropped (RTCP undecrypted).
     """
 
     def __init__(
-        self, pc: RTCPeerConnection, on_rtp: RtpHandler | None = None, on_rtcp: RtcpHandler | None = None
+        self,
+        connected: RTCPeerConnection | RTCDtlsTransport,
+        on_rtp: RtpHandler | None = None,
+        on_rtcp: RtcpHandler | None = None,
     ) -> None:
-        transceivers = pc.getTransceivers()
-        if not transceivers or pc.connectionState != "connected":
-            raise ConnectionError("an RtpLink needs a connected peer connection with transceivers")
-        dtls = transceivers[0].receiver.transport
+        if isinstance(connected, RTCDtlsTransport):
+            # An ORTC transport of its own (a Jingle endpoint: simulator.server.jitsi.bridge).
+            dtls = connected
+            if dtls.state != "connected":
+                raise ConnectionError("an RtpLink needs a connected DTLS transport")
+        else:
+            transceivers = connected.getTransceivers()
+            if not transceivers or connected.connectionState != "connected":
+                raise ConnectionError("an RtpLink needs a connected peer connection with transceivers")
+            dtls = transceivers[0].receiver.transport
         self._tx: pylibsrtp.Session = dtls._tx_srtp
         self._rx: pylibsrtp.Session = dtls._rx_srtp
         connection = dtls.transport._connection

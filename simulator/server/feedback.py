@@ -98,6 +98,10 @@ class PublisherFeedback:
         self.estimate = REMB_CEILING
         """The REMB last sent (bits per second)."""
 
+    def add_stream(self, ssrc: int, kind: str) -> None:
+        """A stream the publisher started later (a Jingle client's source-add)."""
+        self._streams.setdefault(ssrc, _Reception(kind))
+
     def on_rtp(self, ssrc: int, seq: int, size: int) -> None:
         stream = self._streams.get(ssrc)
         if stream is not None:

@@ -14,6 +14,13 @@ negotiation). Then the subscriber's link protects and sends it.
   lacks is translated back to the publisher's numbers and forwarded to the publisher. An aiortc
   publisher answers on its RTX stream, which :class:`~simulator.server.sfu.SfuPeer` unwraps
   and forwards like any other packet.
+* **Simulcast**: a forwarder may take several layers of one camera (one SSRC each, the
+  lowest first, as a browser announces them in its ``SIM`` group). Each outlet forwards one
+  layer, its *target*: the highest whose picture fits the subscriber's ``max_height`` (read
+  from the layers' own keyframes) among the layers still arriving. A switch waits for a
+  keyframe on the new layer (asked for with a PLI on that layer's SSRC) and keeps sending the
+  old one until then; sequence numbers and timestamps carry on across it, so the subscriber
+  sees one continuous stream on its one SSRC.
 * NACKs are budgeted, so a subscriber flooding them harms neither the publisher nor the
   SFU: each outlet resends at most :data:`RESEND_RATE` packets a second from its history,
   and each publisher stream is asked for at most :data:`NACK_RATE` packets a second, each
@@ -29,10 +36,10 @@ import struct
 from collections.abc import Callable
 from typing import Final
 
-from simulator.media.rtp import RtpLink, nack, payload_offset, pli, vp8_keyframe_start
+from simulator.media.rtp import RtpLink, nack, payload_offset, pli, vp8_keyframe_height, vp8_keyframe_start
 from simulator.server.budget import Budget
 
-__all__ = ["NACK_RATE", "PLI_INTERVAL", "RESEND_RATE", "Forwarder", "Outlet"]
+__all__ = ["LAYER_REVIEW", "NACK_RATE", "PLI_INTERVAL", "RESEND_RATE", "Forwarder", "Outlet"]
 
 PLI_INTERVAL: Final = 0.3
 """At most one keyframe request per publisher stream in this many seconds."""
@@ -46,6 +53,11 @@ NACK_REPEAT: Final = 0.1
 """Seconds during which one sequence number is not asked of the publisher again."""
 RESEND_RATE: Final = 200.0
 """Packets a second one outlet may resend from its history (burst: one second's)."""
+LAYER_REVIEW: Final = 1.0
+"""Seconds between reviews of each outlet's layer (layers that stop, constraints met)."""
+LAYER_SILENT: Final = 1.5
+"""A layer with no packet for this long is taken to have stopped (the browser drops its top
+layers when its estimate falls)."""
 
 
 _HEADER: Final = struct.Struct("!BBHII")
@@ -66,6 +78,7 @@ class Outlet:
         now: Callable[[], float],
         *,
         follows: Outlet | None = None,
+        max_height: int | None = None,
     ) -> None:
         self.kind = kind
         self.ssrc = ssrc
@@ -78,23 +91,39 @@ class Outlet:
         self._next_seq: int = random.getrandbits(16) if follows is None else follows._next_seq
         self._next_ts: int = random.getrandbits(32) if follows is None else follows._next_ts
         self._started = False
-        self.waiting_for_keyframe = kind == "video"
+        self.layer: int | None = 0 if kind == "audio" else None
+        """The publisher's layer this outlet forwards now (None: none yet, waiting for a keyframe)."""
+        self.target = 0
+        """The layer this outlet wants; it moves to it on that layer's next keyframe."""
+        self.max_height = max_height
+        """The tallest picture the subscriber wants (None: no limit), for the choice of layer."""
         self._history: collections.OrderedDict[int, bytes] = collections.OrderedDict()
         self.forwarded = 0
         self.resent = 0
         self._resends = Budget(RESEND_RATE, now)
 
-    def send(self, clear: bytes, offset: int, keyframe: bool) -> bool:
-        """Re-address and send one packet; False when the outlet still waits for a keyframe."""
+    @property
+    def waiting_for_keyframe(self) -> bool:
+        """Whether the outlet waits for a keyframe: to start, or to switch layers."""
+        return self.layer != self.target
+
+    def send(self, clear: bytes, offset: int, keyframe: bool, layer: int = 0) -> bool:
+        """Re-address and send one packet of ``layer``; False when the outlet waits for a
+        keyframe on that layer (it forwards another, or none yet)."""
         link = self._link()
         if link is None:
-            self.waiting_for_keyframe = self.kind == "video"
+            if self.kind == "video":
+                self.layer = None
             return True
-        first, second, seq, timestamp, _ = _HEADER.unpack_from(clear)
-        if self.waiting_for_keyframe:
+        if layer != self.layer:
+            if layer != self.target:
+                return True  # another layer's packet: not for this subscriber
             if not keyframe:
                 return False
-            self.waiting_for_keyframe = False
+            # The target layer's keyframe: switch, numbering carried on from the last packet sent.
+            self.layer = layer
+            self._started = False
+        first, second, seq, timestamp, _ = _HEADER.unpack_from(clear)
         if not self._started:
             self._started = True
             self._seq_offset = (self._next_seq - seq) & 0xFFFF
@@ -139,15 +168,28 @@ class Forwarder:
     """One publisher stream (one SSRC) and its outlets."""
 
     def __init__(
-        self, kind: str, ssrc: int, link: Callable[[], RtpLink | None], now: Callable[[], float]
+        self,
+        kind: str,
+        ssrc: int,
+        link: Callable[[], RtpLink | None],
+        now: Callable[[], float],
+        *,
+        layers: list[int] | None = None,
     ) -> None:
         self.kind = kind
         self.ssrc = ssrc
+        """The stream's SSRC (a simulcast camera's lowest layer)."""
+        self.layers = layers or [ssrc]
+        """One SSRC per layer, the lowest first."""
         self._link = link
         self._now = now
         self.outlets: list[Outlet] = []
-        self._last_pli = -PLI_INTERVAL
-        self._pli_wanted = False
+        self._last_pli = [-PLI_INTERVAL] * len(self.layers)
+        self._pli_wanted = [False] * len(self.layers)
+        self.heights: list[int | None] = [None] * len(self.layers)
+        """Each layer's picture height, read from its keyframes."""
+        self._last_packet: list[float | None] = [None] * len(self.layers)
+        self._chosen_at = -LAYER_REVIEW
         self.packets_in = 0
         self.keyframes_asked = 0
         """PLIs sent to the publisher."""
@@ -159,40 +201,85 @@ class Forwarder:
 
     def attach(self, outlet: Outlet) -> None:
         self.outlets.append(outlet)
+        if self.kind == "video":
+            outlet.target = self._choose(outlet)
         if outlet.waiting_for_keyframe:
-            self.request_keyframe()
+            self.request_keyframe(outlet.target)
 
     def detach(self, outlet: Outlet) -> None:
         if outlet in self.outlets:
             self.outlets.remove(outlet)
 
-    def request_keyframe(self) -> None:
-        """Ask the publisher for a keyframe, now or as soon as the rate limit allows."""
+    def request_keyframe(self, layer: int | None = None) -> None:
+        """Ask the publisher for a keyframe on ``layer`` (default: every layer an outlet
+        forwards or waits for), now or as soon as the rate limit allows."""
         if self.kind != "video":
             return
-        self._pli_wanted = True
-        self._maybe_send_pli()
+        wanted = (
+            {layer}
+            if layer is not None
+            else {o.target for o in self.outlets} | {o.layer for o in self.outlets if o.layer is not None}
+        )
+        for index in wanted or {0}:
+            self._pli_wanted[index] = True
+            self._maybe_send_pli(index)
 
-    def _maybe_send_pli(self) -> None:
+    def _maybe_send_pli(self, layer: int) -> None:
         now = self._now()
         link = self._link()
-        if link is None or now - self._last_pli < PLI_INTERVAL:
+        if link is None or now - self._last_pli[layer] < PLI_INTERVAL:
             return
-        self._pli_wanted = False
-        self._last_pli = now
+        self._pli_wanted[layer] = False
+        self._last_pli[layer] = now
         self.keyframes_asked += 1
-        link.send_rtcp(pli(SFU_RTCP_SSRC, self.ssrc))
+        link.send_rtcp(pli(SFU_RTCP_SSRC, self.layers[layer]))
 
-    def forward(self, clear: bytes) -> None:
-        """One clear packet from the publisher, to every outlet."""
+    def set_max_height(self, outlet: Outlet, max_height: int | None) -> None:
+        """A subscriber's constraint changed: it may take another layer."""
+        outlet.max_height = max_height
+        self._retarget(outlet)
+
+    def _choose(self, outlet: Outlet) -> int:
+        """The layer for ``outlet``: the tallest that fits its constraint among those arriving
+        (a layer whose height is not known yet counts as fitting: layers go up in size)."""
+        now = self._now()
+        arriving = [
+            index
+            for index, last in enumerate(self._last_packet)
+            if last is not None and now - last < LAYER_SILENT
+        ] or list(range(len(self.layers)))
+        limit = outlet.max_height
+        if limit is None:
+            return arriving[-1]
+        fitting = [index for index in arriving if (self.heights[index] or 0) <= limit]
+        return fitting[-1] if fitting else arriving[0]
+
+    def _retarget(self, outlet: Outlet) -> None:
+        target = self._choose(outlet)
+        if target != outlet.target:
+            outlet.target = target
+            if outlet.waiting_for_keyframe:
+                self.request_keyframe(target)
+
+    def forward(self, clear: bytes, layer: int = 0) -> None:
+        """One clear packet of ``layer`` from the publisher, to every outlet that takes it."""
         self.packets_in += 1
         offset = payload_offset(clear)
         keyframe = self.kind == "audio" or vp8_keyframe_start(clear, offset)
+        now = self._now()
+        if len(self.layers) > 1:
+            if keyframe and self.heights[layer] is None:
+                self.heights[layer] = vp8_keyframe_height(clear, offset)
+            self._last_packet[layer] = now
+            if now - self._chosen_at >= LAYER_REVIEW:
+                self._chosen_at = now
+                for outlet in self.outlets:
+                    self._retarget(outlet)
         for outlet in self.outlets:
-            if not outlet.send(clear, offset, keyframe):
-                self._pli_wanted = True
-        if self._pli_wanted:
-            self._maybe_send_pli()
+            if not outlet.send(clear, offset, keyframe, layer):
+                self._pli_wanted[layer] = True
+        if self._pli_wanted[layer]:
+            self._maybe_send_pli(layer)
 
     def on_nack(self, outlet: Outlet, lost: list[int]) -> None:
         """A subscriber's NACK: answered from history, the rest asked of the publisher,
@@ -209,4 +296,5 @@ class Forwarder:
         if fresh:
             self.nacks_asked += len(fresh)
             self._asked.update(dict.fromkeys(fresh, now))
-            link.send_rtcp(nack(SFU_RTCP_SSRC, self.ssrc, fresh))
+            layer = outlet.layer or 0
+            link.send_rtcp(nack(SFU_RTCP_SSRC, self.layers[layer], fresh))

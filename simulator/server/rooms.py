@@ -16,15 +16,34 @@ import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from simulator import protocol
 from simulator.server.outbox import Outbox
 
 if TYPE_CHECKING:
-    from simulator.server.sfu import SfuPeer
+    from simulator.server.forwarder import Forwarder
 
-__all__ = ["Connection", "Participant", "Room", "RoomWatcher", "Rooms"]
+__all__ = ["Connection", "MediaMember", "Participant", "Room", "RoomWatcher", "Rooms"]
+
+
+class MediaMember(Protocol):
+    """A member's media on the SFU, whichever door: a native participant's peer connections
+    (:class:`~simulator.server.sfu.SfuPeer`) or an XMPP participant's bridge transport
+    (:class:`~simulator.server.jitsi.endpoint.Endpoint`)."""
+
+    @property
+    def forwarders(self) -> dict[str, Forwarder]:
+        """What the member publishes, by source (``mic``, ``camera``, ``screen``)."""
+
+    def resync(self) -> None:
+        """The room changed: bring what the member receives up to date."""
+
+    def media_counts(self) -> dict[str, int]:
+        """What the SFU did for and because of the member (docs/reliability.md)."""
+
+    async def close(self) -> None:
+        """Stop forwarding both ways and close the transports (idempotent)."""
 
 
 class Connection(Outbox[protocol.ServerMessage]):
@@ -36,7 +55,7 @@ class Participant:
     record: protocol.ParticipantRecord
     connection: Connection | None
     """The native signalling socket's outbox; None for a member of another door (XMPP)."""
-    sfu: SfuPeer | None = None
+    sfu: MediaMember | None = None
 
     def send(self, message: protocol.ServerMessage) -> None:
         """To this native participant's socket (a member of another door has none)."""

@@ -128,7 +128,7 @@ class SfuPeer:
         self._subscribe: RTCPeerConnection | None = None
         self._publish_link: RtpLink | None = None
         self._subscribe_link: RtpLink | None = None
-        self.forwarders: dict[Source, Forwarder] = {}
+        self.forwarders: dict[str, Forwarder] = {}
         self._by_ssrc: dict[int, Forwarder] = {}
         self._by_rtx_ssrc: dict[int, Forwarder] = {}
         self._subscriptions: dict[tuple[str, Source], _Subscription] = {}
@@ -196,7 +196,7 @@ class SfuPeer:
 
     async def _accept_publish(
         self, pc: RTCPeerConnection, sdp: str
-    ) -> tuple[dict[Source, Forwarder], dict[int, Forwarder], dict[int, Forwarder]]:
+    ) -> tuple[dict[str, Forwarder], dict[int, Forwarder], dict[int, Forwarder]]:
         """Check the offer against the publish rules (docs/signalling.md) and make its
         forwarders, touching nothing of this peer's: ApiError says what is wrong."""
         if "\na=simulcast:" in sdp or "\na=ssrc-group:SIM" in sdp:
@@ -230,7 +230,7 @@ class SfuPeer:
             )
         ssrcs = remote_ssrcs(pc)
         now = asyncio.get_running_loop().time
-        forwarders: dict[Source, Forwarder] = {}
+        forwarders: dict[str, Forwarder] = {}
         by_ssrc: dict[int, Forwarder] = {}
         by_rtx: dict[int, Forwarder] = {}
         for transceiver, (kind, source) in zip(transceivers, PUBLISH_SLOTS, strict=True):

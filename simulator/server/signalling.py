@@ -136,8 +136,8 @@ class SignallingHandler:
             state=state,
             connection=connection,
         )
-        participant.sfu = SfuPeer(participant, room)
-        participant.sfu.start()
+        peer = participant.sfu = SfuPeer(participant, room)
+        peer.start()
         backend.calls.participant_joined(room.session_id, user.uid)
         others = room.others(participant)
         connection.send(
@@ -153,7 +153,7 @@ class SignallingHandler:
     async def _handle(self, message: protocol.ClientMessage, room: Room, participant: Participant) -> bool:
         """Act on one message; True when the participant has left."""
         sfu = participant.sfu
-        assert sfu is not None
+        assert isinstance(sfu, SfuPeer)  # a native participant's
         match message:
             case protocol.Publish(sdp=sdp):
                 answer = await sfu.publish(sdp)

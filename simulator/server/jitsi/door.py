@@ -19,6 +19,8 @@ import aiohttp
 from aiohttp import WSMsgType, web
 
 from simulator import protocol
+from simulator.server.jitsi.colibri import BridgeChannels
+from simulator.server.jitsi.endpoint import Endpoint
 from simulator.server.jitsi.focus import Focus
 from simulator.server.jitsi.prosody import Prosody
 from simulator.server.rest import require_allowed_origin
@@ -55,6 +57,7 @@ class XmppDoor:
         self.prosody = Prosody(domain, backend.store.secret())
         self.focus: Focus | None = None
         self._http: aiohttp.ClientSession | None = None
+        self.channels = BridgeChannels(self._endpoint)
         self.taps: list[FrameTap] = []
         """Observers of every stanza relayed, called as ``tap(call_token, toward, text)`` with
         ``toward`` ``"server"`` or ``"client"`` (a test harness settling a fake clock on the
@@ -69,6 +72,7 @@ class XmppDoor:
                 self.domain,
                 port=self.prosody.component_port,
                 secret=self.prosody.component_secret,
+                channels=self.channels,
             )
             await self.focus.start()
         except BaseException:
@@ -91,7 +95,13 @@ class XmppDoor:
             web.get("/sdk/", self.sdk_page),
             web.get("/sdk/calls-sdk.js", self.sdk_script),
             web.get("/sdk/bare", self.sdk_bare_page),
+            *self.channels.routes(),
         ]
+
+    def _endpoint(self, session: str, name: str) -> Endpoint | None:
+        room = self._backend.rooms.matching(session)
+        member = None if room is None else room.participants.get(name)
+        return member.sfu if member is not None and isinstance(member.sfu, Endpoint) else None
 
     async def sdk_page(self, _: web.Request) -> web.FileResponse:
         """A page running the published SDK against this backend (``?session=&auth=``)."""

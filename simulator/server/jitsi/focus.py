@@ -13,7 +13,12 @@ of the same session, so one session is one room whichever door its members use:
   native participants get ``participant-joined``, ``participant-state`` and
   ``participant-left`` for it like for anyone else.
 
-Media (Jingle) is not offered yet: the SDK joins, lists, mutes and leaves, without streams.
+* every XMPP occupant gets its media session in Jingle (:mod:`jingle`) from the focus's
+  occupant JID: ``session-initiate`` with the bridge's transport
+  (:class:`~simulator.server.jitsi.endpoint.Endpoint`), the codecs the SFU forwards and the
+  sources of everyone else; its ``session-accept`` starts ICE/DTLS and its publishing;
+  ``source-add``/``source-remove`` go both ways as people come, go or share screens;
+  ``session-terminate`` when it leaves. The bridge channel URL rides in the transport.
 
 slixmpp drives the component: it is asyncio-native, typed, and kept (1.17 in 2026);
 aioxmpp has had no release since 2023.
@@ -24,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 from xml.etree import ElementTree as ET
@@ -33,6 +39,9 @@ from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
 from simulator import protocol
+from simulator.server.jitsi.colibri import BridgeChannels
+from simulator.server.jitsi.endpoint import OFFERED_CODECS, Endpoint, RemoteSource
+from simulator.server.jitsi.jingle import NS_JINGLE, Content, Jingle, JingleError
 from simulator.server.jitsi.presence import (
     NS_COMPONENT,
     NS_FOCUS,
@@ -68,13 +77,18 @@ class _Conference:
     """XMPP occupants by nick, as members of ``room``."""
     shown: set[str] = field(default_factory=set)
     """Native participants shown in the MUC, by participant ID."""
+    sessions: dict[str, str] = field(default_factory=dict)
+    """Jingle session ID by XMPP occupant nick."""
 
 
 class Focus:
     """The focus component; ``await start()`` connects it, ``await close()`` leaves every room."""
 
-    def __init__(self, backend: Backend, domain: str, *, port: int, secret: str) -> None:
+    def __init__(
+        self, backend: Backend, domain: str, *, port: int, secret: str, channels: BridgeChannels
+    ) -> None:
         self._backend = backend
+        self._channels = channels
         self.domain = domain
         self.jid = f"focus.{domain}"
         self._muc_domain = f"conference.{domain}"
@@ -86,6 +100,11 @@ class Focus:
                 "focus conference",
                 MatchXPath(f"{{{NS_COMPONENT}}}iq/{{{NS_FOCUS}}}conference"),
                 self._on_conference,
+            )
+        )
+        self._xmpp.register_handler(
+            Callback(
+                "focus jingle", MatchXPath(f"{{{NS_COMPONENT}}}iq/{{{NS_JINGLE}}}jingle"), self._on_jingle
             )
         )
         self._xmpp.add_event_handler("presence", self._on_presence)
@@ -194,6 +213,124 @@ class Focus:
         conference.occupants[occupant.nick] = participant
         participant.record.screen_sharing = occupant.screen_sharing
         room.broadcast(protocol.ParticipantJoined(participant=participant.record), exclude=participant)
+        self._spawn(self._initiate(conference, participant))
+
+    # --- Jingle: the media session of each XMPP occupant -------------------------------------
+
+    async def _initiate(self, conference: _Conference, participant: Participant) -> None:
+        """Offer the occupant its media session: the bridge's transport, the codecs the SFU
+        forwards, everyone else's sources (their later changes go as source-add/remove)."""
+        nick = participant.participant_id
+        assert conference.room is not None
+        endpoint = Endpoint(
+            participant,
+            conference.room,
+            lambda added, removed: self._sources_changed(conference, nick, added, removed),
+        )
+        participant.sfu = endpoint
+        transport = await endpoint.allocate(self._bridge_channel_url(conference, nick))
+        # Until the session has its ID, changes are not announced: the offer carries the
+        # remote sources as they are when it is written, and source-add/remove what follows.
+        endpoint.resync()
+        sid = secrets.token_hex(8)
+        offer = Jingle(
+            "session-initiate", sid, initiator=f"{conference.muc}/{FOCUS_NICK}", bundle=["audio", "video"]
+        )
+        for kind in ("audio", "video"):
+            content = Content(kind, "both", [*OFFERED_CODECS[kind]], transport=transport)
+            content.sources = [r.describe(conference.muc) for r in endpoint.remote.values() if r.kind == kind]
+            offer.contents.append(content)
+        conference.sessions[nick] = sid
+        self._send_jingle(conference, nick, offer)
+
+    def _sources_changed(
+        self, conference: _Conference, nick: str, added: list[RemoteSource], removed: list[RemoteSource]
+    ) -> None:
+        sid = conference.sessions.get(nick)
+        if sid is None:
+            return
+        member = conference.occupants.get(nick)
+        if member is not None and isinstance(member.sfu, Endpoint):
+            self._channels.forwarded_changed(member.sfu)
+        for action, sources in (("source-remove", removed), ("source-add", added)):
+            if not sources:
+                continue
+            change = Jingle(action, sid)
+            for kind in ("audio", "video"):
+                mine = [r.describe(conference.muc) for r in sources if r.kind == kind]
+                if mine:
+                    change.contents.append(Content(kind, sources=mine))
+            self._send_jingle(conference, nick, change)
+
+    def _on_jingle(self, iq: Any) -> None:
+        """A client's Jingle: answered ``result`` at once (or an error saying what is wrong),
+        then acted on."""
+        sender = iq["from"]
+        conference = self._conferences.get(str(sender.bare))
+        nick = str(sender.resource)
+        member = None if conference is None else conference.occupants.get(nick)
+        try:
+            jingle = Jingle.parse(iq.xml.find(f"{{{NS_JINGLE}}}jingle"))
+        except JingleError as exc:
+            self._refuse(iq, "bad-request", str(exc))
+            return
+        if conference is None or member is None or not isinstance(member.sfu, Endpoint):
+            self._refuse(iq, "item-not-found", f"no media session for {sender}")
+            return
+        if jingle.sid != conference.sessions.get(nick):
+            self._refuse(iq, "item-not-found", f"unknown Jingle session {jingle.sid!r}")
+            return
+        endpoint = member.sfu
+        iq.reply().send()
+        match jingle.action:
+            case "session-accept":
+                transport = jingle.transport
+                if transport is None:
+                    logger.warning("%s: session-accept without a transport", nick)
+                    return
+                endpoint.connect(transport)
+                self._published(conference, member, endpoint.publish(jingle.contents))
+            case "source-add":
+                self._published(conference, member, endpoint.publish(jingle.contents))
+            case "source-remove":
+                self._published(conference, member, endpoint.unpublish(jingle.contents))
+            case "transport-info":
+                if (transport := jingle.transport) is not None:
+                    self._spawn(endpoint.add_candidates(transport.candidates))
+            case "session-terminate":
+                conference.sessions.pop(nick, None)
+                self._spawn(endpoint.close())
+            case _:
+                logger.info("%s: Jingle %s ignored", nick, jingle.action)
+
+    def _published(self, conference: _Conference, member: Participant, changed: list[str]) -> None:
+        """A member's publish set changed: every other member's subscriptions follow."""
+        if not changed or conference.room is None:
+            return
+        for p in conference.room.others(member):
+            if p.sfu is not None:
+                p.sfu.resync()
+
+    def _send_jingle(self, conference: _Conference, nick: str, jingle: Jingle) -> None:
+        iq = self._xmpp.make_iq_set(ito=f"{conference.muc}/{nick}", ifrom=f"{self.focus_jid}/{FOCUS_NICK}")
+        iq.xml.append(jingle.to_xml())
+        iq.send(callback=lambda answer: self._jingle_answered(nick, jingle.action, answer))
+
+    @staticmethod
+    def _jingle_answered(nick: str, action: str, answer: Any) -> None:
+        if answer["type"] == "error":
+            logger.warning("%s: Jingle %s refused: %s", nick, action, answer["error"])
+
+    @staticmethod
+    def _refuse(iq: Any, condition: str, text: str) -> None:
+        refusal = iq.reply()
+        refusal["error"]["type"] = "cancel" if condition == "item-not-found" else "modify"
+        refusal["error"]["condition"] = condition
+        refusal["error"]["text"] = text
+        refusal.send()
+
+    def _bridge_channel_url(self, conference: _Conference, nick: str) -> str:
+        return f"wss://{self.domain}/colibri-ws/{conference.session_id}/{nick}"
 
     @staticmethod
     def _update(conference: _Conference, member: Participant, occupant: Occupant) -> None:

@@ -1,0 +1,147 @@
+"""The bridge channel: the colibri WebSocket a Jitsi-style client opens to the bridge.
+
+The focus puts its URL in the Jingle transport (``<web-socket url>``):
+``wss://<host>/colibri-ws/<session>/<endpoint>``. Over it, JSON messages keyed by
+``colibriClass`` go both ways. The bridge sends:
+
+* ``ServerHello`` when the channel opens (the client waits for it before sending);
+* ``ForwardedSources``: the names of the video sources it forwards to this client (the client
+  shows a remote video as live only while its source is listed);
+* ``DominantSpeakerEndpointChangeEvent`` when the room's speaker changes (the newest
+  publisher of audio, as the SFU measures no levels);
+* ``EndpointMessage`` from other clients, relayed (``to`` empty: everyone).
+
+It reads ``ReceiverVideoConstraints`` (the tallest picture the client wants; the layer each
+simulcast camera sends it follows it) and ``EndpointMessage``; everything else a client says
+(``ClientHello``, ``EndpointStats``, …) is accepted and ignored. A malformed message is
+answered with nothing and the channel stays open: a client's bug harms no one else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, Final
+
+from aiohttp import WSMsgType, web
+
+from simulator import protocol
+from simulator.server.jitsi.endpoint import Endpoint
+
+__all__ = ["BridgeChannels"]
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE: Final = 64 * 1024
+QUEUED: Final = 256
+"""Messages waiting for one client at most; a client that does not read loses the newest."""
+
+
+class _Channel:
+    """One open channel: what is to be sent waits in a bounded queue, sent by its handler."""
+
+    def __init__(self, socket: web.WebSocketResponse) -> None:
+        self.socket = socket
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUED)
+
+    def send(self, message: dict[str, Any]) -> None:
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            logger.warning("bridge channel: a client that does not read; message dropped")
+
+    async def write(self) -> None:
+        while True:
+            await self.socket.send_str(json.dumps(await self.queue.get()))
+
+
+class BridgeChannels:
+    """Every open bridge channel, by (session, endpoint)."""
+
+    def __init__(self, find: Callable[[str, str], Endpoint | None]) -> None:
+        self._find = find
+        self._open: dict[tuple[str, str], _Channel] = {}
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/colibri-ws/{session}/{endpoint}", self.websocket)]
+
+    async def websocket(self, request: web.Request) -> web.WebSocketResponse:
+        session, name = request.match_info["session"], request.match_info["endpoint"]
+        endpoint = self._find(session, name)
+        if endpoint is None:
+            raise web.HTTPNotFound(reason=f"no bridge endpoint {name!r} in session {session!r}")
+        socket = web.WebSocketResponse(max_msg_size=MAX_MESSAGE, heartbeat=protocol.HEARTBEAT)
+        await socket.prepare(request)
+        key = (session.lower(), name)
+        channel = self._open[key] = _Channel(socket)
+        channel.send({"colibriClass": "ServerHello", "version": "callsim"})
+        self.forwarded_changed(endpoint)
+        try:
+            async with asyncio.TaskGroup() as group:
+                writer = group.create_task(channel.write())
+                async for message in socket:
+                    if message.type is not WSMsgType.TEXT:
+                        break
+                    self._on_message(endpoint, session, name, message.data)
+                writer.cancel()
+        except* ConnectionError:
+            pass
+        finally:
+            if self._open.get(key) is channel:
+                del self._open[key]
+        return socket
+
+    def _on_message(self, endpoint: Endpoint, session: str, name: str, text: str) -> None:
+        try:
+            message = json.loads(text)
+        except ValueError:
+            logger.info("%s: bridge channel: not JSON, ignored", name)
+            return
+        if not isinstance(message, dict):
+            return
+        match message.get("colibriClass"):
+            case "ReceiverVideoConstraints":
+                endpoint.constrain(_max_height(message))
+            case "EndpointMessage":
+                relayed = {**message, "from": name}
+                to = message.get("to") or ""
+                for (other_session, other), channel in list(self._open.items()):
+                    if other_session == session.lower() and other != name and to in ("", other):
+                        channel.send(relayed)
+            case _:
+                pass
+
+    def forwarded_changed(self, endpoint: Endpoint) -> None:
+        """Tell a client which video sources it now receives."""
+        channel = self._open.get((endpoint.room.session_id.lower(), endpoint.name))
+        if channel is not None:
+            names = [r.describe("").name for r in endpoint.remote.values() if r.kind == "video"]
+            channel.send({"colibriClass": "ForwardedSources", "forwardedSources": names})
+
+    def speaker_changed(self, session: str, speaker: str) -> None:
+        """Tell every client of ``session`` its dominant speaker."""
+        event = {"colibriClass": "DominantSpeakerEndpointChangeEvent", "dominantSpeakerEndpoint": speaker}
+        for (other_session, _), channel in list(self._open.items()):
+            if other_session == session.lower():
+                channel.send(event)
+
+
+def _max_height(message: dict[str, Any]) -> int | None:
+    """The tallest height a ``ReceiverVideoConstraints`` asks for (None: no limit; -1 or
+    absent defaults mean none asked)."""
+    heights: list[int] = []
+    default = message.get("defaultConstraints")
+    if isinstance(default, dict) and isinstance(default.get("maxHeight"), int):
+        heights.append(default["maxHeight"])
+    constraints = message.get("constraints")
+    if isinstance(constraints, dict):
+        heights += [
+            c["maxHeight"]
+            for c in constraints.values()
+            if isinstance(c, dict) and isinstance(c.get("maxHeight"), int)
+        ]
+    if not heights or max(heights) < 0:
+        return None
+    return max(heights)
