@@ -18,6 +18,7 @@ from typing import Final, Literal, TypeVar
 import pytest
 
 from conformance.driver import CAPABILITIES
+from conformance.items import ITEMS, WEAKNESSES
 
 __all__ = ["LEVELS", "MUST", "REFERENCE", "SHOULD", "Level", "check"]
 
@@ -36,15 +37,32 @@ LEVELS: Final[tuple[Level, ...]] = ("MUST", "SHOULD", "REFERENCE")
 F = TypeVar("F", bound=Callable[..., object])
 
 
-def check(section: str, level: Level, *requires: str, optional: Iterable[str] = ()) -> Callable[[F], F]:
+def check(
+    section: str,
+    level: Level,
+    *requires: str,
+    optional: Iterable[str] = (),
+    items: Iterable[str] = (),
+    closes: Iterable[int] = (),
+) -> Callable[[F], F]:
     """Mark a check: ``@check("E", MUST, "virtualClock")``.
 
     ``requires``: the capabilities whose methods the check calls; outside the run's
     profile it skips. ``optional``: capabilities it uses only when the profile has them,
     after asking ``sut.has(capability)``. A check calling a capability's method without
     declaring it is a bug in the check, reported as an error (``Sut.call``).
+
+    ``items``: the contract items it exercises (``conformance.items.ITEMS``; default: the
+    section, which must then be an item); ``closes``: the classes of weakness it closes
+    (``conformance.items.WEAKNESSES``). Both feed the item → checks table and the verdict.
     """
     optional = tuple(optional)
+    items = tuple(items) or (section,)
+    closes = tuple(closes)
+    if bad := [item for item in items if item not in ITEMS]:
+        raise ValueError(f"unknown contract item {', '.join(bad)}; known: {', '.join(ITEMS)} (items=...)")
+    if bad_classes := [c for c in closes if c not in WEAKNESSES]:
+        raise ValueError(f"unknown class of weakness {bad_classes}; known: {sorted(WEAKNESSES)}")
     unknown = sorted(set(requires).union(optional) - CAPABILITIES.keys())
     if unknown:
         raise ValueError(f"unknown capability {', '.join(unknown)}; known: {', '.join(sorted(CAPABILITIES))}")
@@ -52,7 +70,9 @@ def check(section: str, level: Level, *requires: str, optional: Iterable[str] = 
         raise ValueError(f"unknown level {level!r}; known: {', '.join(LEVELS)}")
 
     def mark(function: F) -> F:
-        marked = pytest.mark.conformance(section=section, level=level, optional=optional)(function)
+        marked = pytest.mark.conformance(
+            section=section, level=level, optional=optional, items=items, closes=closes
+        )(function)
         for capability in requires:
             marked = pytest.mark.requires(capability)(marked)
         return marked  # type: ignore[no-any-return]

@@ -37,6 +37,8 @@ CAPABILITIES: Final = {
     "mediaEvidence": "Harness.media / Harness.waitMedia: who is heard, frames per source",
     "devices": "Harness.plugDevice / Harness.unplugDevice: hot-plugged fake devices",
     "ringing": "CometChat.*: the Chat SDK's ringing flow",
+    "groups": "Harness.createGroup: groups and their members, for §F's group calls",
+    "backendClock": "Harness.advanceBackendClock: the backend's clock (token expiry, §G)",
 }
 """Optional capabilities an implementation may declare, and what each one allows."""
 
@@ -46,6 +48,8 @@ CAPABILITY_METHODS: Final[dict[str, tuple[str, ...]]] = {
     "mediaEvidence": ("Harness.media", "Harness.waitMedia"),
     "devices": ("Harness.plugDevice", "Harness.unplugDevice"),
     "ringing": ("CometChat.*",),
+    "groups": ("Harness.createGroup",),
+    "backendClock": ("Harness.advanceBackendClock",),
 }
 """The protocol methods each capability unlocks (``Prefix.*``: every method of that prefix).
 

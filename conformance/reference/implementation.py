@@ -8,6 +8,7 @@ serves it over stdio, so both paths share one behaviour.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -72,6 +73,20 @@ def call_to_wire(call: Call | None) -> dict[str, Any] | None:
     }
 
 
+class BackendClock:
+    """The backend's wall clock: real time plus what ``Harness.advanceBackendClock`` added.
+
+    Token expiry (§G) and call records read it; ``reset`` takes the offset back to zero, so
+    no check sees the time another one moved.
+    """
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
 class _Participant:
     def __init__(self, name: str, calls: CallsClient, chat: ChatClient, devices: FakeDevices) -> None:
         self.name = name
@@ -90,17 +105,27 @@ class ReferenceImplementation:
         self._backend: Backend | None = None
         self._clock = VirtualClock()
         self._participants: dict[str, _Participant] = {}
+        self._backend_clock = BackendClock()
+        self._groups: list[str] = []
 
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> dict[str, Any]:
-        self._backend = Backend()
+        self._backend = Backend(wall_clock=self._backend_clock)
         await self._backend.start()
         return {
             "protocol": 1,
             "implementation": "callsim reference",
             "version": __version__,
-            "capabilities": ["virtualClock", "callView", "mediaEvidence", "devices", "ringing"],
+            "capabilities": [
+                "virtualClock",
+                "callView",
+                "mediaEvidence",
+                "devices",
+                "ringing",
+                "groups",
+                "backendClock",
+            ],
         }
 
     async def reset(self) -> None:
@@ -110,6 +135,11 @@ class ReferenceImplementation:
             await participant.chat.aclose()
         self._participants.clear()
         self._clock = VirtualClock()
+        self._backend_clock.offset = 0.0
+        if self._backend is not None:
+            for guid in self._groups:
+                self._backend.store.delete_group(guid)
+        self._groups.clear()
 
     async def close(self) -> None:
         await self.reset()
@@ -207,6 +237,14 @@ class ReferenceImplementation:
                 return {}
             case "constants":
                 return {"CALL_MODE": dict(CALL_MODE)}
+            case "createGroup":
+                guid, members = params["guid"], list(params.get("members", []))
+                group = self.backend.store.create_group(guid, params.get("name", guid), members)
+                self._groups.append(guid)
+                return {"guid": group.guid, "name": group.name, "members": list(group.members)}
+            case "advanceBackendClock":
+                self._backend_clock.offset += float(params["seconds"])
+                return {}
         raise LookupError(f"Harness.{name}")
 
     async def _create_client(self, params: dict[str, Any]) -> dict[str, Any]:

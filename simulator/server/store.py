@@ -208,6 +208,12 @@ class Store:
             ) from None
         return GroupRecord(guid, name, tuple(dict.fromkeys(members)))
 
+    def delete_group(self, guid: str) -> bool:
+        """Forget a group and its members; whether it existed (calls to it keep their records)."""
+        with self._db:
+            deleted = self._db.execute("DELETE FROM groups WHERE guid = ?", (guid,)).rowcount
+        return deleted > 0
+
     def get_group(self, guid: str) -> GroupRecord | None:
         row = self._db.execute("SELECT guid, name FROM groups WHERE guid = ?", (guid,)).fetchone()
         if row is None:

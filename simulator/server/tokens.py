@@ -71,8 +71,11 @@ class CallTokenAuthority:
         if not isinstance(token, str) or not token:
             raise ApiError(Codes.TOKEN_MISSING, "a call token is required", 401)
         try:
-            # Expiry is checked below against our own clock.
-            payload = jwt.decode(token, self._secret, algorithms=["HS256"], options={"verify_exp": False})
+            # Times are checked below against our own (injectable) clock, not PyJWT's real one:
+            # a token issued on a clock moved ahead would otherwise be "not yet valid (iat)".
+            payload = jwt.decode(
+                token, self._secret, algorithms=["HS256"], options={"verify_exp": False, "verify_iat": False}
+            )
         except jwt.InvalidSignatureError:
             raise ApiError(Codes.TOKEN_INVALID_SIGNATURE, "token is invalid", 401) from None
         except jwt.InvalidTokenError as exc:

@@ -27,7 +27,9 @@ from conformance.report import CheckResult, Report
 
 CHECKS = Path(__file__).parents[2] / "conformance" / "checks"
 SHIM = f"{sys.executable} -m conformance.shim"
-FULL_PROFILE = "calls-core + callView + devices + mediaEvidence + ringing + virtualClock"
+FULL_PROFILE = (
+    "calls-core + backendClock + callView + devices + groups + mediaEvidence + ringing + virtualClock"
+)
 
 
 def run_suite(
