@@ -358,6 +358,7 @@ def _record(
             transcript,
             requires=_requires(item),
             outside_profile=outside,
+            items=list(marked.get("items", ())),
         )
     )
 
@@ -368,6 +369,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     terminalreporter.section("conformance")
     terminalreporter.write_line(state.report.verdict())
+    terminalreporter.write_line(state.report.must_items_line())
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

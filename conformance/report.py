@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.check import LEVELS
+from conformance.items import ITEMS
 from conformance.profile import CORE, Profile
 
 __all__ = ["CheckResult", "Report", "natural_key"]
@@ -41,6 +42,8 @@ class CheckResult:
     """The capabilities the check declared it needs."""
     outside_profile: list[str] = field(default_factory=list)
     """Those of ``requires`` the run's profile lacks: the check skipped, outside the profile."""
+    items: list[str] = field(default_factory=list)
+    """The contract items the check exercises (``conformance.items.ITEMS``)."""
 
 
 def _tally() -> dict[str, int]:
@@ -103,6 +106,37 @@ class Report:
         must = [r for r in self.results if r.level == "MUST" and not r.outside_profile]
         return bool(must) and all(r.outcome == "pass" for r in must)
 
+    def must_items(self) -> dict[str, list[str]]:
+        """Contract items by whether a MUST check of this run exercised them.
+
+        ``exercised``: a MUST check naming the item ran (pass or fail) in the profile;
+        ``unexercised``: none did — no MUST check exists for it, or all of them were outside
+        the profile or not selected. So a conformant verdict shows what it does not cover.
+        """
+        ran = {
+            item
+            for r in self.results
+            if r.level == "MUST" and not r.outside_profile and r.outcome in ("pass", "fail")
+            for item in r.items
+        }
+        return {
+            "exercised": [item for item in ITEMS if item in ran],
+            "unexercised": [item for item in ITEMS if item not in ran],
+        }
+
+    def must_items_line(self) -> str:
+        """``MUST items exercised: 15 of 22 (§A.2, …); not exercised by a MUST check: §A.1, …``."""
+        items = self.must_items()
+        exercised, unexercised = items["exercised"], items["unexercised"]
+
+        def listed(names: list[str]) -> str:
+            return ", ".join(f"§{n}" for n in names) or "none"
+
+        return (
+            f"MUST items exercised: {len(exercised)} of {len(ITEMS)} ({listed(exercised)}); "
+            f"not exercised by a MUST check: {listed(unexercised)}"
+        )
+
     def verdict(self) -> str:
         counts = self.counts_in_profile()
 
@@ -134,6 +168,7 @@ class Report:
             "counts_in_profile": self.counts_in_profile(),
             "outside_profile": self.outside_profile(),
             "by_capability": self.by_capability(),
+            "must_items": self.must_items(),
             "checks": [asdict(r) for r in self.results],
         }
         (folder / "conformance.json").write_text(json.dumps(data, indent=2, default=str))
@@ -144,6 +179,8 @@ class Report:
             f"# Conformance report — {self.implementation} {self.version}",
             "",
             f"**{self.verdict()}**",
+            "",
+            f"{self.must_items_line()} (docs/conformance-items.md lists every item's checks).",
             "",
             f"Profile: {self.judged.name}. Declared: {', '.join(sorted(self.capabilities)) or 'none'}.",
             "",

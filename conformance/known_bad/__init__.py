@@ -9,13 +9,18 @@ says what it breaks, and which check is expected to catch it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from simulator.chat import client as chat_client
+from simulator.chat import errors as chat_errors
 from simulator.media import sources
-from simulator.sdk import constants, idle, listeners, session, settings
+from simulator.sdk import client as sdk_client
+from simulator.sdk import constants, idle, listeners, session, settings, token_api
+from simulator.sdk.errors import ApiError, InvalidArgumentError, Messages
 from simulator.server import tokens
 
 __all__ = ["FAULTS", "Fault", "apply_fault"]
@@ -197,6 +202,144 @@ def _throwing_listener_aborts() -> None:
     listeners.ListenerRegistry.dispatch = aborting
 
 
+# --- issue 13: one fault per class of weakness, each caught only by a check of its class ---------
+
+
+def _list_entries_named_by_uid() -> None:
+    """Class 1: a list entry's fields were never read."""
+    listed = session.CallSession._listed
+
+    def named_by_uid(self: session.CallSession) -> list[Any]:
+        return [dataclasses.replace(entry, name=entry.uid) for entry in listed(self)]
+
+    session.CallSession._listed = named_by_uid  # type: ignore[method-assign]
+
+
+def _session_id_checked_first() -> None:
+    """Class 2: the argument checks in the wrong order (only shows with both bad)."""
+    generate = sdk_client.CallsClient.generate_token
+
+    async def session_first(self: sdk_client.CallsClient, session_id: object, auth_token: object) -> Any:
+        self._require_init()
+        if not isinstance(session_id, str):
+            raise InvalidArgumentError(Messages.INVALID_ARGUMENT_EXCEPTION, Messages.SESSION_ID_INVALID)
+        return await generate(self, session_id, auth_token)
+
+    sdk_client.CallsClient.generate_token = session_first  # type: ignore[method-assign]
+
+
+def _already_initiated_without_name() -> None:
+    """Class 3: the right code, a wrong entry (no name, no details)."""
+    entry = dict(chat_errors.CALL_ERROR["CALL_ALREADY_INITIATED"])
+    chat_errors.CALL_ERROR["CALL_ALREADY_INITIATED"] = {**entry, "name": None, "details": None}
+
+
+def _server_errors_replaced() -> None:
+    """Class 3: the server's code and message replaced by the SDK's fallback."""
+    call = token_api.TokenApi._call
+
+    async def generic(self: token_api.TokenApi, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return await call(self, *args, **kwargs)
+        except ApiError:
+            raise ApiError(Messages.UNKNOWN_API_ERROR, Messages.UNKNOWN_API_MESSAGE) from None
+
+    token_api.TokenApi._call = generic  # type: ignore[method-assign]
+
+
+def _ringing_timeout_rounded_up() -> None:
+    """Class 4: a fractional ringing timeout rounded up instead of floored."""
+
+    def rounded(timeout: object) -> int:
+        if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0:
+            return math.ceil(timeout)
+        return chat_client.DEFAULT_TIMEOUT
+
+    chat_client.normalise_timeout = rounded
+
+
+def _string_idle_period_parsed() -> None:
+    """Class 4: a non-number idle period read as a number ("300" → 300 s)."""
+    effective = settings.effective_idle_timeout
+
+    def parsed(call_settings: settings.CallSettings) -> float:
+        value = call_settings.idle_timeout_period
+        if isinstance(value, str) and value.isdigit():
+            return float(value)
+        return effective(call_settings)
+
+    session.effective_idle_timeout = parsed
+
+
+def _group_rejection_ends_the_call() -> None:
+    """Class 5: one member's rejection ends a group call at the initiator."""
+    on_message = chat_client.ChatClient._on_call_message
+
+    def ending(self: chat_client.ChatClient, call: Any) -> None:
+        on_message(self, call)
+        if call.receiver_type == "group" and call.status in ("rejected", "busy"):
+            self._end_matching(call)
+
+    chat_client.ChatClient._on_call_message = ending  # type: ignore[method-assign]
+
+
+def _tokens_never_expire() -> None:
+    """Class 6: the backend never looks at a token's exp (a lifetime beyond any clock move)."""
+    init = tokens.CallTokenAuthority.__init__
+
+    def forever(self: tokens.CallTokenAuthority, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self.ttl = 10.0**12
+
+    tokens.CallTokenAuthority.__init__ = forever  # type: ignore[method-assign]
+
+
+def _mute_pauses_the_camera() -> None:
+    """Class 7: muteAudio also stops the camera."""
+    mute = session.CallSession.mute_audio
+
+    def both(self: session.CallSession, muted: bool) -> None:
+        mute(self, muted)
+        if muted:
+            self.pause_video(True)
+
+    session.CallSession.mute_audio = both  # type: ignore[method-assign]
+
+
+def _debounce_not_restarted() -> None:
+    """Class 8: the device-list window is not restarted by a second change."""
+
+    def first_change_wins(self: sdk_client.CallsClient) -> None:
+        if self._device_timer is None:
+            self._device_timer = self.clock.call_later(constants.DEVICE_LIST_DEBOUNCE, self._emit_device_list)
+
+    sdk_client.CallsClient._schedule_device_update = first_change_wins  # type: ignore[method-assign]
+
+
+def _tile_refused_at_runtime() -> None:
+    """Class 9: setMode in a session takes DEFAULT and SPOTLIGHT only."""
+    set_mode = session.CallSession.set_mode
+
+    def two_modes(self: session.CallSession, mode: object) -> None:
+        if mode in ("DEFAULT", "SPOTLIGHT"):
+            set_mode(self, mode)
+
+    session.CallSession.set_mode = two_modes  # type: ignore[method-assign]
+
+
+def _call_ended_when_two_remain() -> None:
+    """Class 10: onCallEnded when one *other* is left after a leave (right for two, wrong for three+)."""
+    on_left = session.CallSession._on_participant_left
+
+    def early(self: session.CallSession, record: Any) -> None:
+        known = record.participant_id in self.participants
+        on_left(self, record)
+        if known and len(self.participants) == 1:
+            self._emit("on_call_ended")
+
+    session.CallSession._on_participant_left = early  # type: ignore[method-assign]
+
+
 FAULTS: dict[str, Fault] = {
     f.name: f
     for f in [
@@ -237,6 +380,43 @@ FAULTS: dict[str, Fault] = {
               "token", _wrong_auth_token_message),
         Fault("throwing-listener-aborts-dispatch", "one throwing listener stops the others",
               "listeners.registry.a-throwing-listener-does-not-stop-the-others-k8", "listeners", _throwing_listener_aborts),
+        # issue 13: one per class of weakness
+        Fault("list-entries-named-by-uid", "onUserListUpdated entries carry the uid as the name",
+              "session.payloads.every-list-entry-carries-its-participants-identity",
+              "session/test_payloads.py", _list_entries_named_by_uid),
+        Fault("session-id-checked-first", "generateToken checks sessionID before authToken",
+              "token.arguments.auth-token-is-checked-before-the-session-id[numbers]",
+              "token/test_arguments.py", _session_id_checked_first),
+        Fault("already-initiated-without-name", "CALL_ALREADY_INITIATED has the right code but no name or details",
+              "ringing.errors.call-already-initiated-whole-entry", "ringing/test_errors.py",
+              _already_initiated_without_name),
+        Fault("server-errors-replaced", "the server's error code and message become UNKNOWN_API_ERROR",
+              "token.arguments.an-unknown-auth-token-relays-the-servers-error", "token/test_arguments.py",
+              _server_errors_replaced),
+        Fault("ringing-timeout-rounded-up", "a fractional ringing timeout is rounded up",
+              "ringing.timers.the-timeout-argument-is-normalised[fraction]", "ringing/test_timers.py",
+              _ringing_timeout_rounded_up),
+        Fault("string-idle-period-parsed", "a string idle period is read as a number",
+              "idle.idle-timers.a-non-number-period-means-180[string]", "idle/test_idle_timers.py",
+              _string_idle_period_parsed),
+        Fault("group-rejection-ends-the-call", "one member's rejection ends a group call at the initiator",
+              "ringing.groups.one-members-refusal-does-not-end-a-group-call", "ringing/test_groups.py",
+              _group_rejection_ends_the_call),
+        Fault("tokens-never-expire", "the backend never expires a call token",
+              "token.expiry.an-expired-token-reaches-on-error-with-the-servers-error", "token/test_expiry.py",
+              _tokens_never_expire),
+        Fault("mute-pauses-the-camera", "muteAudio also stops the camera",
+              "session.other-medium.mute-audio-keeps-the-video-going", "session/test_other_medium.py",
+              _mute_pauses_the_camera),
+        Fault("debounce-not-restarted", "a second device change does not restart the 500 ms window",
+              "session.devices.a-burst-of-changes-makes-one-update-with-the-last-state", "session/test_devices.py",
+              _debounce_not_restarted),
+        Fault("tile-refused-at-runtime", "setMode in a session ignores TILE",
+              "session.modes.set-mode-in-a-session-takes-each-mode[GRID]", "session/test_modes.py",
+              _tile_refused_at_runtime),
+        Fault("call-ended-when-two-remain", "onCallEnded reaches those left when only two remain",
+              "session.parties.four-leave-one-by-one-only-the-last-hears-the-end", "session/test_parties.py",
+              _call_ended_when_two_remain),
     ]
 }  # fmt: skip
 

@@ -82,7 +82,7 @@ def test_participant_count_refusals_whole_and_in_order(
     assert whole(caught.value) == entry
 
 
-@check("F", MUST, "ringing", items=("F.1", "F.3", "F.4"), closes=(1, 9))
+@check("F", MUST, "ringing", items=("F.1", "F.3", "F.4"), closes=(1, 9, 11))
 @pytest.mark.parametrize("call_type", ["audio", "video"])
 def test_each_call_type_reaches_the_receiver_whole(sut: Sut, call_type: str) -> None:
     """§F.1 CALL_TYPE: each type is carried to the receiver, with every field of the call."""

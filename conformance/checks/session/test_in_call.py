@@ -26,7 +26,7 @@ def test_in_call_methods_are_no_ops_without_a_session_k3(sut: Sut) -> None:
     assert alice.events(None) == []
 
 
-@check("J", MUST)
+@check("J", MUST, items=("J", "A.1"), closes=(9, 11))
 def test_call_mode_constants(sut: Sut) -> None:
     assert sut.call("Harness.constants")["CALL_MODE"] == {
         "DEFAULT": "DEFAULT",
