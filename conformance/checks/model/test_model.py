@@ -1,4 +1,11 @@
-"""A model of §C/§D/§F.7 compared with the implementation after every step."""
+"""A model of §C/§D/§F compared with the implementation after every step.
+
+Four clients, so that audiences and endings with three and four in the session are in
+reach; with *ringing*, the Chat SDK's calls between them (ring, accept, reject, cancel,
+end) are steps too. Under the ``ci`` hypothesis profile the runs are derandomised (the
+same every time), and the check asserts that its runs did reach three participants (and a
+ringing step, when the profile has ringing): the width is measured, not hoped for.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +26,9 @@ from hypothesis.stateful import (
 from conformance.api import Client, Sut
 from conformance.check import MUST, check
 
-NAMES = ("ann", "ben", "cat")
+NAMES = ("ann", "ben", "cat", "dan")
+RINGING_TIMEOUT = 100_000
+"""Seconds: far beyond the clock the model moves, so no call goes unanswered unplanned."""
 LISTENER_IDS = ("x", "y", "z")
 Delivery = tuple[str, str]
 """(listener, callback)."""
@@ -28,9 +37,11 @@ Delivery = tuple[str, str]
 class ContractModel(RuleBasedStateMachine):
     """The model: the session's members in join order and each client's listeners."""
 
-    def __init__(self, sut: Sut) -> None:
+    def __init__(self, sut: Sut, reached: dict[str, int]) -> None:
         super().__init__()
         self.sut = sut
+        self.reached = reached
+        """Across runs: the most participants in the session, and ringing steps taken."""
         sut.call("Harness.reset")
         sut.driver.log.clear()
         self.session = sut.session_id("model")
@@ -38,6 +49,14 @@ class ContractModel(RuleBasedStateMachine):
         self.members: list[str] = []
         self.handlers: dict[str, list[str]] = {name: [] for name in NAMES}
         self.expected: dict[str, list[Delivery]] = {name: [] for name in NAMES}
+        self.ringing = sut.has("ringing")
+        self.calls: dict[str, dict[str, str]] = {}
+        """sessionId → {"caller", "callee", "status"} for calls not over yet (the model's §F.5)."""
+        if self.ringing:
+            for name in NAMES:
+                sut.user(name)
+                self.clients[name].chat("login", uid=name)
+                self.clients[name].chat("addCallListener", listenerId="app")
 
     # --- the model's predictions ----------------------------------------------------------------
 
@@ -74,6 +93,7 @@ class ContractModel(RuleBasedStateMachine):
             self.deliver(other, "onUserJoined")
             self.deliver(other, "onUserListUpdated")
         self.members.append(name)
+        self.reached["members"] = max(self.reached["members"], len(self.members))
         self.settle()
 
     def _leave(self, name: str) -> None:
@@ -124,6 +144,79 @@ class ContractModel(RuleBasedStateMachine):
         if self.sut.has("virtualClock"):
             self.sut.advance(seconds)  # far below any idle period: nothing may fire but device lists
 
+    # --- ringing (§F.3, §F.4): calls between clients with no call of their own --------------------
+
+    def _busy(self) -> set[str]:
+        return {c[role] for c in self.calls.values() for role in ("caller", "callee")}
+
+    def _chat(self, name: str, callback: str) -> None:
+        self.expected[name].append(("chat:app", callback))
+
+    def _ringing_step(self) -> None:
+        self.reached["ringing"] += 1
+        self.settle()
+
+    @precondition(lambda self: self.ringing and len(set(NAMES) - self._busy()) >= 2)
+    @rule(data=st.data())
+    def initiate_call(self, data: st.DataObject) -> None:
+        free = sorted(set(NAMES) - self._busy())
+        caller = data.draw(st.sampled_from(free))
+        callee = data.draw(st.sampled_from([n for n in free if n != caller]))
+        call = self.clients[caller].chat(
+            "initiateCall", receiverId=callee, callType="audio", receiverType="user", timeout=RINGING_TIMEOUT
+        )
+        self.calls[call["sessionId"]] = {"caller": caller, "callee": callee, "status": "initiated"}
+        self._chat(callee, "onIncomingCallReceived")
+        self._ringing_step()
+
+    def _ringing_calls(self) -> list[str]:
+        return sorted(s for s, c in self.calls.items() if c["status"] == "initiated")
+
+    @precondition(lambda self: self.ringing and bool(self._ringing_calls()))
+    @rule(data=st.data(), answer=st.sampled_from(["accept", "rejected", "busy", "cancelled"]))
+    def answer_call(self, data: st.DataObject, answer: str) -> None:
+        session_id = data.draw(st.sampled_from(self._ringing_calls()))
+        call = self.calls[session_id]
+        if answer == "accept":
+            self.clients[call["callee"]].chat("acceptCall", sessionId=session_id)
+            call["status"] = "ongoing"
+            self._chat(call["caller"], "onOutgoingCallAccepted")
+        elif answer == "cancelled":
+            self.clients[call["caller"]].chat("rejectCall", sessionId=session_id, status="cancelled")
+            del self.calls[session_id]
+            self._chat(call["callee"], "onIncomingCallCancelled")
+        else:
+            self.clients[call["callee"]].chat("rejectCall", sessionId=session_id, status=answer)
+            del self.calls[session_id]
+            self._chat(call["caller"], "onOutgoingCallRejected")
+        self._ringing_step()
+
+    @precondition(lambda self: self.ringing and any(c["status"] == "ongoing" for c in self.calls.values()))
+    @rule(data=st.data(), by_caller=st.booleans())
+    def end_call(self, data: st.DataObject, by_caller: bool) -> None:
+        session_id = data.draw(
+            st.sampled_from(sorted(s for s, c in self.calls.items() if c["status"] == "ongoing"))
+        )
+        call = self.calls.pop(session_id)
+        ender, other = (call["caller"], call["callee"]) if by_caller else (call["callee"], call["caller"])
+        self.clients[ender].chat("endCall", sessionId=session_id)
+        self._chat(other, "onCallEndedMessageReceived")
+        self._ringing_step()
+
+    @invariant()
+    def each_client_has_the_active_call_the_model_says(self) -> None:
+        if not self.ringing:
+            return
+        for name in NAMES:
+            mine = [s for s, c in self.calls.items() if name in (c["caller"], c["callee"])]
+            active = self.clients[name].chat("getActiveCall")
+            if not mine or (
+                self.calls[mine[0]]["status"] == "initiated" and self.calls[mine[0]]["callee"] == name
+            ):
+                assert active is None, f"{name}: active call {active}"  # a ringing callee has none yet
+            else:
+                assert active is not None and active["sessionId"] == mine[0], f"{name}: active call {active}"
+
     # --- the comparison ---------------------------------------------------------------------------
 
     @invariant()
@@ -136,11 +229,13 @@ class ContractModel(RuleBasedStateMachine):
 # (aioice) use the global ``random`` module; hypothesis would take that for a strategy
 # using ``random`` during a draw. Nothing here draws from ``random``.
 @pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
-@check("D", MUST, "callView", optional=["virtualClock"])
+@check("D", MUST, "callView", optional=["virtualClock", "ringing"], items=("C", "D"), closes=(10,))
 @pytest.mark.timeout(600)  # a browser SDK takes about a second a join
 def test_the_implementation_follows_the_model(sut: Sut, pytestconfig: pytest.Config) -> None:
+    reached = {"members": 0, "ringing": 0}
+    ringing = sut.has("ringing")
     run_state_machine_as_test(
-        lambda: ContractModel(sut),  # type: ignore[arg-type]  # a factory is what hypothesis calls
+        lambda: ContractModel(sut, reached),  # type: ignore[arg-type]  # a factory is what hypothesis calls
         settings=settings(
             max_examples=int(pytestconfig.getoption("model_examples")),
             stateful_step_count=15,
@@ -149,3 +244,6 @@ def test_the_implementation_follows_the_model(sut: Sut, pytestconfig: pytest.Con
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
     )
+    # The model's width, measured: its runs put three in one session and, with ringing, rang.
+    assert reached["members"] >= 3, f"the model's runs never had three in the session: {reached}"
+    assert reached["ringing"] > 0 or not ringing, f"the model's runs never took a ringing step: {reached}"

@@ -1,0 +1,232 @@
+"""Mutation testing of the contract-bearing code, with the conformance suite as the test.
+
+``tox -e mutation`` (not in the default env list) runs this. cosmic-ray makes the mutants
+(one changed operator, constant, comparison… each) of ``simulator/sdk``, ``simulator/chat``
+and the contract-bearing modules of ``simulator/server``, and runs ``pytest
+conformance/checks`` against each: a mutant the suite fails is *killed*, one it passes
+*survives*. The score is killed / (killed + survived).
+
+cosmic-ray edits the mutated file in place while its test runs, so everything happens in a
+private copy of the working tree (a temporary folder): the tree other work shares is never
+touched, and the copy comes first on ``PYTHONPATH``, before the editable install.
+
+    python tools/mutation.py --sample 40             # a sampled run (seeded: the same mutants each time)
+    python tools/mutation.py --sample 0              # every mutant (hours)
+    python tools/mutation.py --sample 40 --checks-from bfeb452   # the same mutants, the suite of then
+
+It writes ``mutation.json`` (the score and every survivor with its diff) to ``--out``.
+Survivors are triaged by hand in ``docs/mutation-survivors.toml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Final
+
+ROOT: Final = Path(__file__).resolve().parents[1]
+MUTATED: Final = (
+    "simulator/sdk",
+    "simulator/chat",
+    # The server's contract-bearing modules: tokens (§G), call transitions and routing (§F),
+    # the REST shapes the SDK reads, rooms and signalling (who hears of a join or leave), the
+    # call socket. Media forwarding (sfu, forwarder), the XMPP door and admission limits carry
+    # no contract item the suite judges.
+    "simulator/server/tokens.py",
+    "simulator/server/calls.py",
+    "simulator/server/rest.py",
+    "simulator/server/rooms.py",
+    "simulator/server/signalling.py",
+    "simulator/server/chat.py",
+)
+EXCLUDED_OPERATORS: Final = (
+    # Renaming or inserting variables mostly makes code that cannot run; they multiply the
+    # mutants tenfold for little information.
+    "core/VariableInserter",
+    "core/VariableReplacer",
+)
+TEST_COMMAND: Final = (
+    f"{sys.executable} -m pytest conformance/checks -x -q -p no:cacheprovider --model-examples 5"
+)
+TIMEOUT: Final = 240.0
+"""Seconds per mutant; a mutant that hangs the suite that long counts as killed (cosmic-ray)."""
+
+
+def copy_tree(work: Path, checks_from: str | None) -> None:
+    """The working tree's files (tracked and new, not ignored) into ``work``; with
+    ``checks_from``, ``conformance/`` as it was at that revision."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=ROOT, capture_output=True, check=True, text=True,
+    ).stdout.split("\0")  # fmt: skip
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():
+            target = work / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    if checks_from:
+        shutil.rmtree(work / "conformance")
+        archive = subprocess.run(
+            ["git", "archive", checks_from, "conformance"], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(work)], input=archive, check=True)
+
+
+def config(work: Path) -> Path:
+    path = work / "mutation.toml"
+    modules = ", ".join(json.dumps(m) for m in MUTATED)
+    operators = ", ".join(json.dumps(o) for o in EXCLUDED_OPERATORS)
+    path.write_text(
+        "[cosmic-ray]\n"
+        f"module-path = [{modules}]\n"
+        f"timeout = {TIMEOUT}\n"
+        "excluded-modules = []\n"
+        f"test-command = {json.dumps(TEST_COMMAND)}\n\n"
+        '[cosmic-ray.distributor]\nname = "local"\n\n'
+        f"[cosmic-ray.filters.operators-filter]\nexclude-operators = [{operators}]\n"
+    )
+    return path
+
+
+def environment(work: Path) -> dict[str, str]:
+    # The copy before the editable install (whose finder comes after sys.path); the suite
+    # derandomised, as in CI.
+    return {**os.environ, "PYTHONPATH": str(work), "HYPOTHESIS_PROFILE": "ci"}
+
+
+def sample(session: Path, size: int, seed: int) -> tuple[int, int]:
+    """Skip all but ``size`` mutants, chosen with ``seed`` from a stable order (0: keep all).
+
+    The same source and seed give the same mutants, whatever the suite: a score before and
+    after new checks compares like with like. Returns (mutants, kept).
+    """
+    from cosmic_ray.work_db import WorkDB, use_db  # type: ignore[import-untyped]  # noqa: PLC0415
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        pending = sorted(
+            db.pending_work_items,
+            key=lambda item: [(str(m.module_path), m.operator_name, m.occurrence) for m in item.mutations],
+        )
+        if size <= 0 or size >= len(pending):
+            return len(pending), len(pending)
+        keep = {item.job_id for item in random.Random(seed).sample(pending, size)}
+        skipped = [item.job_id for item in pending if item.job_id not in keep]
+        db.set_multiple_results(skipped, WorkResult(worker_outcome=WorkerOutcome.SKIPPED))
+        return len(pending), size
+
+
+def summarise(session: Path) -> dict[str, Any]:
+    from cosmic_ray.work_db import WorkDB, use_db  # noqa: PLC0415
+    from cosmic_ray.work_item import TestOutcome, WorkerOutcome  # noqa: PLC0415
+
+    killed = survived = incompetent = 0
+    survivors: list[dict[str, Any]] = []
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        for item, result in db.completed_work_items:
+            if result.worker_outcome == WorkerOutcome.SKIPPED:
+                continue
+            mutation = item.mutations[0]
+            broken = result.worker_outcome != WorkerOutcome.NORMAL
+            if broken or result.test_outcome == TestOutcome.INCOMPETENT:
+                incompetent += 1
+            elif result.test_outcome == TestOutcome.KILLED:
+                killed += 1
+            else:
+                survived += 1
+                survivors.append(
+                    {
+                        "id": f"{mutation.module_path}:{mutation.start_pos[0]}:{mutation.operator_name}"
+                        f"#{mutation.occurrence}",
+                        "module": str(mutation.module_path),
+                        "line": mutation.start_pos[0],
+                        "operator": mutation.operator_name,
+                        "occurrence": mutation.occurrence,
+                        "diff": result.diff,
+                    }
+                )
+    judged = killed + survived
+    return {
+        "killed": killed,
+        "survived": survived,
+        "incompetent": incompetent,
+        "score": round(killed / judged, 4) if judged else None,
+        "survivors": sorted(survivors, key=lambda s: (s["module"], s["line"], s["id"])),
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="callsim-mutation-"))
+    try:
+        copy_tree(work, args.checks_from)
+        cfg = config(work)
+        env = environment(work)
+        where = subprocess.run(
+            [sys.executable, "-c", "import simulator as s, conformance as c; print(s.__file__, c.__file__)"],
+            cwd=work, env=env, capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        if str(work) not in where:
+            raise SystemExit(f"the copy is not what the tests import: {where}")
+        session = work / "session.sqlite"
+        for command in (
+            ["cosmic-ray", "init", str(cfg), str(session)],
+            ["cr-filter-operators", str(session), str(cfg)],
+            ["cr-filter-pragma", str(session)],
+        ):
+            subprocess.run(command, cwd=work, env=env, check=True, capture_output=True)
+        total, kept = sample(session, args.sample, args.seed)
+        print(f"mutants: {total} (after filters); running {kept}, seed {args.seed}", flush=True)
+        started = time.monotonic()
+        subprocess.run(["cosmic-ray", "exec", str(cfg), str(session)], cwd=work, env=env, check=True)
+        elapsed = time.monotonic() - started
+        summary = summarise(session)
+        return {
+            "mutants": total,
+            "sampled": kept,
+            "seed": args.seed,
+            "checks_from": args.checks_from or "working tree",
+            "seconds": round(elapsed, 1),
+            "seconds_per_mutant": round(elapsed / kept, 1) if kept else None,
+            "modules": list(MUTATED),
+            "excluded_operators": list(EXCLUDED_OPERATORS),
+            "test_command": TEST_COMMAND.replace(sys.executable, "python"),
+            **summary,
+        }
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"kept {work}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sample", type=int, default=40, help="mutants to run, chosen with --seed (0: all)")
+    parser.add_argument("--seed", type=int, default=13, help="the sample's seed")
+    parser.add_argument("--checks-from", default=None, metavar="REV", help="conformance/ as at this revision")
+    parser.add_argument("--out", type=Path, default=ROOT / ".mutation", help="where mutation.json goes")
+    parser.add_argument("--keep", action="store_true", help="keep the private copy (its session.sqlite)")
+    args = parser.parse_args(argv)
+    result = run(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "mutation.json").write_text(json.dumps(result, indent=2) + "\n")
+    score = "n/a" if result["score"] is None else f"{100 * result['score']:.1f} %"
+    print(
+        f"score {score}: {result['killed']} killed, {result['survived']} survived, "
+        f"{result['incompetent']} incompetent, of {result['sampled']} run ({result['mutants']} mutants); "
+        f"{result['seconds']} s → {args.out / 'mutation.json'}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
