@@ -190,6 +190,7 @@ class Forwarder:
         """Each layer's picture height, read from its keyframes."""
         self._last_packet: list[float | None] = [None] * len(self.layers)
         self._chosen_at = -LAYER_REVIEW
+        self._started_at: float | None = None
         self.packets_in = 0
         self.keyframes_asked = 0
         """PLIs sent to the publisher."""
@@ -243,10 +244,12 @@ class Forwarder:
         """The layer for ``outlet``: the tallest that fits its constraint among those arriving
         (a layer whose height is not known yet counts as fitting: layers go up in size)."""
         now = self._now()
+        # A layer not heard from yet counts while the stream is young: layers start together.
+        young = self._started_at is None or now - self._started_at < LAYER_SILENT
         arriving = [
             index
             for index, last in enumerate(self._last_packet)
-            if last is not None and now - last < LAYER_SILENT
+            if (young if last is None else now - last < LAYER_SILENT)
         ] or list(range(len(self.layers)))
         limit = outlet.max_height
         if limit is None:
@@ -268,6 +271,8 @@ class Forwarder:
         keyframe = self.kind == "audio" or vp8_keyframe_start(clear, offset)
         now = self._now()
         if len(self.layers) > 1:
+            if self._started_at is None:
+                self._started_at = now
             if keyframe and self.heights[layer] is None:
                 self.heights[layer] = vp8_keyframe_height(clear, offset)
             self._last_packet[layer] = now

@@ -81,6 +81,10 @@ FORWARDED_CODECS: Final = {
 subscriber within one codec (a publisher in another codec would reach nobody)."""
 FORWARDED_NAMES: Final = {"audio": "Opus", "video": "VP8"}
 ANSWER_TIMEOUT: Final = 15.0
+NATIVE_MAX_HEIGHT: Final = 360
+"""The tallest simulcast layer a native subscriber is sent: virtual participants show no
+picture bigger than that, and decoding a browser's 720p layer costs them ~4× the CPU of
+its 360p one. (XMPP clients say theirs over the bridge channel.)"""
 PSFB_FIR: Final = 4
 KEEP_IN_STEP: Final = 1024
 """A stream nobody receives is still decrypted once per this many packets, so that
@@ -415,6 +419,7 @@ class SfuPeer:
                 lambda: self._subscribe_link,
                 asyncio.get_running_loop().time,  # the forwarders' clock too
                 follows=subscription.follows,
+                max_height=NATIVE_MAX_HEIGHT,
             )
             subscription.outlet = outlet
             self._by_outlet_ssrc[outlet.ssrc] = subscription
