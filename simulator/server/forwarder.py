@@ -191,6 +191,10 @@ class Forwarder:
         self._last_packet: list[float | None] = [None] * len(self.layers)
         self._chosen_at = -LAYER_REVIEW
         self._started_at: float | None = None
+        self.announced_as: tuple[str, str] | None = None
+        """(endpoint, source name) under which Jitsi-style subscribers are told of this stream
+        when it is not its member's own (the published SDK's screen share comes from a
+        companion occupant); None: its member's."""
         self.packets_in = 0
         self.keyframes_asked = 0
         """PLIs sent to the publisher."""

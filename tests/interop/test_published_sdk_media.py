@@ -12,8 +12,7 @@ SDK loads: observation only, the SDK itself is not touched.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+import asyncio
 from typing import Any
 
 import pytest
@@ -24,34 +23,50 @@ from tests.interop.test_published_sdk_joins import SdkPage, backend, browser  # 
 
 pytestmark = pytest.mark.interop
 
+START_BITRATE = 300_000
+"""Chrome's bandwidth estimate before any feedback (bits per second)."""
+
 WATCH_PEER_CONNECTIONS = """
 (() => {
   const Original = window.RTCPeerConnection;
-  const made = window.__callsimPeerConnections = [];
+  const made = [];
   function Watched(...args) { const pc = new Original(...args); made.push(pc); return pc; }
   Watched.prototype = Original.prototype;
   Object.setPrototypeOf(Watched, Original);
   window.RTCPeerConnection = Watched;
-  window.__callsimStats = async () => {
+  const watch = window.__callsim = {latest: null, firstFrameAt: null, sendRates: []};
+  async function sample() {
     const result = {received: [], sent: [], outgoingBitrate: 0, connections: made.length};
     for (const pc of made) {
       for (const s of (await pc.getStats()).values()) {
         if (s.type === "inbound-rtp") {
           result.received.push({kind: s.kind, ssrc: s.ssrc, framesDecoded: s.framesDecoded || 0,
                                 totalAudioEnergy: s.totalAudioEnergy || 0, packets: s.packetsReceived,
-                                height: s.frameHeight || 0, trackIdentifier: s.trackIdentifier || ""});
+                                height: s.frameHeight || 0});
         } else if (s.type === "outbound-rtp") {
-          result.sent.push({kind: s.kind, ssrc: s.ssrc, bytes: s.bytesSent, rid: s.rid || "",
-                            height: s.frameHeight || 0, frames: s.framesEncoded || 0});
+          result.sent.push({kind: s.kind, ssrc: s.ssrc, bytes: s.bytesSent, height: s.frameHeight || 0,
+                            frames: s.framesEncoded || 0});
         } else if (s.type === "candidate-pair" && s.nominated && s.availableOutgoingBitrate) {
           result.outgoingBitrate = Math.max(result.outgoingBitrate, s.availableOutgoingBitrate);
         }
       }
     }
-    return result;
-  };
+    if (watch.firstFrameAt === null && result.received.some(r => r.kind === "video" && r.framesDecoded > 0)) {
+      watch.firstFrameAt = Date.now();
+    }
+    if (result.outgoingBitrate) watch.sendRates.push([Date.now(), result.outgoingBitrate]);
+    watch.latest = result;
+  }
+  // getStats has no event: the page samples it, and tests wait on the samples.
+  setInterval(() => { sample().catch(() => {}); }, 100);
 })();
 """
+RECEIVES_BOTH = """(() => {
+  const s = window.__callsim.latest;
+  return s !== null
+    && s.received.filter(r => r.kind === "video" && r.framesDecoded > 20).length >= %(count)d
+    && s.received.filter(r => r.kind === "audio" && r.totalAudioEnergy > 0).length >= %(count)d;
+})()"""
 
 
 async def _open_watched(browser: Any, backend: Backend, uid: str) -> SdkPage:  # noqa: F811
@@ -66,21 +81,14 @@ async def _open_watched(browser: Any, backend: Backend, uid: str) -> SdkPage:  #
 
 
 async def _stats(page: SdkPage) -> dict[str, Any]:
-    return dict(await page.page.evaluate("window.__callsimStats()"))
+    return dict(await page.page.evaluate("window.__callsim.latest"))
 
 
-async def _wait_for_stats(
-    page: SdkPage, condition: Callable[[dict[str, Any]], bool], timeout: float = 40.0
-) -> dict[str, Any]:
-    """The page's stats once ``condition`` holds of them (polled: getStats has no event)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        stats = await _stats(page)
-        if condition(stats):
-            return stats
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the browser's stats never met the condition: {stats}")
-        await page.page.wait_for_timeout(250)
+async def _wait_in_page(page: SdkPage, condition: str, timeout: float = 40.0) -> None:
+    try:
+        await page.page.wait_for_function(condition, timeout=timeout * 1000)
+    except Exception as exc:
+        raise AssertionError(f"{condition} never held; stats {await _stats(page)}") from exc
 
 
 async def test_the_published_sdk_and_two_virtual_participants_send_and_receive_media(
@@ -90,19 +98,113 @@ async def test_the_published_sdk_and_two_virtual_participants_send_and_receive_m
 ) -> None:
     bob = await join("bob")
     carol = await join("carol")
-    started = time.monotonic()
     alice = await _open_watched(browser, backend, "alice")
     await alice.wait_for("events.filter(e => e[1] === 'onUserJoined').length >= 3")
-    stats = await _wait_for_stats(
-        alice,
-        lambda s: len([r for r in s["received"] if r["kind"] == "video" and r["framesDecoded"] > 20]) >= 2
-        and len([r for r in s["received"] if r["kind"] == "audio" and r["totalAudioEnergy"] > 0]) >= 2,
-    )
+    await _wait_in_page(alice, RECEIVES_BOTH % {"count": 2})
+    stats = await _stats(alice)
+    first_frame = await alice.page.evaluate("window.__callsim.firstFrameAt")
+    print(f"startSession → the SDK's first remote video frame: {first_frame - await alice.started_at()} ms")
     print("browser stats:", stats)
-    print(f"startSession → media from both virtual participants decoded: {time.monotonic() - started:.1f} s")
     for native in (bob, carol):
         stream = lambda source, n=native: n.evidence.stream("alice", source)  # noqa: E731
         await native.evidence.wait_for(
-            lambda s=stream: (c := s("camera")) is not None and c.frames > 20 and (m := s("mic")) is not None and m.frames > 50,
+            lambda s=stream: (
+                (c := s("camera")) is not None
+                and c.frames > 20
+                and (m := s("mic")) is not None
+                and m.frames > 50
+            ),
             30,
+        )
+        mic = stream("mic")
+        assert mic is not None and mic.last_audible_at is not None  # Chrome's fake microphone beeps
+
+    # The SDK sends its camera in three simulcast layers; natives get the 360p one.
+    assert len([s for s in stats["sent"] if s["kind"] == "video"]) == 3
+    camera = _member(backend, "alice").sfu.forwarders["camera"]
+    assert len(camera.layers) == 3
+    assert {camera.heights[o.layer] for o in camera.outlets if o.layer is not None} == {360}
+
+    # Congestion feedback: the browser's estimate leaves its 300 kb/s start.
+    rates = await alice.page.evaluate("window.__callsim.sendRates")
+    print(
+        "send estimate (ms since start, b/s):",
+        [(t - rates[0][0], r) for t, r in rates[:: max(1, len(rates) // 8)]],
+    )
+    assert max(r for _, r in rates) > 2 * START_BITRATE
+
+
+def _member(server: Backend, uid: str) -> Any:
+    room = server.rooms.get("s1")
+    assert room is not None
+    return next(p for p in room if p.record.uid == uid)
+
+
+async def test_mute_in_the_sdk_silences_it_at_the_others(
+    backend: Backend,  # noqa: F811
+    browser: Any,  # noqa: F811
+    join: Join,
+) -> None:
+    bob = await join("bob")
+    alice = await _open_watched(browser, backend, "alice")
+    mic = lambda: bob.evidence.stream("alice", "mic")  # noqa: E731
+    await bob.evidence.wait_for(lambda: (m := mic()) is not None and m.last_audible_at is not None, 30)
+    await alice.page.evaluate("window.CometChatCalls.muteAudio(true)")
+    # The SDK mutes by disabling its track: silence keeps arriving, and none of it is audible.
+    muted_at = asyncio.get_running_loop().time()
+    stream = mic()
+    assert stream is not None
+    heard_before = stream.last_audible_at
+    start = stream.frames
+    await bob.evidence.wait_for(lambda: stream.frames - start > 150, 20)  # 3 s of 20 ms frames
+    assert stream.last_audible_at is not None and heard_before is not None
+    assert stream.last_audible_at < muted_at + 0.5  # what was in flight, at most
+    await alice.page.evaluate("window.CometChatCalls.unMuteAudio()")
+    await bob.evidence.wait_for(
+        lambda: (m := mic()) is not None and (m.last_audible_at or 0) > muted_at + 1, 20
+    )
+
+
+async def test_a_screen_share_from_the_sdk_reaches_the_others(
+    backend: Backend,  # noqa: F811
+    browser: Any,  # noqa: F811
+    join: Join,
+) -> None:
+    bob = await join("bob")
+    alice = await _open_watched(browser, backend, "alice")
+    await bob.evidence.wait_for(
+        lambda: (c := bob.evidence.stream("alice", "camera")) is not None and c.frames > 5, 30
+    )
+    # The SDK shares from a second, token-less connection: an occupant "Alice(Screen)".
+    await alice.page.evaluate("window.CometChatCalls.startScreenShare()")
+    await bob.evidence.wait_for(
+        lambda: (s := bob.evidence.stream("alice", "screen")) is not None and s.frames > 20, 30
+    )
+    room = backend.rooms.get("s1")
+    assert room is not None and sorted(p.record.uid for p in room) == ["alice", "bob"]  # no third member
+    assert _member(backend, "alice").record.screen_sharing
+    await alice.page.evaluate("window.CometChatCalls.stopScreenShare()")
+    await bob.evidence.wait_for(lambda: bob.evidence.stream("alice", "screen") is None, 20)
+    assert not _member(backend, "alice").record.screen_sharing
+
+
+async def test_two_sdks_receive_one_layer_of_each_others_simulcast_camera(
+    backend: Backend,  # noqa: F811
+    browser: Any,  # noqa: F811
+) -> None:
+    alice = await _open_watched(browser, backend, "alice")
+    dave = await _open_watched(browser, backend, "dave")
+    await _wait_in_page(alice, RECEIVES_BOTH % {"count": 1})
+    await _wait_in_page(dave, RECEIVES_BOTH % {"count": 1})
+    for receiver, sender in ((alice, "dave"), (dave, "alice")):
+        stats = await _stats(receiver)
+        videos = [r for r in stats["received"] if r["kind"] == "video" and r["framesDecoded"] > 0]
+        assert len(videos) == 1  # one stream of the three layers, on one SSRC
+        camera = _member(backend, sender).sfu.forwarders["camera"]
+        outlet = camera.outlets[0]
+        limit = _member(backend, "dave" if sender == "alice" else "alice").sfu.max_height
+        print(f"{sender} → the other SDK: layer {outlet.layer} of {camera.heights}, asked ≤ {limit}")
+        assert outlet.layer is not None and videos[0]["height"] == camera.heights[outlet.layer]
+        assert limit is None or camera.heights[outlet.layer] <= max(
+            limit, min(h or 0 for h in camera.heights)
         )

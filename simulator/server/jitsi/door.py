@@ -99,9 +99,7 @@ class XmppDoor:
         ]
 
     def _endpoint(self, session: str, name: str) -> Endpoint | None:
-        room = self._backend.rooms.matching(session)
-        member = None if room is None else room.participants.get(name)
-        return member.sfu if member is not None and isinstance(member.sfu, Endpoint) else None
+        return None if self.focus is None else self.focus.endpoint(session, name)
 
     async def sdk_page(self, _: web.Request) -> web.FileResponse:
         """A page running the published SDK against this backend (``?session=&auth=``)."""

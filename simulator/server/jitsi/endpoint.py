@@ -73,9 +73,7 @@ RTX_PT: Final = 96
 
 OFFERED_CODECS: Final = {
     "audio": [
-        PayloadType(
-            AUDIO_PT, "opus", 48000, 2, {"minptime": "10", "useinbandfec": "1"}, [("transport-cc", "")]
-        ),
+        PayloadType(AUDIO_PT, "opus", 48000, 2, {"minptime": "10", "useinbandfec": "1"}),
     ],
     "video": [
         PayloadType(
@@ -90,7 +88,11 @@ OFFERED_CODECS: Final = {
     ],
 }
 """What the focus offers: what the SFU forwards (Opus; VP8 with RTX). Chromium then sends
-nothing else, and a client that cannot use these fails its session-accept, never silently."""
+nothing else, and a client that cannot use these fails its session-accept, never silently.
+The published SDK prefers VP9, which it would send in SVC layers the forwarder cannot
+select: it is left out, as H264 is. Feedback is REMB (:mod:`~simulator.server.feedback`);
+transport-wide congestion control is not offered, since the bridge sends no TCC reports
+and a browser that negotiated it would wait for them."""
 
 SOURCE_SUFFIX: Final[dict[str, str]] = {"mic": "a0", "camera": "v0", "screen": "v1"}
 """lib-jitsi-meet's source names: ``<endpoint>-a0`` (audio), ``-v0`` (camera), ``-v1`` (a share)."""
@@ -113,13 +115,17 @@ class RemoteSource:
         return "audio" if self.source == "mic" else "video"
 
     def describe(self, muc: str) -> Source:
-        """The Jingle source the client is told of (name, owner, msid, video type)."""
-        name = f"{self.owner}-{SOURCE_SUFFIX[self.source]}"
+        """The Jingle source the client is told of (name, owner, msid, video type): the
+        sender's own, or the one its forwarder is announced as (a companion's screen)."""
+        owner, name = self.forwarder.announced_as or (
+            self.owner,
+            f"{self.owner}-{SOURCE_SUFFIX[self.source]}",
+        )
         return Source(
             self.ssrc,
             name=name,
             video_type="" if self.source == "mic" else ("desktop" if self.source == "screen" else "camera"),
-            owner=f"{muc}/{self.owner}",
+            owner=f"{muc}/{owner}",
             msid=f"{name} {name}-track",
         )
 
@@ -132,7 +138,9 @@ turns it into ``source-add`` / ``source-remove``)."""
 class Endpoint:
     """The bridge's transport and streams with one XMPP participant."""
 
-    def __init__(self, participant: Participant, room: Room, on_sources: SourcesChanged) -> None:
+    def __init__(
+        self, participant: Participant, room: Room, on_sources: SourcesChanged, *, receives: bool = True
+    ) -> None:
         self._participant = participant
         self.name = participant.participant_id
         """The endpoint ID: the participant's ID, its MUC nick."""
@@ -156,6 +164,8 @@ class Endpoint:
         self.counts: collections.Counter[str] = collections.Counter()
         self.max_height: int | None = None
         """The tallest picture this client asked for (bridge channel constraints)."""
+        self._receives = receives
+        """False for a publisher only (the published SDK's screen-share companion)."""
         self._closed = False
         self.media_lost: str | None = None
 
@@ -311,7 +321,7 @@ class Endpoint:
     def resync(self) -> None:
         """Bring the client's remote sources up to date with the room (no renegotiation: the
         focus announces what changed)."""
-        if self._closed:
+        if self._closed or not self._receives:
             return
         wanted: dict[tuple[str, str], Forwarder] = {}
         for other in self.room.others(self._participant):

@@ -46,11 +46,12 @@ from simulator.server.jitsi.presence import (
     NS_COMPONENT,
     NS_FOCUS,
     NS_MUC,
+    SCREEN_SHARE_SUFFIX,
     Occupant,
     native_presence,
     read_occupant,
 )
-from simulator.server.rooms import Participant, Room
+from simulator.server.rooms import MediaMember, Participant, Room
 
 if TYPE_CHECKING:
     from simulator.server.app import Backend
@@ -79,6 +80,21 @@ class _Conference:
     """Native participants shown in the MUC, by participant ID."""
     sessions: dict[str, str] = field(default_factory=dict)
     """Jingle session ID by XMPP occupant nick."""
+    companions: dict[str, _Companion] = field(default_factory=dict)
+    """Screen-share occupants by nick: not members, their video is their owner's screen."""
+
+
+@dataclass(eq=False)
+class _Companion:
+    """The published SDK's screen share: a second occupant (``<name>(Screen)``, no token)
+    whose one video source is its owner's screen for everyone else."""
+
+    carrier: Participant
+    """Not a member of the room: it only carries the companion's endpoint."""
+    owner_hint: str | None = None
+    """The owner's nick from the companion's ``SCREEN_SHARING_STARTED`` command."""
+    owner: str | None = None
+    """The owner's nick once the screen is lent to it."""
 
 
 class Focus:
@@ -127,6 +143,10 @@ class Focus:
         if self._on_room_event in self._backend.rooms.watchers:
             self._backend.rooms.watchers.remove(self._on_room_event)
         for conference in list(self._conferences.values()):
+            for nick in list(conference.companions):
+                carrier = self._drop_companion(conference, nick)
+                if carrier is not None:
+                    await carrier.close()
             for participant in list(conference.occupants.values()):
                 if conference.room is not None:
                     await self._backend.depart(conference.room, participant)
@@ -139,6 +159,17 @@ class Focus:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
+
+    def endpoint(self, session: str, nick: str) -> Endpoint | None:
+        """The bridge endpoint of occupant ``nick`` (a member or a companion) in ``session``."""
+        conference = next(
+            (c for c in self._conferences.values() if c.session_id.lower() == session.lower()), None
+        )
+        if conference is None:
+            return None
+        companion = conference.companions.get(nick)
+        carrier = companion.carrier if companion is not None else conference.occupants.get(nick)
+        return carrier.sfu if carrier is not None and isinstance(carrier.sfu, Endpoint) else None
 
     # --- the SDK asks for a conference ----------------------------------------------------
 
@@ -188,19 +219,28 @@ class Focus:
         if conference is None or nick == FOCUS_NICK or nick in conference.shown:
             return
         member = conference.occupants.get(nick)
+        companion = conference.companions.get(nick)
         if presence["type"] == "unavailable":
+            if companion is not None and (carrier := self._drop_companion(conference, nick)) is not None:
+                self._spawn(carrier.close())
             if member is not None and conference.room is not None:
                 del conference.occupants[nick]
+                self._unlend_screens_of(conference, nick)
                 self._spawn(self._backend.depart(conference.room, member))
             self._close_if_empty(conference)
             return
         if presence["type"] == "error":
             return
         occupant = read_occupant(presence.xml, nick)
-        if member is None:
-            self._admit(conference, occupant)
-        else:
+        if companion is not None:
+            companion.owner_hint = occupant.companion_of or companion.owner_hint
+            self._lend_screen(conference, companion)
+        elif member is not None:
             self._update(conference, member, occupant)
+        elif occupant.companion:
+            self._admit_companion(conference, occupant)
+        else:
+            self._admit(conference, occupant)
 
     def _admit(self, conference: _Conference, occupant: Occupant) -> None:
         room, participant = self._backend.rooms.join(
@@ -215,17 +255,89 @@ class Focus:
         room.broadcast(protocol.ParticipantJoined(participant=participant.record), exclude=participant)
         self._spawn(self._initiate(conference, participant))
 
+    # --- screen shares: the published SDK's companion occupants ------------------------------
+
+    def _admit_companion(self, conference: _Conference, occupant: Occupant) -> None:
+        """A screen-share occupant: it gets a media session to publish, and nothing else."""
+        if conference.room is None:
+            logger.warning("%s: a screen share in a room with no session, ignored", occupant.nick)
+            return
+        record = protocol.ParticipantRecord(
+            participant_id=occupant.nick, uid=occupant.uid, name=occupant.name, avatar="",
+            joined_at=occupant.joined_at or 0, audio_muted=True, video_muted=False, audio_only=False,
+        )  # fmt: skip
+        companion = _Companion(Participant(record, None), owner_hint=occupant.companion_of)
+        conference.companions[occupant.nick] = companion
+        self._spawn(self._initiate(conference, companion.carrier, receives=False))
+
+    def _owner_of(self, conference: _Conference, companion: _Companion) -> Participant | None:
+        """The companion's owner: named by its command, else the one member whose name it bears."""
+        if companion.owner_hint is not None:
+            return conference.occupants.get(companion.owner_hint)
+        name = companion.carrier.record.name.removesuffix(SCREEN_SHARE_SUFFIX)
+        named = [p for p in conference.occupants.values() if p.record.name == name]
+        return named[0] if len(named) == 1 else None
+
+    def _lend_screen(self, conference: _Conference, companion: _Companion) -> None:
+        """Once the companion publishes and its owner is known, its video is the owner's screen:
+        natives see the owner share, Jitsi-style clients get the companion's own source."""
+        screen = None if companion.carrier.sfu is None else companion.carrier.sfu.forwarders.get("screen")
+        owner = self._owner_of(conference, companion)
+        if screen is None or owner is None or not isinstance(owner.sfu, Endpoint) or conference.room is None:
+            return
+        if companion.owner == owner.participant_id:
+            return
+        nick = companion.carrier.participant_id
+        companion.owner = owner.participant_id
+        screen.announced_as = (nick, f"{nick}-v0")
+        owner.sfu.forwarders["screen"] = screen
+        self._screen_changed(conference, owner, sharing=True)
+
+    def _unlend_screen(self, conference: _Conference, companion: _Companion) -> None:
+        owner = None if companion.owner is None else conference.occupants.get(companion.owner)
+        companion.owner = None
+        if owner is None or owner.sfu is None:
+            return
+        if owner.sfu.forwarders.pop("screen", None) is not None:
+            self._screen_changed(conference, owner, sharing=False)
+
+    def _unlend_screens_of(self, conference: _Conference, owner: str) -> None:
+        for companion in conference.companions.values():
+            if companion.owner == owner:
+                companion.owner = None
+
+    def _screen_changed(self, conference: _Conference, owner: Participant, *, sharing: bool) -> None:
+        owner.record.screen_sharing = sharing
+        room = conference.room
+        if room is None:
+            return
+        room.broadcast(protocol.ParticipantState(participant=owner.record), exclude=owner)
+        for p in room:
+            if p.sfu is not None:
+                p.sfu.resync()
+
+    def _drop_companion(self, conference: _Conference, nick: str) -> MediaMember | None:
+        """Forget a companion and take its screen back; returns its endpoint, to be closed."""
+        companion = conference.companions.pop(nick)
+        conference.sessions.pop(nick, None)
+        self._unlend_screen(conference, companion)
+        return companion.carrier.sfu
+
     # --- Jingle: the media session of each XMPP occupant -------------------------------------
 
-    async def _initiate(self, conference: _Conference, participant: Participant) -> None:
+    async def _initiate(
+        self, conference: _Conference, participant: Participant, *, receives: bool = True
+    ) -> None:
         """Offer the occupant its media session: the bridge's transport, the codecs the SFU
-        forwards, everyone else's sources (their later changes go as source-add/remove)."""
+        forwards, everyone else's sources (their later changes go as source-add/remove); a
+        companion (``receives=False``) gets no one's."""
         nick = participant.participant_id
         assert conference.room is not None
         endpoint = Endpoint(
             participant,
             conference.room,
             lambda added, removed: self._sources_changed(conference, nick, added, removed),
+            receives=receives,
         )
         participant.sfu = endpoint
         transport = await endpoint.allocate(self._bridge_channel_url(conference, nick))
@@ -268,7 +380,12 @@ class Focus:
         sender = iq["from"]
         conference = self._conferences.get(str(sender.bare))
         nick = str(sender.resource)
-        member = None if conference is None else conference.occupants.get(nick)
+        companion = None if conference is None else conference.companions.get(nick)
+        member = (
+            companion.carrier
+            if companion is not None
+            else (None if conference is None else conference.occupants.get(nick))
+        )
         try:
             jingle = Jingle.parse(iq.xml.find(f"{{{NS_JINGLE}}}jingle"))
         except JingleError as exc:
@@ -293,7 +410,10 @@ class Focus:
             case "source-add":
                 self._published(conference, member, endpoint.publish(jingle.contents))
             case "source-remove":
-                self._published(conference, member, endpoint.unpublish(jingle.contents))
+                removed = endpoint.unpublish(jingle.contents)
+                if companion is not None and removed:
+                    self._unlend_screen(conference, companion)
+                self._published(conference, member, removed)
             case "transport-info":
                 if (transport := jingle.transport) is not None:
                     self._spawn(endpoint.add_candidates(transport.candidates))
@@ -304,7 +424,13 @@ class Focus:
                 logger.info("%s: Jingle %s ignored", nick, jingle.action)
 
     def _published(self, conference: _Conference, member: Participant, changed: list[str]) -> None:
-        """A member's publish set changed: every other member's subscriptions follow."""
+        """A member's publish set changed: every other member's subscriptions follow (a
+        companion's screen, once published, is lent to its owner)."""
+        companion = conference.companions.get(member.participant_id)
+        if companion is not None:
+            if changed:
+                self._lend_screen(conference, companion)
+            return
         if not changed or conference.room is None:
             return
         for p in conference.room.others(member):
@@ -335,7 +461,8 @@ class Focus:
     @staticmethod
     def _update(conference: _Conference, member: Participant, occupant: Occupant) -> None:
         record = member.record
-        state = (occupant.audio_muted, occupant.video_muted, occupant.screen_sharing)
+        lent = member.sfu is not None and "screen" in member.sfu.forwarders
+        state = (occupant.audio_muted, occupant.video_muted, occupant.screen_sharing or lent)
         if (
             state == (record.audio_muted, record.video_muted, record.screen_sharing)
             or conference.room is None

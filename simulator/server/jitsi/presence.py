@@ -15,11 +15,21 @@ from xml.etree import ElementTree as ET
 
 from simulator import protocol
 
-__all__ = ["NS_COMPONENT", "NS_FOCUS", "NS_MUC", "Occupant", "native_presence", "read_occupant"]
+__all__ = [
+    "NS_COMPONENT",
+    "NS_FOCUS",
+    "NS_MUC",
+    "SCREEN_SHARE_SUFFIX",
+    "Occupant",
+    "native_presence",
+    "read_occupant",
+]
 
 NS_MUC: Final = "http://jabber.org/protocol/muc"
 NS_NICK: Final = "http://jabber.org/protocol/nick"
 NS_FOCUS: Final = "http://jitsi.org/protocol/focus"
+SCREEN_SHARE_SUFFIX: Final = "(Screen)"
+"""What the published SDK appends to a sharer's name for its screen-share occupant."""
 NS_COMPONENT: Final = "jabber:component:accept"
 """The focus's stream namespace: children in it are written without an ``xmlns`` and reach
 clients in theirs, as lib-jitsi-meet's own un-namespaced presence children do."""
@@ -38,6 +48,12 @@ class Occupant:
     audio_muted: bool
     video_muted: bool
     screen_sharing: bool
+    companion: bool = False
+    """A screen-share connection of another occupant: the published SDK shares a screen as a
+    second occupant named ``<name>(Screen)``, with no ``user_object`` of its own."""
+    companion_of: str | None = None
+    """The nick of the occupant whose screen this companion shares (its
+    ``SCREEN_SHARING_STARTED`` command, once sent)."""
 
     def state(self) -> protocol.MediaState:
         return protocol.MediaState(audio_muted=self.audio_muted, video_muted=self.video_muted)
@@ -98,7 +114,20 @@ def read_occupant(presence: ET.Element, nick: str) -> Occupant:
         audio_muted=audio_muted,
         video_muted=video_muted,
         screen_sharing=any(v.get("videoType") == "desktop" and not v.get("muted") for v in video),
+        companion=user is None and (name or "").endswith(SCREEN_SHARE_SUFFIX),
+        companion_of=_shared_for(presence),
     )
+
+
+def _shared_for(presence: ET.Element) -> str | None:
+    """The owner named by a screen share's ``SCREEN_SHARING_STARTED`` command, if any."""
+    text = _text(presence, "SCREEN_SHARING_STARTED")
+    try:
+        value = json.loads(text) if text else None
+    except ValueError:
+        return None
+    owner = value.get("userId") if isinstance(value, dict) else None
+    return owner if isinstance(owner, str) and owner else None
 
 
 def _text(presence: ET.Element, name: str) -> str | None:
@@ -129,12 +158,14 @@ def native_presence(record: protocol.ParticipantRecord, *, joining: bool) -> lis
     nick_element.text = record.name
     elements.append(nick_element)
     sources = ET.Element(f"{{{NS_COMPONENT}}}SourceInfo")
-    sources.text = json.dumps(
-        {
-            f"{nick}-a0": {"muted": record.audio_muted},
-            f"{nick}-v0": {"muted": record.video_muted, "videoType": "camera"},
-        }
-    )
+    described: dict[str, dict[str, object]] = {
+        f"{nick}-a0": {"muted": record.audio_muted},
+        f"{nick}-v0": {"muted": record.video_muted, "videoType": "camera"},
+    }
+    if record.screen_sharing:
+        # A Jitsi-style client creates a remote track muted unless its source is listed here.
+        described[f"{nick}-v1"] = {"muted": False, "videoType": "desktop"}
+    sources.text = json.dumps(described)
     elements.append(sources)
     elements.append(
         ET.Element(
