@@ -53,11 +53,13 @@ def check(
     declaring it is a bug in the check, reported as an error (``Sut.call``).
 
     ``items``: the contract items it exercises (``conformance.items.ITEMS``; default: the
-    section, which must then be an item); ``closes``: the classes of weakness it closes
+    section, if it is an item); ``closes``: the classes of weakness it closes
     (``conformance.items.WEAKNESSES``). Both feed the item → checks table and the verdict.
     """
     optional = tuple(optional)
-    items = tuple(items) or (section,)
+    # A section that is not an item (a K resolution, a whole section) names none by default:
+    # tests/conformance/test_items_table.py holds the project's own checks to naming some.
+    items = tuple(items) or ((section,) if section in ITEMS else ())
     closes = tuple(closes)
     if bad := [item for item in items if item not in ITEMS]:
         raise ValueError(f"unknown contract item {', '.join(bad)}; known: {', '.join(ITEMS)} (items=...)")

@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=40, help="mutants to run, chosen with --seed (0: all)")
     parser.add_argument("--seed", type=int, default=13, help="the sample's seed")
     parser.add_argument("--checks-from", default=None, metavar="REV", help="conformance/ as at this revision")
-    parser.add_argument("--out", type=Path, default=ROOT / ".mutation", help="where mutation.json goes")
+    parser.add_argument("--out", type=Path, default=ROOT / ".tox" / "mutation", help="where mutation.json goes")
     parser.add_argument("--keep", action="store_true", help="keep the private copy (its session.sqlite)")
     args = parser.parse_args(argv)
     result = run(args)
