@@ -21,6 +21,7 @@ Survivors are triaged by hand in ``docs/mutation-survivors.toml``.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import random
@@ -103,26 +104,68 @@ def environment(work: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(work), "HYPOTHESIS_PROFILE": "ci"}
 
 
-def sample(session: Path, size: int, seed: int) -> tuple[int, int]:
-    """Skip all but ``size`` mutants, chosen with ``seed`` from a stable order (0: keep all).
+Span = tuple[int, int, int, int]
+"""(line, column) to (end line, end column) of an annotation."""
+
+
+def annotation_spans(path: Path) -> list[Span]:
+    """Where the annotations of ``path`` are.
+
+    Every module has ``from __future__ import annotations``: annotations are never
+    evaluated, so a mutant inside one (``X | None`` → ``X ** None``) is equivalent by
+    construction, and is not run.
+    """
+    spans: list[Span] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        annotation: ast.expr | None = None
+        if isinstance(node, ast.arg | ast.AnnAssign):
+            annotation = node.annotation
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            annotation = node.returns
+        if annotation is not None:
+            end = (annotation.end_lineno or annotation.lineno, annotation.end_col_offset or 0)
+            spans.append((annotation.lineno, annotation.col_offset, *end))
+    return spans
+
+
+def inside(position: tuple[int, int], spans: list[Span]) -> bool:
+    """Whether ``position`` (line, column) falls in one of ``spans``."""
+    return any((span[0], span[1]) <= position < (span[2], span[3]) for span in spans)
+
+
+def sample(work: Path, session: Path, size: int, seed: int) -> tuple[int, int, int]:
+    """Skip the mutants inside annotations, then all but ``size`` of the rest, chosen with
+    ``seed`` from a stable order (0: keep all).
 
     The same source and seed give the same mutants, whatever the suite: a score before and
-    after new checks compares like with like. Returns (mutants, kept).
+    after new checks compares like with like. Returns (mutants, in annotations, kept).
     """
     from cosmic_ray.work_db import WorkDB, use_db  # type: ignore[import-untyped]  # noqa: PLC0415
     from cosmic_ray.work_item import WorkerOutcome, WorkResult  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    skip = WorkResult(worker_outcome=WorkerOutcome.SKIPPED)
+    spans: dict[str, list[Span]] = {}
+
+    def in_annotation(item: Any) -> bool:
+        mutation = item.mutations[0]
+        module = str(mutation.module_path)
+        if module not in spans:
+            spans[module] = annotation_spans(work / module)
+        return inside(tuple(mutation.start_pos), spans[module])
 
     with use_db(str(session), WorkDB.Mode.open) as db:
         pending = sorted(
             db.pending_work_items,
             key=lambda item: [(str(m.module_path), m.operator_name, m.occurrence) for m in item.mutations],
         )
-        if size <= 0 or size >= len(pending):
-            return len(pending), len(pending)
-        keep = {item.job_id for item in random.Random(seed).sample(pending, size)}
-        skipped = [item.job_id for item in pending if item.job_id not in keep]
-        db.set_multiple_results(skipped, WorkResult(worker_outcome=WorkerOutcome.SKIPPED))
-        return len(pending), size
+        equivalent = {item.job_id for item in pending if in_annotation(item)}
+        db.set_multiple_results(sorted(equivalent), skip)
+        rest = [item for item in pending if item.job_id not in equivalent]
+        if size <= 0 or size >= len(rest):
+            return len(pending), len(equivalent), len(rest)
+        keep = {item.job_id for item in random.Random(seed).sample(rest, size)}
+        db.set_multiple_results([item.job_id for item in rest if item.job_id not in keep], skip)
+        return len(pending), len(equivalent), size
 
 
 def summarise(session: Path) -> dict[str, Any]:
@@ -183,14 +226,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ["cr-filter-pragma", str(session)],
         ):
             subprocess.run(command, cwd=work, env=env, check=True, capture_output=True)
-        total, kept = sample(session, args.sample, args.seed)
-        print(f"mutants: {total} (after filters); running {kept}, seed {args.seed}", flush=True)
+        total, annotations, kept = sample(work, session, args.sample, args.seed)
+        print(
+            f"mutants: {total} (after filters), {annotations} in annotations (equivalent, not run);"
+            f" running {kept}, seed {args.seed}",
+            flush=True,
+        )
         started = time.monotonic()
         subprocess.run(["cosmic-ray", "exec", str(cfg), str(session)], cwd=work, env=env, check=True)
         elapsed = time.monotonic() - started
         summary = summarise(session)
         return {
             "mutants": total,
+            "in_annotations": annotations,
             "sampled": kept,
             "seed": args.seed,
             "checks_from": args.checks_from or "working tree",
@@ -213,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=40, help="mutants to run, chosen with --seed (0: all)")
     parser.add_argument("--seed", type=int, default=13, help="the sample's seed")
     parser.add_argument("--checks-from", default=None, metavar="REV", help="conformance/ as at this revision")
-    parser.add_argument("--out", type=Path, default=ROOT / ".tox" / "mutation", help="where mutation.json goes")
+    parser.add_argument("--out", type=Path, default=ROOT / ".tox" / "mutation", help="mutation.json's folder")
     parser.add_argument("--keep", action="store_true", help="keep the private copy (its session.sqlite)")
     args = parser.parse_args(argv)
     result = run(args)
