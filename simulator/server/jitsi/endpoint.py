@@ -183,8 +183,8 @@ class Endpoint:
                 for f in self._dtls.getLocalParameters().fingerprints
             ],
             candidates=[
-                Candidate(c.foundation, c.component, c.protocol, c.priority, c.ip, c.port, c.type)
-                for c in self._gatherer.getLocalCandidates()
+                Candidate(c.foundation, c.component, c.protocol, c.priority, c.ip, c.port, c.type, id=f"c{n}")
+                for n, c in enumerate(self._gatherer.getLocalCandidates())
             ],
             websocket=websocket,
         )

@@ -61,6 +61,8 @@ __all__ = ["Focus"]
 logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT: Final = 15.0
+JINGLE_TIMEOUT: Final = 15
+"""Seconds a client has to answer one of the focus's Jingle IQs."""
 FOCUS_NICK: Final = "focus"
 NATIVE_RESOURCE: Final = "native"
 
@@ -440,12 +442,16 @@ class Focus:
     def _send_jingle(self, conference: _Conference, nick: str, jingle: Jingle) -> None:
         iq = self._xmpp.make_iq_set(ito=f"{conference.muc}/{nick}", ifrom=f"{self.focus_jid}/{FOCUS_NICK}")
         iq.xml.append(jingle.to_xml())
-        iq.send(callback=lambda answer: self._jingle_answered(nick, jingle.action, answer))
+        answered = iq.send(timeout=JINGLE_TIMEOUT)
+        answered.add_done_callback(lambda done: self._jingle_answered(nick, jingle.action, done))
 
     @staticmethod
-    def _jingle_answered(nick: str, action: str, answer: Any) -> None:
-        if answer["type"] == "error":
-            logger.warning("%s: Jingle %s refused: %s", nick, action, answer["error"])
+    def _jingle_answered(nick: str, action: str, done: asyncio.Future[Any]) -> None:
+        """Log a refused or unanswered Jingle IQ (an occupant that just left, for one)."""
+        if done.cancelled():
+            return
+        if (failure := done.exception()) is not None:
+            logger.info("%s: Jingle %s not accepted: %s", nick, action, type(failure).__name__)
 
     @staticmethod
     def _refuse(iq: Any, condition: str, text: str) -> None:

@@ -327,7 +327,7 @@ def _write_transport(transport: Transport) -> ET.Element:
         )
         written.text = fingerprint.value
     for candidate in transport.candidates:
-        ET.SubElement(
+        written = ET.SubElement(
             element,
             f"{{{NS_ICE_UDP}}}candidate",
             foundation=candidate.foundation,
@@ -338,7 +338,8 @@ def _write_transport(transport: Transport) -> ET.Element:
             port=str(candidate.port),
             type=candidate.type,
             generation=str(candidate.generation),
-            id=candidate.id or f"c{candidate.foundation}{candidate.port}",
             network="0",
         )
+        if candidate.id:
+            written.set("id", candidate.id)
     return element

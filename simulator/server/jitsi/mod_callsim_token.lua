@@ -27,6 +27,7 @@ if not secret then
 end
 
 local NO_TOKEN = "no call token in the URL";
+local COMPANION_NS = "urn:callsim:companion";
 
 local function check(token)
 	if not secret then return nil, "the server has no token secret"; end
@@ -103,12 +104,16 @@ else
 		if origin.type == "component" then return; end
 		local wanted = origin.callsim_session_id;
 		local node = jid.node(room.jid);
+		-- Whether an occupant is a companion is the gate's word, not the client's: the mark
+		-- is taken off every presence and put on a companion's join.
+		stanza:remove_children("companion", COMPANION_NS);
 		if origin.callsim_companion then
 			local ok, why = companion_may_enter(room.jid);
 			if not ok then
 				origin.send(st.error_reply(stanza, "auth", "not-authorized", why, room.jid));
 				return true;
 			end
+			stanza:tag("companion", { xmlns = COMPANION_NS }):up();
 			return;
 		end
 		if not wanted then
@@ -119,5 +124,9 @@ else
 			origin.send(st.error_reply(stanza, "auth", "forbidden", "the call token is for another session", room.jid));
 			return true;
 		end
+	end, 100);
+
+	module:hook("muc-occupant-pre-change", function (event)
+		event.stanza:remove_children("companion", COMPANION_NS);
 	end, 100);
 end

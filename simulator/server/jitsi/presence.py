@@ -30,6 +30,8 @@ NS_NICK: Final = "http://jabber.org/protocol/nick"
 NS_FOCUS: Final = "http://jitsi.org/protocol/focus"
 SCREEN_SHARE_SUFFIX: Final = "(Screen)"
 """What the published SDK appends to a sharer's name for its screen-share occupant."""
+NS_COMPANION: Final = "urn:callsim:companion"
+"""The token gate's mark on the join of an occupant that came without a call token."""
 NS_COMPONENT: Final = "jabber:component:accept"
 """The focus's stream namespace: children in it are written without an ``xmlns`` and reach
 clients in theirs, as lib-jitsi-meet's own un-namespaced presence children do."""
@@ -50,7 +52,8 @@ class Occupant:
     screen_sharing: bool
     companion: bool = False
     """A screen-share connection of another occupant: the published SDK shares a screen as a
-    second occupant named ``<name>(Screen)``, with no ``user_object`` of its own."""
+    second occupant (named ``<name>(Screen)``) from a connection with no call token, which the
+    token gate marks (``mod_callsim_token.lua``: the mark is the gate's, never a client's)."""
     companion_of: str | None = None
     """The nick of the occupant whose screen this companion shares (its
     ``SCREEN_SHARING_STARTED`` command, once sent)."""
@@ -114,7 +117,7 @@ def read_occupant(presence: ET.Element, nick: str) -> Occupant:
         audio_muted=audio_muted,
         video_muted=video_muted,
         screen_sharing=any(v.get("videoType") == "desktop" and not v.get("muted") for v in video),
-        companion=user is None and (name or "").endswith(SCREEN_SHARE_SUFFIX),
+        companion=presence.find(f"{{{NS_COMPANION}}}companion") is not None,
         companion_of=_shared_for(presence),
     )
 
