@@ -163,6 +163,10 @@ async def test_bad_jingle_is_refused_precisely_and_harms_no_one(backend: Backend
             f'<source xmlns="{SSMA}" ssrc="not-a-number"/></description></content></jingle>',
         )
         assert error_condition(bad_ssrc) == "bad-request"
+        no_transport = await send_jingle(
+            alice, f'<jingle xmlns="{NS_JINGLE}" action="session-accept" sid="{offer.sid}"/>'
+        )
+        assert error_condition(no_transport) == "bad-request"
         other_session = await send_jingle(
             alice, f'<jingle xmlns="{NS_JINGLE}" action="session-accept" sid="someone-elses"/>'
         )

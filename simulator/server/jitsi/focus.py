@@ -400,13 +400,15 @@ class Focus:
             self._refuse(iq, "item-not-found", f"unknown Jingle session {jingle.sid!r}")
             return
         endpoint = member.sfu
+        transport = jingle.transport
+        if jingle.action == "session-accept" and (transport is None or not transport.fingerprints):
+            logger.warning("%s: session-accept refused: no transport with a DTLS fingerprint", nick)
+            self._refuse(iq, "bad-request", "session-accept needs a transport with a DTLS fingerprint")
+            return
         iq.reply().send()
         match jingle.action:
             case "session-accept":
-                transport = jingle.transport
-                if transport is None:
-                    logger.warning("%s: session-accept without a transport", nick)
-                    return
+                assert transport is not None
                 endpoint.connect(transport)
                 self._published(conference, member, endpoint.publish(jingle.contents))
             case "source-add":
@@ -417,7 +419,7 @@ class Focus:
                     self._unlend_screen(conference, companion)
                 self._published(conference, member, removed)
             case "transport-info":
-                if (transport := jingle.transport) is not None:
+                if transport is not None:
                     self._spawn(endpoint.add_candidates(transport.candidates))
             case "session-terminate":
                 conference.sessions.pop(nick, None)
