@@ -3,10 +3,11 @@ list entry (issue 13, class 1)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from conformance.api import Sut
-from conformance.check import SHOULD, check
+from conformance.check import REFERENCE, SHOULD, check
 
 DEVICE_KEYS = {"deviceId", "kind", "label", "groupId", "active"}
 DEVICE_LISTS = {
@@ -98,3 +99,16 @@ def test_device_getters_return_whole_entries(sut: Sut) -> None:
         assert devices, method
         for entry in devices:
             assert_device(entry, kind)
+
+
+@check("C", REFERENCE, items=("C",), closes=(1,))
+def test_joinnedat_is_the_join_time_in_milliseconds_k11(sut: Sut) -> None:
+    """REFERENCE, K11: ``joinnedAt`` is the join's time, milliseconds since the epoch, as a
+    string (the shim runs on this machine: its clock and ours agree within a minute)."""
+    alice, bob = sut.client("alice"), sut.client("bob")
+    before = time.time() * 1000
+    alice.join("s1")
+    bob.join("s1")
+    joined = alice.wait("onUserJoined").payload
+    after = time.time() * 1000
+    assert before - 60_000 <= int(joined["joinnedAt"]) <= after + 60_000, (joined, before, after)
