@@ -249,7 +249,7 @@ async def test_the_bridge_channel_greets_and_takes_receiver_constraints(backend:
                 await channel.ping()
                 while (message := await channel.receive(timeout=10)).type is not aiohttp.WSMsgType.PONG:
                     assert message.type is aiohttp.WSMsgType.TEXT
-                assert member.sfu.max_height == 180
+                assert member.sfu.constraints.default == 180
                 assert all(
                     r.outlet.max_height == 180 for r in member.sfu.remote.values() if r.kind == "video"
                 )

@@ -124,6 +124,8 @@ async def test_the_published_sdk_and_two_virtual_participants_send_and_receive_m
     camera = _member(backend, "alice").sfu.forwarders["camera"]
     assert len(camera.layers) == 3
     assert {camera.heights[o.layer] for o in camera.outlets if o.layer is not None} == {360}
+    # ... and the SDK is asked to encode nothing taller (SenderSourceConstraints).
+    assert _member(backend, "alice").sfu.sender_limit == 360
 
     # Congestion feedback: the browser's estimate leaves its 300 kb/s start.
     rates = await alice.page.evaluate("window.__callsim.sendRates")
@@ -202,7 +204,8 @@ async def test_two_sdks_receive_one_layer_of_each_others_simulcast_camera(
         assert len(videos) == 1  # one stream of the three layers, on one SSRC
         camera = _member(backend, sender).sfu.forwarders["camera"]
         outlet = camera.outlets[0]
-        limit = _member(backend, "dave" if sender == "alice" else "alice").sfu.max_height
+        receiver_member = _member(backend, "dave" if sender == "alice" else "alice")
+        limit = receiver_member.sfu.constraints.height(f"{_member(backend, sender).participant_id}-v0")
         print(f"{sender} → the other SDK: layer {outlet.layer} of {camera.heights}, asked ≤ {limit}")
         assert outlet.layer is not None and videos[0]["height"] == camera.heights[outlet.layer]
         assert limit is None or camera.heights[outlet.layer] <= max(

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulator.server.jitsi.colibri import _max_height
+from simulator.server.jitsi.colibri import read_constraints
+from simulator.server.jitsi.endpoint import Constraints
 from simulator.server.jitsi.jingle import (
     NS_JINGLE,
     Candidate,
@@ -87,17 +88,24 @@ def test_a_malformed_element_is_refused_with_the_part_named(xml: str, says: str)
 
 
 @pytest.mark.parametrize(
-    ("message", "height"),
+    ("message", "constraints"),
     [
-        ({"defaultConstraints": {"maxHeight": 180}, "constraints": {"a-v0": {"maxHeight": 720}}}, 720),
-        ({"defaultConstraints": {"maxHeight": 180}}, 180),
-        ({"defaultConstraints": {"maxHeight": -1}}, None),
-        ({"constraints": {"a-v0": {"maxHeight": "tall"}}}, None),
-        ({"constraints": ["not", "a", "map"]}, None),
-        ({}, None),
+        (
+            {"defaultConstraints": {"maxHeight": 180}, "constraints": {"a-v0": {"maxHeight": 720}}},
+            Constraints(180, {"a-v0": 720}),
+        ),
+        ({"defaultConstraints": {"maxHeight": -1}}, Constraints(None)),
+        (
+            {"constraints": {"a-v0": {"maxHeight": "tall"}, "b-v0": {"maxHeight": True}}},
+            Constraints(None, {"a-v0": None, "b-v0": None}),
+        ),
+        ({"constraints": ["not", "a", "map"]}, Constraints()),
+        ({}, Constraints()),
     ],
 )
-def test_receiver_constraints_give_the_tallest_height_asked(
-    message: dict[str, object], height: int | None
+def test_receiver_constraints_are_read_per_source(
+    message: dict[str, object], constraints: Constraints
 ) -> None:
-    assert _max_height(message) == height
+    read = read_constraints(message)
+    assert read == constraints
+    assert read.height("a-v0") == constraints.sources.get("a-v0", constraints.default)

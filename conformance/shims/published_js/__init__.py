@@ -54,7 +54,10 @@ comma-separated, overrides it; empty for none):
   ``.modal-overlay .timer-text``, the mode off the layout's container. Not answered: the
   tiles (the view shows display names, not uids: ``tiles`` is null), an "armed" idle timer
   (no mark in the DOM: it reads "off"), and pressing ``mode`` (a menu here, not a button).
-- ``mediaEvidence``: not until the SFU speaks Jingle (issue 11): no media reaches the page.
+- ``mediaEvidence``: not declared. Media flows both ways now (the focus speaks Jingle, issue
+  11; measured in ``tests/interop/test_published_sdk_media.py``), but ``Harness.media`` would
+  have to tell who is heard by tone and whose frames arrived from the browser's ``getStats``:
+  not written yet.
 - ``devices``: Chromium's fake devices cannot be plugged in or out while it runs.
 - ``ringing``: the Chat SDK is another package, not loaded here.
 """
@@ -65,6 +68,26 @@ CHROMIUM_FLAGS: Final = [
     f"--host-resolver-rules=MAP {DOMAIN} 127.0.0.1, MAP *.{DOMAIN} 127.0.0.1",
     "--ignore-certificate-errors",  # the backend's certificate is self-signed, made at start
 ]  # fmt: skip
+SMALL_CAMERA: Final = """
+(() => {
+  const devices = navigator.mediaDevices;
+  const original = devices.getUserMedia.bind(devices);
+  devices.getUserMedia = (constraints) => {
+    if (constraints && constraints.video) {
+      const video = typeof constraints.video === "object" ? {...constraints.video} : {};
+      delete video.aspectRatio;
+      Object.assign(video, {width: {ideal: 320, max: 320}, height: {ideal: 180, max: 180}});
+      video.frameRate = {max: 15};
+      constraints = {...constraints, video};
+    }
+    return original(constraints);
+  };
+})();
+"""
+"""The pages' fake camera, 320×180 at 15 fps: the size of the virtual participants' own. The
+SDK asks for 720p in three simulcast layers, and a suite that runs up to four pages at once on
+two cores spent its time encoding video no check looks at (the suite took 15 minutes, and
+joins missed their 15 s waits); the SDK's own constraints are measured in the interop tests."""
 WAIT_TIMEOUT: Final = 15.0
 SELF_LIST_GRACE: Final = 5.0
 """How long ``waitJoined`` waits, once the backend has the member, for the SDK's own list."""
@@ -250,6 +273,7 @@ class PublishedJs:
             self._emit(name, listener, callback, payload)
 
         listed = asyncio.Event()
+        await context.add_init_script(SMALL_CAMERA)
         await context.expose_binding("callsimEmit", emit)
         await context.expose_binding("callsimListed", lambda _source: listed.set())
         if "virtualClock" in CAPABILITIES:

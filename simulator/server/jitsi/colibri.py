@@ -11,8 +11,11 @@ The focus puts its URL in the Jingle transport (``<web-socket url>``):
   publisher of audio, as the SFU measures no levels);
 * ``EndpointMessage`` from other clients, relayed (``to`` empty: everyone).
 
-It reads ``ReceiverVideoConstraints`` (the tallest picture the client wants; the layer each
-simulcast camera sends it follows it) and ``EndpointMessage``; everything else a client says
+It also sends ``SenderSourceConstraints``: the tallest layer anyone takes of the client's
+camera (:meth:`Endpoint.review_sender_limit`), so layers nobody receives are not encoded.
+
+It reads ``ReceiverVideoConstraints`` (a default height and some per source: the layer each
+simulcast camera sends it follows them) and ``EndpointMessage``; everything else a client says
 (``ClientHello``, ``EndpointStats``, …) is accepted and ignored. A malformed message is
 answered with nothing and the channel stays open: a client's bug harms no one else.
 """
@@ -28,9 +31,9 @@ from typing import Any, Final
 from aiohttp import WSMsgType, web
 
 from simulator import protocol
-from simulator.server.jitsi.endpoint import Endpoint
+from simulator.server.jitsi.endpoint import Constraints, Endpoint
 
-__all__ = ["BridgeChannels"]
+__all__ = ["BridgeChannels", "read_constraints"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +79,8 @@ class BridgeChannels:
         await socket.prepare(request)
         key = (session.lower(), name)
         channel = self._open[key] = _Channel(socket)
+        endpoint.channel = channel.send
+        endpoint.sender_limit = None  # a new channel is told afresh
         channel.send({"colibriClass": "ServerHello", "version": "callsim"})
         self.forwarded_changed(endpoint)
         try:
@@ -91,6 +96,7 @@ class BridgeChannels:
         finally:
             if self._open.get(key) is channel:
                 del self._open[key]
+                endpoint.channel = None
         return socket
 
     def _on_message(self, endpoint: Endpoint, session: str, name: str, text: str) -> None:
@@ -103,7 +109,7 @@ class BridgeChannels:
             return
         match message.get("colibriClass"):
             case "ReceiverVideoConstraints":
-                endpoint.constrain(_max_height(message))
+                endpoint.constrain(read_constraints(message))
             case "EndpointMessage":
                 relayed = {**message, "from": name}
                 to = message.get("to") or ""
@@ -128,20 +134,16 @@ class BridgeChannels:
                 channel.send(event)
 
 
-def _max_height(message: dict[str, Any]) -> int | None:
-    """The tallest height a ``ReceiverVideoConstraints`` asks for (None: no limit; -1 or
-    absent defaults mean none asked)."""
-    heights: list[int] = []
-    default = message.get("defaultConstraints")
-    if isinstance(default, dict) and isinstance(default.get("maxHeight"), int):
-        heights.append(default["maxHeight"])
-    constraints = message.get("constraints")
-    if isinstance(constraints, dict):
-        heights += [
-            c["maxHeight"]
-            for c in constraints.values()
-            if isinstance(c, dict) and isinstance(c.get("maxHeight"), int)
-        ]
-    if not heights or max(heights) < 0:
-        return None
-    return max(heights)
+def read_constraints(message: dict[str, Any]) -> Constraints:
+    """A ``ReceiverVideoConstraints`` message's heights: the default and those per source
+    (``-1``, or anything not a number, means no limit)."""
+
+    def height(constraint: object) -> int | None:
+        value = constraint.get("maxHeight") if isinstance(constraint, dict) else None
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+    per_source = message.get("constraints")
+    return Constraints(
+        height(message.get("defaultConstraints")),
+        {str(name): height(c) for name, c in per_source.items()} if isinstance(per_source, dict) else {},
+    )

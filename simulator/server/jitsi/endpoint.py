@@ -31,7 +31,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from aiortc import (
@@ -61,7 +61,7 @@ from simulator.server.jitsi.jingle import (
 from simulator.server.rooms import Participant, Room
 from simulator.tasks import TaskSet
 
-__all__ = ["OFFERED_CODECS", "Endpoint", "RemoteSource"]
+__all__ = ["OFFERED_CODECS", "Constraints", "Endpoint", "RemoteSource"]
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +130,22 @@ class RemoteSource:
         )
 
 
+SENDER_FLOOR: Final = 180
+"""The least a publisher is asked to keep sending of its camera (its lowest layer)."""
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """A client's ``ReceiverVideoConstraints``: a default height and some per source name
+    (None: no limit)."""
+
+    default: int | None = None
+    sources: dict[str, int | None] = field(default_factory=dict)
+
+    def height(self, source_name: str) -> int | None:
+        return self.sources.get(source_name, self.default)
+
+
 SourcesChanged = Callable[[list[RemoteSource], list[RemoteSource]], None]
 """Told ``(added, removed)`` when this client's set of remote sources changes (the focus
 turns it into ``source-add`` / ``source-remove``)."""
@@ -162,8 +178,12 @@ class Endpoint:
         self._by_outlet_ssrc: dict[int, RemoteSource] = {}
         self._feedback = PublisherFeedback({}, asyncio.get_running_loop().time, remb=True)
         self.counts: collections.Counter[str] = collections.Counter()
-        self.max_height: int | None = None
-        """The tallest picture this client asked for (bridge channel constraints)."""
+        self.constraints = Constraints()
+        """What this client asked to receive (its bridge channel's ``ReceiverVideoConstraints``)."""
+        self.sender_limit: int | None = None
+        """The last ``SenderSourceConstraints`` height sent to this client for its camera."""
+        self.channel: Callable[[dict[str, object]], None] | None = None
+        """Sends a message on this client's bridge channel, while it is open."""
         self._receives = receives
         """False for a publisher only (the published SDK's screen-share companion)."""
         self._closed = False
@@ -315,6 +335,7 @@ class Endpoint:
             await asyncio.sleep(REPORT_INTERVAL)
             if self._link is not None:
                 self._link.send_rtcp(self._feedback.report())
+            self.review_sender_limit()
 
     # --- subscribe: what the client receives ----------------------------------------------
 
@@ -347,7 +368,7 @@ class Endpoint:
                 AUDIO_PT if forwarder.kind == "audio" else VIDEO_PT,
                 lambda: self._link,
                 asyncio.get_running_loop().time,
-                max_height=self.max_height,
+                max_height=self.constraints.height(self._source_name(key, forwarder)),
             )
             remote = RemoteSource(key[0], key[1], ssrc, outlet, forwarder)
             self.remote[key] = remote
@@ -370,12 +391,40 @@ class Endpoint:
             pass
         return ssrc
 
-    def constrain(self, max_height: int | None) -> None:
+    def _source_name(self, key: tuple[str, str], forwarder: Forwarder) -> str:
+        owner, source = key
+        return forwarder.announced_as[1] if forwarder.announced_as else f"{owner}-{SOURCE_SUFFIX[source]}"
+
+    def constrain(self, constraints: Constraints) -> None:
         """The client's receiver constraints (bridge channel): the layer each camera sends it."""
-        self.max_height = max_height
+        self.constraints = constraints
         for remote in self.remote.values():
             if remote.kind == "video":
-                remote.forwarder.set_max_height(remote.outlet, max_height)
+                name = self._source_name((remote.owner, remote.source), remote.forwarder)
+                remote.forwarder.set_max_height(remote.outlet, constraints.height(name))
+
+    def review_sender_limit(self) -> None:
+        """Tell the client the tallest layer anyone takes of its camera (JVB's
+        ``SenderSourceConstraints``): layers nobody receives are not encoded. The lowest layer
+        always stays, so a newcomer starts at once."""
+        camera = self.forwarders.get("camera")
+        if camera is None or self.channel is None:
+            return
+        wanted = [o.max_height for o in camera.outlets]
+        limit = (
+            -1
+            if any(h is None for h in wanted)
+            else max([SENDER_FLOOR, *(h for h in wanted if h is not None)])
+        )
+        if limit != self.sender_limit:
+            self.sender_limit = limit
+            self.channel(
+                {
+                    "colibriClass": "SenderSourceConstraints",
+                    "sourceName": f"{self.name}-v0",
+                    "maxHeight": limit,
+                }
+            )
 
     def _on_rtcp(self, clear: bytes) -> None:
         self._feedback.on_rtcp(clear)
