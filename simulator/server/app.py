@@ -57,6 +57,7 @@ class Backend:
         webrtc_host: str = "callsim.test",
         https_port: int | None = None,
         xmpp: bool = False,
+        xmpp_media: bool = True,
         sdk_bundle: Path | None = None,
         limits: Limits | None = None,
         monotonic: Callable[[], float] = time.monotonic,
@@ -87,8 +88,11 @@ class Backend:
         self.chat = ChatHub(self.store, self.admission)
         self.calls = CallService(self.store, self.chat, wall_clock)
         self.signalling = SignallingHandler(self)
-        self.xmpp: XmppDoor | None = XmppDoor(self, webrtc_host, sdk_bundle=sdk_bundle) if xmpp else None
-        """The published SDK's door (Prosody and the focus), when asked for."""
+        self.xmpp: XmppDoor | None = (
+            XmppDoor(self, webrtc_host, sdk_bundle=sdk_bundle, media=xmpp_media) if xmpp else None
+        )
+        """The published SDK's door (Prosody and the focus), when asked for; ``xmpp_media=False``
+        keeps it to signalling (no Jingle: members without streams, as before the bridge)."""
         self._runner: web.AppRunner | None = None
         self._listeners: list[asyncio.Server] = []
         self._closed = False

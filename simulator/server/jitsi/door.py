@@ -49,7 +49,9 @@ FrameTap = Callable[[str, str, str], None]
 class XmppDoor:
     """Starts Prosody and the focus for ``backend``; serves ``/xmpp-websocket``."""
 
-    def __init__(self, backend: Backend, domain: str, *, sdk_bundle: Path | None = None) -> None:
+    def __init__(
+        self, backend: Backend, domain: str, *, sdk_bundle: Path | None = None, media: bool = True
+    ) -> None:
         self._backend = backend
         self.domain = domain
         self.sdk_bundle = sdk_bundle
@@ -57,6 +59,8 @@ class XmppDoor:
         self.prosody = Prosody(domain, backend.store.secret())
         self.focus: Focus | None = None
         self._http: aiohttp.ClientSession | None = None
+        self.media = media
+        """Whether the focus offers XMPP occupants media (Jingle and the bridge)."""
         self.channels = BridgeChannels(self._endpoint)
         self.taps: list[FrameTap] = []
         """Observers of every stanza relayed, called as ``tap(call_token, toward, text)`` with
@@ -73,6 +77,7 @@ class XmppDoor:
                 port=self.prosody.component_port,
                 secret=self.prosody.component_secret,
                 channels=self.channels,
+                media=self.media,
             )
             await self.focus.start()
         except BaseException:

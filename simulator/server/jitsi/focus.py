@@ -103,9 +103,17 @@ class Focus:
     """The focus component; ``await start()`` connects it, ``await close()`` leaves every room."""
 
     def __init__(
-        self, backend: Backend, domain: str, *, port: int, secret: str, channels: BridgeChannels
+        self,
+        backend: Backend,
+        domain: str,
+        *,
+        port: int,
+        secret: str,
+        channels: BridgeChannels,
+        media: bool = True,
     ) -> None:
         self._backend = backend
+        self._media = media
         self._channels = channels
         self.domain = domain
         self.jid = f"focus.{domain}"
@@ -255,7 +263,8 @@ class Focus:
         conference.occupants[occupant.nick] = participant
         participant.record.screen_sharing = occupant.screen_sharing
         room.broadcast(protocol.ParticipantJoined(participant=participant.record), exclude=participant)
-        self._spawn(self._initiate(conference, participant))
+        if self._media:
+            self._spawn(self._initiate(conference, participant))
 
     # --- screen shares: the published SDK's companion occupants ------------------------------
 
@@ -270,7 +279,8 @@ class Focus:
         )  # fmt: skip
         companion = _Companion(Participant(record, None), owner_hint=occupant.companion_of)
         conference.companions[occupant.nick] = companion
-        self._spawn(self._initiate(conference, companion.carrier, receives=False))
+        if self._media:
+            self._spawn(self._initiate(conference, companion.carrier, receives=False))
 
     def _owner_of(self, conference: _Conference, companion: _Companion) -> Participant | None:
         """The companion's owner: named by its command, else the one member whose name it bears."""
