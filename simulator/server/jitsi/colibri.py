@@ -7,8 +7,6 @@ The focus puts its URL in the Jingle transport (``<web-socket url>``):
 * ``ServerHello`` when the channel opens (the client waits for it before sending);
 * ``ForwardedSources``: the names of the video sources it forwards to this client (the client
   shows a remote video as live only while its source is listed);
-* ``DominantSpeakerEndpointChangeEvent`` when the room's speaker changes (the newest
-  publisher of audio, as the SFU measures no levels);
 * ``EndpointMessage`` from other clients, relayed (``to`` empty: everyone).
 
 It also sends ``SenderSourceConstraints``: the tallest layer anyone takes of the client's
@@ -18,6 +16,11 @@ It reads ``ReceiverVideoConstraints`` (a default height and some per source: the
 simulcast camera sends it follows them) and ``EndpointMessage``; everything else a client says
 (``ClientHello``, ``EndpointStats``, …) is accepted and ignored. A malformed message is
 answered with nothing and the channel stays open: a client's bug harms no one else.
+
+Not sent: ``DominantSpeakerEndpointChangeEvent`` (the SFU reads no audio levels; the SDK then
+keeps its own choice of main tile) and ``AudioSourcesMap``/``VideoSourcesMap``: with SSRC
+rewriting on, lib-jitsi-meet still takes remote sources from the focus's Jingle
+``source-add``, which the bridge uses (docs/jitsi.md).
 """
 
 from __future__ import annotations
@@ -125,13 +128,6 @@ class BridgeChannels:
         if channel is not None:
             names = [r.describe("").name for r in endpoint.remote.values() if r.kind == "video"]
             channel.send({"colibriClass": "ForwardedSources", "forwardedSources": names})
-
-    def speaker_changed(self, session: str, speaker: str) -> None:
-        """Tell every client of ``session`` its dominant speaker."""
-        event = {"colibriClass": "DominantSpeakerEndpointChangeEvent", "dominantSpeakerEndpoint": speaker}
-        for (other_session, _), channel in list(self._open.items()):
-            if other_session == session.lower():
-                channel.send(event)
 
 
 def read_constraints(message: dict[str, Any]) -> Constraints:
