@@ -4,9 +4,9 @@ The focus puts its URL in the Jingle transport (``<web-socket url>``):
 ``wss://<host>/colibri-ws/<session>/<endpoint>``. Over it, JSON messages keyed by
 ``colibriClass`` go both ways. The bridge sends:
 
-* ``ServerHello`` when the channel opens (the client waits for it before sending);
-* ``ForwardedSources``: the names of the video sources it forwards to this client (the client
-  shows a remote video as live only while its source is listed);
+* ``ServerHello`` when the channel opens (lib-jitsi-meet logs it);
+* ``ForwardedSources``: the names of the video sources it forwards to this client
+  (lib-jitsi-meet's track streaming status reads it);
 * ``EndpointMessage`` from other clients, relayed (``to`` empty: everyone).
 
 It also sends ``SenderSourceConstraints``: the tallest layer anyone takes of the client's
@@ -14,7 +14,7 @@ camera (:meth:`Endpoint.review_sender_limit`), so layers nobody receives are not
 
 It reads ``ReceiverVideoConstraints`` (a default height and some per source: the layer each
 simulcast camera sends it follows them) and ``EndpointMessage``; everything else a client says
-(``ClientHello``, ``EndpointStats``, …) is accepted and ignored. A malformed message is
+(``EndpointStats``, ``LastNChangedEvent``, …) is accepted and ignored. A malformed message is
 answered with nothing and the channel stays open: a client's bug harms no one else.
 
 Not sent: ``DominantSpeakerEndpointChangeEvent`` (the SFU reads no audio levels; the SDK then
