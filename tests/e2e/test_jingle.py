@@ -9,6 +9,7 @@ published SDK in Chromium (tests/interop/test_published_sdk_media.py).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ from xml.etree import ElementTree as ET
 import aiohttp
 import pytest
 
+from simulator import protocol
 from simulator.server import Backend
 from simulator.server.jitsi.endpoint import Endpoint
 from simulator.server.jitsi.jingle import NS_JINGLE, Jingle
@@ -255,3 +257,16 @@ async def test_the_bridge_channel_greets_and_takes_receiver_constraints(backend:
                 )
             missing = await http.get(f"{backend.url}/colibri-ws/s1/nobody")
             assert missing.status == 404
+
+
+async def test_an_endpoint_closed_while_it_gathers_gives_its_sockets_back(backend: Backend) -> None:
+    """A member that leaves while the bridge gathers for it (the focus offers a session at once,
+    the occupant may be gone by then): no socket outlives the endpoint (the leak fixture)."""
+    state = protocol.MediaState(audio_muted=False, video_muted=False)
+    room, participant = backend.rooms.join("s9", uid="u", name="U", avatar="", state=state, connection=None)
+    endpoint = Endpoint(participant, room, lambda added, removed: None)
+    allocating = asyncio.create_task(endpoint.allocate("wss://callsim.test/colibri-ws/s9/x"))
+    await endpoint.close()
+    with pytest.raises(ConnectionError):
+        await allocating
+    backend.rooms.leave(room, participant)

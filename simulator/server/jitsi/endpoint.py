@@ -192,8 +192,16 @@ class Endpoint:
     # --- transport --------------------------------------------------------------------------
 
     async def allocate(self, websocket: str) -> Transport:
-        """Gather the bridge's candidates; the transport the focus offers in session-initiate."""
+        """Gather the bridge's candidates; the transport the focus offers in session-initiate.
+
+        ConnectionError if the endpoint was closed meanwhile (its member left while it gathered):
+        the sockets gathering opened are closed again."""
         await self._gatherer.gather()
+        if self._closed:
+            # close() may have stopped the transport before gathering opened its sockets: the
+            # ICE connection's own close takes every socket it has now (it may run twice).
+            await self._gatherer._connection.close()
+            raise ConnectionError("the endpoint closed while it gathered")
         parameters = self._gatherer.getLocalParameters()
         return Transport(
             parameters.usernameFragment or "",

@@ -352,7 +352,10 @@ class Focus:
             receives=receives,
         )
         participant.sfu = endpoint
-        transport = await endpoint.allocate(self._bridge_channel_url(conference, nick))
+        try:
+            transport = await endpoint.allocate(self._bridge_channel_url(conference, nick))
+        except ConnectionError:
+            return  # it left before its session could be offered
         # Until the session has its ID, changes are not announced: the offer carries the
         # remote sources as they are when it is written, and source-add/remove what follows.
         endpoint.resync()
