@@ -273,22 +273,27 @@ class Forwarder:
         self.packets_in += 1
         offset = payload_offset(clear)
         keyframe = self.kind == "audio" or vp8_keyframe_start(clear, offset)
-        now = self._now()
-        if len(self.layers) > 1:
-            if self._started_at is None:
-                self._started_at = now
-            if keyframe and self.heights[layer] is None:
-                self.heights[layer] = vp8_keyframe_height(clear, offset)
-            self._last_packet[layer] = now
-            if now - self._chosen_at >= LAYER_REVIEW:
-                self._chosen_at = now
-                for outlet in self.outlets:
-                    self._retarget(outlet)
+        if len(self.layers) > 1:  # a single stream pays nothing for simulcast's bookkeeping
+            self._note_layer(clear, offset, layer, keyframe)
         for outlet in self.outlets:
             if not outlet.send(clear, offset, keyframe, layer):
                 self._pli_wanted[layer] = True
         if self._pli_wanted[layer]:
             self._maybe_send_pli(layer)
+
+    def _note_layer(self, clear: bytes, offset: int, layer: int, keyframe: bool) -> None:
+        """A simulcast layer's packet: its height, that it still arrives, and, once a review
+        is due, every outlet's choice of layer."""
+        now = self._now()
+        if self._started_at is None:
+            self._started_at = now
+        if keyframe and self.heights[layer] is None:
+            self.heights[layer] = vp8_keyframe_height(clear, offset)
+        self._last_packet[layer] = now
+        if now - self._chosen_at >= LAYER_REVIEW:
+            self._chosen_at = now
+            for outlet in self.outlets:
+                self._retarget(outlet)
 
     def on_nack(self, outlet: Outlet, lost: list[int]) -> None:
         """A subscriber's NACK: answered from history, the rest asked of the publisher,

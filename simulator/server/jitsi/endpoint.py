@@ -320,8 +320,8 @@ class Endpoint:
         link = self._link
         if link is None:
             return
-        ssrc = header(packet)[4]
-        self._feedback.on_rtp(ssrc, header(packet)[2], len(packet))
+        _, _, seq, _, ssrc = header(packet)
+        self._feedback.on_rtp(ssrc, seq, len(packet))
         found = self._by_ssrc.get(ssrc)
         if found is None:
             rtx = self._by_rtx.get(ssrc)
