@@ -9,8 +9,12 @@ The flow (two peer connections per participant, so offers never cross):
 
 * client → ``join`` (call token) → server ``joined`` (the participants already there);
 * client → ``publish`` (offer: mic, camera, screen slots) → server ``publish-answer``;
-* server → ``subscribe-offer`` (the other participants' streams, renegotiated as they
-  come and go) → client ``subscribe-answer``;
+* **bundled** (``publish`` names its ``receive`` slots): the same offer carries a fixed set
+  of receive m-lines on the one transport, and the server says who fills each with
+  ``slots``, never renegotiating when others come and go;
+* **split** (no ``receive``): server → ``subscribe-offer`` (the other participants'
+  streams, on a second connection, renegotiated as they come and go) → client
+  ``subscribe-answer``;
 * client → ``state`` / ``switch-to-video`` / ``leave``; server pushes
   ``participant-joined``, ``participant-left``, ``participant-state``,
   ``switched-to-video``, ``session-command`` and ``error``.
@@ -18,7 +22,7 @@ The flow (two peer connections per participant, so offers never cross):
 
 from __future__ import annotations
 
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 import msgspec
 
@@ -45,14 +49,17 @@ __all__ = [
     "ProtocolError",
     "Publish",
     "PublishAnswer",
+    "ReceiveSlots",
     "ServerMessage",
     "SessionCommand",
+    "Slots",
     "StateUpdate",
     "StreamInfo",
     "SubscribeAnswer",
     "SubscribeOffer",
     "SwitchToVideo",
     "SwitchedToVideo",
+    "Transport",
     "decode_call",
     "decode_chat_client_message",
     "decode_chat_server_message",
@@ -70,6 +77,10 @@ that sends no pong within half of it is gone: a frozen participant is removed, a
 backend is reported to the application, within 9 s."""
 
 StreamSource = Literal["mic", "camera", "screen"]
+Transport = Literal["bundled", "split"]
+"""How a client connects its media: one connection with receive slots, or publish + subscribe."""
+SlotKind = Literal["audio", "video", "screen"]
+"""What a receive slot carries: microphones, cameras or screen shares."""
 LeaveReason = Literal["end", "button", "timeout"]
 
 
@@ -100,12 +111,35 @@ class ParticipantRecord(msgspec.Struct, rename="camel"):
 
 
 class StreamInfo(msgspec.Struct, rename="camel"):
-    """Whose media a subscribe m-line carries."""
+    """Whose media a subscribe m-line (or a receive slot) carries."""
 
     participant_id: str
     uid: str
     source: StreamSource
     active: bool = True
+
+
+MAX_SLOTS = 16
+"""Receive slots of one kind a bundled client may ask for (an m-line each)."""
+
+
+class ReceiveSlots(msgspec.Struct, rename="camel", forbid_unknown_fields=True, frozen=True):
+    """How many streams a bundled client receives at once, of each kind (its last-N).
+
+    The offer's m-lines after the three publish ones are, in this order, ``audio`` receive
+    slots (microphones), ``video`` ones (cameras) and ``screen`` ones (screen shares, video).
+    """
+
+    audio: Annotated[int, msgspec.Meta(ge=0, le=MAX_SLOTS)] = 3
+    video: Annotated[int, msgspec.Meta(ge=0, le=MAX_SLOTS)] = 3
+    screen: Annotated[int, msgspec.Meta(ge=0, le=MAX_SLOTS)] = 1
+
+    def kinds(self) -> list[tuple[Literal["audio", "video"], SlotKind]]:
+        """The receive m-lines in offer order: (the m-line's kind, what it carries)."""
+        audio: tuple[Literal["audio", "video"], SlotKind] = ("audio", "audio")
+        video: tuple[Literal["audio", "video"], SlotKind] = ("video", "video")
+        screen: tuple[Literal["audio", "video"], SlotKind] = ("video", "screen")
+        return [audio] * self.audio + [video] * self.video + [screen] * self.screen
 
 
 class MediaState(msgspec.Struct, rename="camel"):
@@ -125,6 +159,9 @@ class Join(_Message, tag="join"):
 
 class Publish(_Message, tag="publish"):
     sdp: str
+    receive: ReceiveSlots | None = None
+    """Bundled: the receive slots the offer carries after its publish m-lines. None: split
+    (the server offers what to receive on a second connection)."""
 
 
 class SubscribeAnswer(_Message, tag="subscribe-answer"):
@@ -168,6 +205,13 @@ class SubscribeOffer(_Message, tag="subscribe-offer"):
     """By m-line mid."""
 
 
+class Slots(_Message, tag="slots"):
+    """Who fills each receive slot of a bundled client, whole each time it changes."""
+
+    slots: dict[str, StreamInfo]
+    """By the slot's m-line mid; a slot not named carries nothing."""
+
+
 class ParticipantJoined(_Message, tag="participant-joined"):
     participant: ParticipantRecord
 
@@ -206,6 +250,7 @@ ServerMessage = (
     Joined
     | PublishAnswer
     | SubscribeOffer
+    | Slots
     | ParticipantJoined
     | ParticipantLeft
     | ParticipantState

@@ -19,6 +19,7 @@ from simulator.media.devices import FakeDevices
 from simulator.media.impairment import Schedule
 from simulator.media.paths import MediaPath
 from simulator.media.tones import TONES_HZ
+from simulator.protocol import Transport
 from simulator.sdk import (
     CallAppSettingsBuilder,
     CallsClient,
@@ -127,6 +128,7 @@ async def join(backend: Backend, media_path: MediaPath) -> AsyncIterator[Join]:
         media: bool = True,
         path: MediaPath | None = None,
         network: Schedule | None = None,
+        transport: Transport = "bundled",
     ) -> Participant:
         auth_token = backend.provision_user(uid, uid.title(), f"https://avatars.test/{uid}.png")
         index = len(made)
@@ -139,6 +141,7 @@ async def join(backend: Backend, media_path: MediaPath) -> AsyncIterator[Join]:
             media=MediaProfile(TONES_HZ[index], index + 1),
             media_path=path or media_path,
             network=network,
+            transport=transport,
         )
         recorder = EventRecorder(uid)
         participant = Participant(uid, client, CallView(), recorder, auth_token)

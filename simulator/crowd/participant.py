@@ -250,7 +250,7 @@ class VirtualParticipant:
                 stats = await session.receive_stats()  # either path's (lean: from the headers)
                 self._metrics.count(f"packets_received@{network}", stats.packets)
                 self._metrics.count(f"packets_lost@{network}", stats.lost)
-        pc = getattr(self.client.session, "_subscribe_pc", None)
+        pc = None if session is None else session.receiving_connection
         if pc is None:
             return
         with contextlib.suppress(Exception):

@@ -37,8 +37,10 @@ from simulator.media.marks import Mark
 from simulator.media.rtp import (
     PSFB_PLI,
     RTPFB_NACK,
+    RtpHandler,
     RtpLink,
     SilentTrack,
+    audible,
     build_rtp,
     header,
     parse_rtcp,
@@ -53,8 +55,6 @@ __all__ = ["LeanPublisher", "LeanReceiver", "LeanSource", "MediaScheduler", "sch
 TICK: Final = 0.010
 HISTORY: Final = 128
 """Sent video packets kept per stream to answer NACKs."""
-SILENT_PAYLOAD: Final = 16
-"""An Opus payload this short is silence (the library's silent frames are a few octets)."""
 MARK_SAMPLE: Final = {"audio": 25, "video": 5}
 """Decrypt one marked packet in this many per stream (audio 2/s, video 3/s at 15 fps)."""
 PSFB_FIR: Final = 4
@@ -231,13 +231,20 @@ def scheduler() -> MediaScheduler:
 
 
 class LeanPublisher:
-    """A lean participant's publish connection: its sources bound to one link."""
+    """A lean participant's publish connection: its sources bound to one link.
 
-    def __init__(self, pc: RTCPeerConnection, sources: list[LeanSource]) -> None:
+    The sources are ``pc``'s first transceivers, in order. On a bundled connection the
+    same link also carries what the participant receives: ``on_rtp`` gets it (a
+    :class:`LeanReceiver`'s, which then :meth:`~LeanReceiver.use` s this link).
+    """
+
+    def __init__(
+        self, pc: RTCPeerConnection, sources: list[LeanSource], on_rtp: RtpHandler | None = None
+    ) -> None:
         self._sources = sources
         self._by_ssrc: dict[int, LeanSource] = {}
-        self.link = RtpLink(pc, on_rtcp=self._on_rtcp)
-        for transceiver, source in zip(pc.getTransceivers(), sources, strict=True):
+        self.link = RtpLink(pc, on_rtp=on_rtp, on_rtcp=self._on_rtcp)
+        for transceiver, source in zip(pc.getTransceivers()[: len(sources)], sources, strict=True):
             codecs = transceiver._codecs
             if not codecs or codecs[0].payloadType is None:
                 continue
@@ -289,7 +296,11 @@ class InboundStats:
 
 
 class LeanReceiver:
-    """A lean participant's subscribe connection: every packet counted, a sample decrypted."""
+    """What a lean participant receives: every packet counted, a sample decrypted.
+
+    It reads from a link it is given (:meth:`use`): a split participant's subscribe
+    connection's own, or a bundled one's single link, shared with its :class:`LeanPublisher`.
+    """
 
     def __init__(self, evidence: MediaEvidence) -> None:
         self._evidence = evidence
@@ -301,6 +312,10 @@ class LeanReceiver:
         """``mid`` carries ``stream`` (call after each subscribe offer is applied)."""
         self._by_mid[mid] = stream
 
+    def use(self, link: RtpLink) -> None:
+        """Read what arrives on ``link`` (its ``on_rtp`` must be :meth:`on_rtp`)."""
+        self.link = link
+
     def refresh(self, pc: RTCPeerConnection) -> None:
         """Map the SSRCs of ``pc``'s current remote description to their streams."""
         for mid, (ssrc, _rtx) in remote_ssrcs(pc).items():
@@ -308,8 +323,6 @@ class LeanReceiver:
             bound = self._by_ssrc.get(ssrc)
             if stream is not None and (bound is None or bound.stream is not stream):
                 self.bind(ssrc, stream)  # new, or a reused slot now carrying another stream
-        if self.link is None and pc.connectionState == "connected":
-            self.link = RtpLink(pc, on_rtp=self.on_rtp)
         if self.link is not None:
             release_receivers(pc)
 
@@ -347,7 +360,7 @@ class LeanReceiver:
             if not audio and last is not None and arrival - last > FREEZE_GAP:
                 stream.freezes += 1
             stream.arrived(arrival)
-            if audio and len(packet) > 12 + SILENT_PAYLOAD + 10 + (16 if first & 0x20 else 0):
+            if audio and audible(packet):
                 stream.last_audible_at = arrival
         if first & 0x20:  # padding: the frame's first packet, carrying its mark
             stream.marked_frames += 1

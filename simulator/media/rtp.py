@@ -36,8 +36,11 @@ from simulator.media.marks import MARK_BYTES, Mark
 
 __all__ = [
     "MARK_PADDING",
+    "RtcpHandler",
+    "RtpHandler",
     "RtpLink",
     "SilentTrack",
+    "audible",
     "build_rtp",
     "header",
     "nack",
@@ -60,11 +63,24 @@ MARK_PADDING: Final = 16
 _PADDING_TAIL: Final = bytes(MARK_PADDING - MARK_BYTES - 1) + bytes([MARK_PADDING])
 PSFB_PLI: Final = 1
 RTPFB_NACK: Final = 1
+SILENT_PAYLOAD: Final = 16
+"""An Opus payload this short is silence (the library's silent frames and DTX are a few octets)."""
+SRTP_AUTH_TAG: Final = 10
 
 
 def header(packet: bytes) -> tuple[int, int, int, int, int]:
     """(first octet, marker|payload type octet, sequence, timestamp, SSRC) of an (S)RTP packet."""
     return _HEADER.unpack_from(packet)
+
+
+def audible(packet: bytes) -> bool:
+    """Whether an Opus (S)RTP packet carries sound, judged from its length alone (the header
+    is in the clear in SRTP: no decryption). Marked padding does not count."""
+    try:
+        offset = payload_offset(packet)
+    except struct.error:  # an extension header longer than the packet: nothing to hear
+        return False
+    return len(packet) - offset - SRTP_AUTH_TAG - (MARK_PADDING if packet[0] & 0x20 else 0) > SILENT_PAYLOAD
 
 
 def build_rtp(  # noqa: PLR0917 - the RTP header's own fields, in its order

@@ -23,6 +23,7 @@ from simulator.media.devices import DeviceKind, FacingMode, FakeDevices, MediaDe
 from simulator.media.impairment import Schedule
 from simulator.media.paths import MEDIA_PATHS, MediaPath
 from simulator.media.tones import tone_for
+from simulator.protocol import ReceiveSlots, Transport
 from simulator.sdk.app_settings import CallAppSettings, validate_app_settings
 from simulator.sdk.call_view import CallView
 from simulator.sdk.constants import DEVICE_LIST_DEBOUNCE
@@ -73,12 +74,20 @@ class CallsClient:
         media_path: MediaPath = "full",
         reconnect: ReconnectPolicy | None = None,
         network: Schedule | None = None,
+        transport: Transport = "bundled",
+        receive_slots: ReceiveSlots | None = None,
     ) -> None:
         number = next(_client_numbers)
         if media_path not in MEDIA_PATHS:
             raise ValueError(f"media_path must be one of {', '.join(MEDIA_PATHS)}, not {media_path!r}")
         self.media_path: MediaPath = media_path
         """How media is sent and received (:mod:`simulator.media.paths`); only ``full`` decodes."""
+        if transport not in ("bundled", "split"):
+            raise ValueError(f"transport must be 'bundled' or 'split', not {transport!r}")
+        self.transport: Transport = transport
+        """``bundled``: one connection, ``receive_slots`` of each kind (docs/signalling.md);
+        ``split``: a publish and a subscribe connection, renegotiated as others come and go."""
+        self.receive_slots = receive_slots or ReceiveSlots()
         self.reconnect = reconnect
         self.network = network
         """The participant's network, made worse on purpose (:mod:`simulator.media.impairment`)."""

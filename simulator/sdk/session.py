@@ -1,7 +1,8 @@
 """One participant's call session: token check, signalling, media, events (contract §A, §C, §E).
 
-The session owns its socket, its two peer connections (publish, subscribe), its
-synthetic sources and the analysers of what it receives. It applies every change to
+The session owns its socket, its peer connection(s) (bundled: one, with receive slots;
+split: publish and subscribe), its synthetic sources and the analysers of what it
+receives. It applies every change to
 its own state first and emits the contract's callbacks after (STYLE rule 5), and it
 tears down in the order of STYLE rule 6: producers, transports, final events, view.
 """
@@ -29,6 +30,7 @@ from simulator.media.liveness import MediaWatch
 from simulator.media.passthrough import stop_decoding
 from simulator.media.paths import make_sources
 from simulator.media.peer import close_peer_connection, open_peer_connection
+from simulator.media.rtp import RtpLink
 from simulator.media.sources import PreEncodedTrack
 from simulator.sdk.call_view import CallView, Tile
 from simulator.sdk.constants import CALL_MODE, MODE_ALIASES
@@ -350,9 +352,20 @@ class CallSession:
                 await self._on_joined(message)
             case protocol.PublishAnswer(sdp=sdp):
                 assert self._publish_pc is not None
-                await self._publish_pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+                pc = self._publish_pc
+                await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+                if self._client.media_path == "passthrough":
+                    # Bundled: the slots' tracks exist now, and their receivers start once
+                    # connected: count, don't decode.
+                    for transceiver in pc.getTransceivers()[3:]:
+                        stop_decoding(transceiver.receiver)
+                if self._lean_receiver is not None:  # bundled: the slots' SSRCs are in the answer
+                    self._lean_receiver.refresh(pc)
             case protocol.SubscribeOffer():
                 await self._on_subscribe_offer(message)
+            case protocol.Slots(slots=slots):
+                if self._publish_pc is not None:
+                    self._receive(self._publish_pc, slots)
             case protocol.ParticipantJoined(participant=record):
                 self._on_participant_joined(record)
             case protocol.ParticipantLeft(participant=record):
@@ -416,8 +429,12 @@ class CallSession:
     async def _publish(self) -> None:
         pc = self._publish_pc = open_peer_connection()
         sources = [self.mic, self.camera, self.screen]
+        receive = self._client.receive_slots if self._client.transport == "bundled" else None
         loop = asyncio.get_running_loop()
         offered_at = loop.time()
+        receiver = None
+        if receive is not None and self._client.media_path == "lean":
+            receiver = self._lean_receiver = LeanReceiver(self._client.evidence)
 
         @pc.on("connectionstatechange")
         def _state() -> None:
@@ -425,7 +442,11 @@ class CallSession:
                 return
             lean = [source for source in sources if isinstance(source, LeanSource)]
             if lean and self.active:
-                self._lean_publisher = LeanPublisher(pc, lean)
+                # Bundled: one link carries both ways (a socket takes one handler).
+                on_rtp = None if receiver is None else receiver.on_rtp
+                publisher = self._lean_publisher = LeanPublisher(pc, lean, on_rtp)
+                if receiver is not None:
+                    receiver.use(publisher.link)
             self.connect_ms = (loop.time() - offered_at) * 1000
             self.media_connected.set()
             self._watch(pc, "publish")
@@ -434,9 +455,11 @@ class CallSession:
             transceiver = pc.addTransceiver(source.track, direction="sendonly")
             if isinstance(source, PreEncodedTrack):
                 source.attach_sender(transceiver.sender)
+        for kind, _ in receive.kinds() if receive is not None else ():
+            pc.addTransceiver(kind, direction="recvonly")
         await pc.setLocalDescription(await pc.createOffer())
         self._shape(pc)
-        self._outbox.put_nowait(protocol.Publish(sdp=_without_remb(pc.localDescription.sdp)))
+        self._outbox.put_nowait(protocol.Publish(sdp=_without_remb(pc.localDescription.sdp), receive=receive))
 
     def _shape(self, pc: RTCPeerConnection) -> None:
         """Both connections share the participant's network (one access link), if it has one."""
@@ -474,6 +497,7 @@ class CallSession:
                 @subscribe_pc.on("connectionstatechange")
                 def _connected() -> None:
                     if subscribe_pc.connectionState == "connected" and self.active:
+                        receiver.use(RtpLink(subscribe_pc, on_rtp=receiver.on_rtp))
                         receiver.refresh(subscribe_pc)
 
             watched = self._subscribe_pc
@@ -490,12 +514,29 @@ class CallSession:
             for transceiver in pc.getTransceivers():
                 if transceiver.mid not in self._consumed:
                     stop_decoding(transceiver.receiver)
+        self._receive(pc, message.streams)
+        await pc.setLocalDescription(await pc.createAnswer())
+        self._shape(pc)
+        self._outbox.put_nowait(protocol.SubscribeAnswer(sdp=pc.localDescription.sdp))
+
+    @property
+    def receiving_connection(self) -> RTCPeerConnection | None:
+        """The peer connection the others' media arrives on: the only one (bundled), or the
+        subscribe one (split; None until the SFU first offers)."""
+        return self._publish_pc if self._client.transport == "bundled" else self._subscribe_pc
+
+    def _receive(self, pc: RTCPeerConnection, streams: dict[str, protocol.StreamInfo]) -> None:
+        """Key what arrives by m-line and by who fills it (a subscribe offer's ``streams``, or
+        ``slots``): when a mid's participant or source changes, it is a new stream; a mid
+        not named, or named inactive, carries nothing now."""
         for transceiver in pc.getTransceivers():
             mid = transceiver.mid
-            info = None if mid is None else message.streams.get(mid)
+            stream = None if mid is None else self._consumed.get(mid)
+            info = None if mid is None else streams.get(mid)
             if mid is None or info is None:
+                if stream is not None:
+                    stream.active = False
                 continue
-            stream = self._consumed.get(mid)
             if stream is None or (stream.participant_id, stream.source) != (info.participant_id, info.source):
                 # A new slot, or a reused one (the SFU refills spare m-lines) now carrying another stream.
                 if stream is not None:
@@ -512,9 +553,6 @@ class CallSession:
             stream.active = info.active
         if self._lean_receiver is not None:
             self._lean_receiver.refresh(pc)
-        await pc.setLocalDescription(await pc.createAnswer())
-        self._shape(pc)
-        self._outbox.put_nowait(protocol.SubscribeAnswer(sdp=pc.localDescription.sdp))
 
     async def receive_stats(self) -> ReceiveStats:
         """What arrived on the subscribe connection, from RTP (lean: headers; else aiortc's stats)."""
@@ -529,8 +567,8 @@ class CallSession:
             )
         packets = lost = octets = 0
         jitters = []
-        if self._subscribe_pc is not None:
-            for stat in (await self._subscribe_pc.getStats()).values():
+        if (receiving := self.receiving_connection) is not None:
+            for stat in (await receiving.getStats()).values():
                 kind = getattr(stat, "type", "")
                 if kind == "transport":  # aiortc 1.16 counts octets per transport only
                     octets += int(getattr(stat, "bytesReceived", 0) or 0)

@@ -196,6 +196,8 @@ class Forwarder:
         when it is not its member's own (the published SDK's screen share comes from a
         companion occupant); None: its member's."""
         self.packets_in = 0
+        self.audible_at: float | None = None
+        """When an audio stream last carried sound (loop clock; the SFU notes it): who speaks."""
         self.keyframes_asked = 0
         """PLIs sent to the publisher."""
         self.nacks_asked = 0

@@ -1,4 +1,7 @@
-"""The SFU side of one participant: a publish connection in, a subscribe connection out.
+"""The SFU side of one participant: its media in, the others' media out.
+
+A participant is **bundled** (one connection, fixed receive slots) or **split** (a publish
+connection and a subscribe connection), as its publish offer says (docs/signalling.md §3).
 
 * **Publish** — the client offers its microphone, camera and screen slots (in that
   m-line order) once; the SFU answers. Once connected, the connection's RTP moves to
@@ -14,6 +17,13 @@
   streams a subscriber has had at once, however long the churn. The SFU is always the
   offerer here and the client always the offerer on publish, so offers never cross.
   Negotiations run one at a time in the negotiator.
+* **Bundled** — the publish offer also carries a fixed number of receive m-lines per
+  kind (microphones, cameras, screens: the client's last-N), answered send-only with the
+  SFU's SSRCs. The SFU fills them with outlets and tells the client who is in each
+  (``slots``): the others' joins and leaves cost a message, never a negotiation, and
+  the participant does one ICE and one DTLS handshake. When a kind has more streams
+  than slots, the slots go to those speaking, then to those already holding one, then
+  in join order, reviewed every :data:`SLOT_REVIEW` seconds.
 """
 
 from __future__ import annotations
@@ -43,6 +53,7 @@ from simulator.media.rtp import (
     RTPFB_NACK,
     RtpLink,
     SilentTrack,
+    audible,
     header,
     parse_rtcp,
     release_receivers,
@@ -86,6 +97,11 @@ NATIVE_MAX_HEIGHT: Final = 360
 picture bigger than that, and decoding a browser's 720p layer costs them ~4× the CPU of
 its 360p one. (XMPP clients say theirs over the bridge channel.)"""
 PSFB_FIR: Final = 4
+SLOT_REVIEW: Final = 1.0
+"""Seconds between reviews of who holds a bundled participant's slots, while some kind has
+more streams than slots (a join, a leave or a share is reviewed at once)."""
+SPEAKING: Final = 1.5
+"""A participant whose microphone carried sound this recently is speaking (slot priority)."""
 KEEP_IN_STEP: Final = 1024
 """A stream nobody receives is still decrypted once per this many packets, so that
 SRTP's rollover counter stays right for when someone subscribes."""
@@ -102,6 +118,14 @@ def _negotiated_remb(pc: RTCPeerConnection) -> bool:
     )
 
 
+def _carries(source: Source, *, bundled: bool) -> protocol.SlotKind:
+    """The slot kind a source takes: bundled, screens have slots of their own; split, a
+    screen takes any video m-line."""
+    if source == "mic":
+        return "audio"
+    return "screen" if bundled and source == "screen" else "video"
+
+
 @dataclass(eq=False)
 class _Subscription:
     key: tuple[str, Source]
@@ -115,10 +139,24 @@ class _Subscription:
 
 @dataclass(eq=False)
 class _SpareSlot:
-    """A subscribe m-line whose stream has gone: the next stream of its kind takes it."""
+    """A subscribe m-line (split) or receive slot (bundled) without a stream: the next
+    stream of its kind takes it."""
 
     transceiver: RTCRtpTransceiver
     last_outlet: Outlet | None
+    carries: protocol.SlotKind
+    track: SilentTrack | None = None
+    """Bundled: the slot's own track, kept for the slot's life (it gives the SSRC)."""
+
+
+@dataclass(eq=False)
+class _Accepted:
+    """A publish offer that passed the rules: its forwarders and (bundled) receive slots."""
+
+    forwarders: dict[str, Forwarder]
+    by_ssrc: dict[int, Forwarder]
+    by_rtx: dict[int, Forwarder]
+    slots: list[_SpareSlot]
 
 
 class SfuPeer:
@@ -150,6 +188,12 @@ class SfuPeer:
         self.media_lost: str | None = None
         """Why this participant's media was judged dead (None while it lives)."""
         self.negotiations = 0
+        self.receive: protocol.ReceiveSlots | None = None
+        """Bundled: the receive slots the publish offer asked for (None: split)."""
+        self._slot_order: dict[RTCRtpTransceiver, int] = {}
+        self._crowded = False
+        """Bundled: some kind had more streams than slots at the last review."""
+        self.slot_changes = 0
 
     def start(self) -> None:
         """Start negotiating the subscribe side as the room changes."""
@@ -157,8 +201,13 @@ class SfuPeer:
 
     # --- publish --------------------------------------------------------------------------
 
-    async def publish(self, sdp: str) -> str:
-        """Answer the participant's publish offer; returns the answer SDP.
+    @property
+    def bundled(self) -> bool:
+        return self.receive is not None
+
+    async def publish(self, sdp: str, receive: protocol.ReceiveSlots | None = None) -> str:
+        """Answer the participant's publish offer; returns the answer SDP. With ``receive``,
+        the offer also carries those receive slots (bundled).
 
         A refused offer leaves nothing behind (no connection, no forwarder), is logged with
         the participant and the reason, and may be sent again corrected.
@@ -167,7 +216,7 @@ class SfuPeer:
             raise ApiError(Codes.NEGOTIATION_FAILED, "already publishing; the publish offer is sent once")
         pc = open_peer_connection()
         try:
-            forwarders, by_ssrc, by_rtx = await self._accept_publish(pc, sdp)
+            accepted = await self._accept_publish(pc, sdp, receive)
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
         except ApiError as exc:
@@ -177,32 +226,46 @@ class SfuPeer:
             raise
         self._publish = pc
         feedback = PublisherFeedback(
-            {f.ssrc: f.kind for f in forwarders.values()},
+            {f.ssrc: f.kind for f in accepted.forwarders.values()},
             asyncio.get_running_loop().time,
             remb=_negotiated_remb(pc),
         )
-        self.forwarders.update(forwarders)
-        self._by_ssrc.update(by_ssrc)
-        self._by_rtx_ssrc.update(by_rtx)
+        self.forwarders.update(accepted.forwarders)
+        self._by_ssrc.update(accepted.by_ssrc)
+        self._by_rtx_ssrc.update(accepted.by_rtx)
+        if receive is not None:
+            self.receive = receive
+            self._spare = accepted.slots
+            self._slot_order = {slot.transceiver: index for index, slot in enumerate(accepted.slots)}
+
+        def on_rtcp(clear: bytes) -> None:
+            feedback.on_rtcp(clear)
+            self._on_subscribe_rtcp(clear)  # bundled: the receive slots' PLIs and NACKs come here
 
         @pc.on("connectionstatechange")
         def _connected() -> None:
             if pc.connectionState == "connected" and self._publish_link is None and not self._closed:
-                self._publish_link = RtpLink(pc, on_rtp=self._on_publish_rtp, on_rtcp=feedback.on_rtcp)
+                self._publish_link = RtpLink(
+                    pc, on_rtp=self._on_publish_rtp, on_rtcp=on_rtcp if self.bundled else feedback.on_rtcp
+                )
                 release_receivers(pc)
                 self._feedback = feedback
                 self._tasks.spawn(self._report_to_publisher(), "publisher-feedback")
                 # The microphone always sends (silence when muted: docs/signalling.md), so a
                 # publish connection without RTP is dead even if ICE still answers.
                 self._publish_watch = self._watch(pc, "publish", rtp_expected=True)
+                if self.bundled:
+                    self._tasks.spawn(self._review_slots(), "slot-review")
+                    self.resync()  # the slots fill once there is a link to send on
 
         return str(pc.localDescription.sdp)
 
     async def _accept_publish(
-        self, pc: RTCPeerConnection, sdp: str
-    ) -> tuple[dict[str, Forwarder], dict[int, Forwarder], dict[int, Forwarder]]:
+        self, pc: RTCPeerConnection, sdp: str, receive: protocol.ReceiveSlots | None
+    ) -> _Accepted:
         """Check the offer against the publish rules (docs/signalling.md) and make its
-        forwarders, touching nothing of this peer's: ApiError says what is wrong."""
+        forwarders and receive slots, touching nothing of this peer's: ApiError says what
+        is wrong."""
         if "\na=simulcast:" in sdp or "\na=ssrc-group:SIM" in sdp:
             # Several layers of one camera: the SFU forwards one stream per source (for now).
             raise ApiError(
@@ -214,6 +277,12 @@ class SfuPeer:
         # into a codec no subscriber could decode.
         for kind, _ in PUBLISH_SLOTS:
             pc.addTransceiver(kind, direction="recvonly").setCodecPreferences(FORWARDED_CODECS[kind])
+        slots: list[_SpareSlot] = []
+        for kind, carries in receive.kinds() if receive is not None else ():
+            track = SilentTrack(kind)
+            transceiver = pc.addTransceiver(track, direction="sendonly")
+            transceiver.setCodecPreferences(FORWARDED_CODECS[kind])
+            slots.append(_SpareSlot(transceiver, None, carries, track))
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         except OperationError as exc:
@@ -225,19 +294,27 @@ class SfuPeer:
         except Exception as exc:
             raise ApiError(Codes.NEGOTIATION_FAILED, f"publish offer refused: {exc}") from None
         transceivers = pc.getTransceivers()
-        if [t.kind for t in transceivers] != [kind for kind, _ in PUBLISH_SLOTS] or any(
-            t.mid is None for t in transceivers
-        ):
+        expected = [kind for kind, _ in PUBLISH_SLOTS] + [slot.transceiver.kind for slot in slots]
+        if [t.kind for t in transceivers] != expected or any(t.mid is None for t in transceivers):
+            shape = "publish offer must have m-lines audio (mic), video (camera), video (screen)"
+            if receive is not None:
+                shape += (
+                    f", then {receive.audio} audio, {receive.video} video and {receive.screen} video"
+                    " (screen) receive m-lines (recvonly)"
+                )
+            raise ApiError(Codes.NEGOTIATION_FAILED, shape)
+        # aiortc keeps the offer's direction reversed: a receive slot offered recvonly reads sendonly.
+        if any(slot.transceiver._offerDirection != "sendonly" for slot in slots):
             raise ApiError(
-                Codes.NEGOTIATION_FAILED,
-                "publish offer must have m-lines audio (mic), video (camera), video (screen)",
+                Codes.NEGOTIATION_FAILED, "publish offer refused: receive m-lines must be recvonly"
             )
         ssrcs = remote_ssrcs(pc)
         now = asyncio.get_running_loop().time
         forwarders: dict[str, Forwarder] = {}
         by_ssrc: dict[int, Forwarder] = {}
         by_rtx: dict[int, Forwarder] = {}
-        for transceiver, (kind, source) in zip(transceivers, PUBLISH_SLOTS, strict=True):
+        publishing = transceivers[: len(PUBLISH_SLOTS)]
+        for transceiver, (kind, source) in zip(publishing, PUBLISH_SLOTS, strict=True):
             announced = ssrcs.get(transceiver.mid or "")
             if announced is None:
                 raise ApiError(Codes.NEGOTIATION_FAILED, f"publish offer announces no SSRC for the {source}")
@@ -247,7 +324,7 @@ class SfuPeer:
             by_ssrc[ssrc] = forwarder
             if rtx is not None:
                 by_rtx[rtx] = forwarder
-        return forwarders, by_ssrc, by_rtx
+        return _Accepted(forwarders, by_ssrc, by_rtx, slots)
 
     def _on_publish_rtp(self, packet: bytes, arrival: float) -> None:
         if self._publish_watch is not None:
@@ -259,6 +336,8 @@ class SfuPeer:
         link = self._publish_link
         if link is None:
             return
+        if forwarder is not None and forwarder.kind == "audio" and audible(packet):
+            forwarder.audible_at = arrival
         if forwarder is None:
             # A retransmission (an answer to a NACK forwarded to an aiortc publisher).
             if (forwarder := self._by_rtx_ssrc.get(ssrc)) is not None:
@@ -365,7 +444,81 @@ class SfuPeer:
             protocol.Error(code=Codes.MEDIA_LOST, message=f"media lost: {reason}", fatal=True)
         )
 
+    async def _review_slots(self) -> None:
+        """Bundled: while some kind has more streams than slots, who speaks is reviewed."""
+        while True:
+            await asyncio.sleep(SLOT_REVIEW)
+            if self._crowded:
+                self._dirty.set()
+
+    def _speaking(self, participant_id: str, now: float) -> bool:
+        publisher = self._room.participants.get(participant_id)
+        mic = None if publisher is None or publisher.sfu is None else publisher.sfu.forwarders.get("mic")
+        return mic is not None and mic.audible_at is not None and now - mic.audible_at < SPEAKING
+
+    def _choose(self, wanted: dict[tuple[str, Source], Forwarder]) -> dict[tuple[str, Source], Forwarder]:
+        """Bundled: the streams that get a slot. Within a kind with more streams than slots:
+        those speaking, then those holding a slot already (no flapping), then join order."""
+        assert self.receive is not None
+        limits = {"audio": self.receive.audio, "video": self.receive.video, "screen": self.receive.screen}
+        by_kind: dict[protocol.SlotKind, list[tuple[str, Source]]] = {"audio": [], "video": [], "screen": []}
+        for key in wanted:  # in join order
+            by_kind[_carries(key[1], bundled=True)].append(key)
+        now = asyncio.get_running_loop().time()
+        chosen: dict[tuple[str, Source], Forwarder] = {}
+        self._crowded = False
+        for kind, candidates in by_kind.items():
+            keys = candidates
+            if len(keys) > limits[kind]:
+                self._crowded = True
+                keys = sorted(
+                    keys, key=lambda k: (not self._speaking(k[0], now), k not in self._subscriptions)
+                )[: limits[kind]]
+            chosen.update((key, wanted[key]) for key in keys)
+        return chosen
+
+    def _sync_slots(self) -> None:
+        """Bundled: fill the receive slots with the streams chosen, and tell the client."""
+        if self._publish_link is None:
+            return  # resynced once connected
+        wanted = self._choose(self._wanted())
+        changed = False
+        for key in list(self._subscriptions):
+            if key not in wanted:
+                self._unsubscribe(key)
+                changed = True
+        for key, forwarder in wanted.items():
+            if key in self._subscriptions:
+                continue
+            carries = _carries(key[1], bundled=True)
+            # _choose kept to the counts, so a slot of the kind is spare.
+            spare = next(slot for slot in self._spare if slot.carries == carries)
+            self._spare.remove(spare)
+            assert spare.track is not None
+            self._subscriptions[key] = _Subscription(
+                key, spare.transceiver, spare.track, forwarder, spare.last_outlet
+            )
+            changed = True
+        if not changed:
+            return
+        self._open_outlets()
+        self.slot_changes += 1
+        slots: dict[str, protocol.StreamInfo] = {}
+        for (participant_id, source), subscription in self._subscriptions.items():
+            publisher = self._room.participants.get(participant_id)
+            mid = subscription.transceiver.mid
+            if publisher is not None and mid is not None:
+                slots[mid] = protocol.StreamInfo(
+                    participant_id=participant_id, uid=publisher.record.uid, source=source
+                )
+        self._participant.send(protocol.Slots(slots=dict(sorted(slots.items(), key=lambda i: int(i[0])))))
+
     async def _sync(self) -> None:
+        if self._publish is None:
+            return  # its publish says how it receives (bundled or split); resynced after it
+        if self.bundled:
+            self._sync_slots()
+            return
         wanted = self._wanted()
         changed = False
         for key in list(self._subscriptions):
@@ -388,7 +541,7 @@ class SfuPeer:
             assert self._subscribe is not None
             # An m-line is never added while one of its kind is spare, so a subscriber's
             # description stays as long as the most streams it has had at once (issue 15 #3).
-            spare = next((slot for slot in self._spare if slot.transceiver.kind == forwarder.kind), None)
+            spare = next((slot for slot in self._spare if slot.carries == forwarder.kind), None)
             if spare is None:
                 transceiver = self._subscribe.addTransceiver(track, direction="sendonly")
                 follows = None
@@ -416,7 +569,7 @@ class SfuPeer:
                 subscription.forwarder.kind,
                 transceiver.sender._ssrc,
                 codecs[0].payloadType,
-                lambda: self._subscribe_link,
+                self._receive_link,
                 asyncio.get_running_loop().time,  # the forwarders' clock too
                 follows=subscription.follows,
                 max_height=NATIVE_MAX_HEIGHT,
@@ -425,21 +578,32 @@ class SfuPeer:
             self._by_outlet_ssrc[outlet.ssrc] = subscription
             subscription.forwarder.attach(outlet)
 
+    def _receive_link(self) -> RtpLink | None:
+        """Where the others' media goes out to this participant."""
+        return self._publish_link if self.bundled else self._subscribe_link
+
     def _unsubscribe(self, key: tuple[str, Source]) -> None:
         subscription = self._subscriptions.pop(key)
         if subscription.outlet is not None:
             self._resent += subscription.outlet.resent
             subscription.forwarder.detach(subscription.outlet)
             self._by_outlet_ssrc.pop(subscription.outlet.ssrc, None)
+        last = subscription.outlet or subscription.follows
+        transceiver = subscription.transceiver
+        if self.bundled:
+            # A receive slot keeps its track and direction: emptying it needs no negotiation.
+            spare = _SpareSlot(transceiver, last, _carries(key[1], bundled=True), subscription.track)
+            self._spare.append(spare)
+            self._spare.sort(key=lambda slot: self._slot_order[slot.transceiver])  # lowest mid first
+            return
         subscription.track.stop()
-        subscription.transceiver.sender.replaceTrack(None)
-        subscription.transceiver.direction = "inactive"
-        mid = subscription.transceiver.mid
+        transceiver.sender.replaceTrack(None)
+        transceiver.direction = "inactive"
+        mid = transceiver.mid
         if mid in self._streams:
             self._streams[mid].active = False
         if not self._closed:
-            last = subscription.outlet or subscription.follows
-            self._spare.append(_SpareSlot(subscription.transceiver, last))
+            self._spare.append(_SpareSlot(transceiver, last, _carries(key[1], bundled=False)))
 
     async def _negotiate(self, pc: RTCPeerConnection) -> None:
         await pc.setLocalDescription(await pc.createOffer())
@@ -465,8 +629,21 @@ class SfuPeer:
 
     @property
     def subscribe_mlines(self) -> int:
-        """The m-lines of the subscribe description (bounded by the most streams at once)."""
+        """The m-lines that receive (split: bounded by the most streams at once; bundled: the slots)."""
+        if self.bundled:
+            return len(self._slot_order)
         return 0 if self._subscribe is None else len(self._subscribe.getTransceivers())
+
+    @property
+    def description_bytes(self) -> int:
+        """The size of the SDP this participant holds now, both descriptions of every connection."""
+        return sum(
+            len(description.sdp)
+            for pc in (self._publish, self._subscribe)
+            if pc is not None
+            for description in (pc.localDescription, pc.remoteDescription)
+            if description is not None
+        )
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -478,6 +655,9 @@ class SfuPeer:
             forwarder.outlets.clear()
         for key in list(self._subscriptions):
             self._unsubscribe(key)
+        for slot in self._spare:
+            if slot.track is not None:
+                slot.track.stop()
         for link in (self._publish_link, self._subscribe_link):
             if link is not None:
                 link.close()

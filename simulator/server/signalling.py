@@ -155,8 +155,8 @@ class SignallingHandler:
         sfu = participant.sfu
         assert isinstance(sfu, SfuPeer)  # a native participant's
         match message:
-            case protocol.Publish(sdp=sdp):
-                answer = await sfu.publish(sdp)
+            case protocol.Publish(sdp=sdp, receive=receive):
+                answer = await sfu.publish(sdp, receive)
                 participant.send(protocol.PublishAnswer(sdp=answer))
                 for p in room:
                     if p.sfu is not None:

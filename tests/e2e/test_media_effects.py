@@ -95,9 +95,9 @@ async def test_screen_share_is_a_second_video_stream(join: Join) -> None:
 async def test_subscribe_slots_are_reused_through_churn_and_carry_the_newcomer(
     join: Join, backend: Backend
 ) -> None:
-    """Issue 15 #3: shares and leaves free m-lines that the next stream takes; the description
-    stays as long as the most streams at once, and a stream on a reused slot is whole."""
-    alice, bob = await join("alice"), await join("bob")
+    """Issue 15 #3 (split): shares and leaves free m-lines that the next stream takes; the
+    description stays as long as the most streams at once, and a stream on a reused slot is whole."""
+    alice, bob = await join("alice", transport="split"), await join("bob", transport="split")
     room = backend.rooms.get("s1")
     assert room is not None and alice.client.session is not None and alice.client.session.me is not None
     alice_sfu = room.participants[alice.client.session.me.participant_id].sfu
@@ -112,7 +112,7 @@ async def test_subscribe_slots_are_reused_through_churn_and_carry_the_newcomer(
     assert alice_sfu.subscribe_mlines == 3  # bob's mic, camera and one screen slot, reused each time
     bob.client.end_session()
     await alice.recorder.wait_for("on_user_left")
-    carol = await join("carol")
+    carol = await join("carol", transport="split")
     await alice.evidence.wait_for(
         lambda: "carol" in alice.evidence.heard() and alice.evidence.frames_from("carol") >= 5, MEDIA
     )
@@ -178,7 +178,7 @@ async def test_a_subscribers_picture_loss_reaches_the_publisher(join: Join) -> N
     await bob.evidence.wait_for(lambda: bob.evidence.frames_from("alice") >= 3, MEDIA)
     alice_session, bob_session = alice.client.session, bob.client.session
     assert alice_session is not None and bob_session is not None
-    assert alice_session._publish_pc is not None and bob_session._subscribe_pc is not None
+    assert alice_session._publish_pc is not None and bob_session.receiving_connection is not None
 
     camera_sender = alice_session._publish_pc.getTransceivers()[1].sender
     keyframe_asked = asyncio.Event()
@@ -191,7 +191,7 @@ async def test_a_subscribers_picture_loss_reaches_the_publisher(join: Join) -> N
     camera_sender._send_keyframe = spy
     receiver = next(
         t.receiver
-        for t in bob_session._subscribe_pc.getTransceivers()
+        for t in bob_session.receiving_connection.getTransceivers()
         if (s := bob_session._consumed.get(t.mid or "")) is not None
         and (s.uid, s.source) == ("alice", "camera")
     )

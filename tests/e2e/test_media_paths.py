@@ -66,7 +66,7 @@ async def test_a_decoders_picture_loss_makes_a_lean_publisher_jump_to_a_keyframe
         jump()
 
     camera.on_keyframe_request = spy  # type: ignore[method-assign]
-    pc = full.client.session._subscribe_pc
+    pc = full.client.session.receiving_connection
     assert pc is not None
     receiver = next(
         t.receiver

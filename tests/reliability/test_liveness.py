@@ -78,7 +78,7 @@ MEDIA_BOUND = DEAD_AFTER + CONSENT_INTERVAL + 1.5 + 6.0  # the watch's own bound
 
 
 def _pairs(session: CallSession) -> list[Any]:
-    pcs = [pc for pc in (session._publish_pc, session._subscribe_pc) if pc is not None]
+    pcs = [pc for pc in dict.fromkeys((session._publish_pc, session.receiving_connection)) if pc is not None]
     return [
         pair
         for pc in pcs
