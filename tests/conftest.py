@@ -19,7 +19,7 @@ from simulator.media.devices import FakeDevices
 from simulator.media.impairment import Schedule
 from simulator.media.paths import MediaPath
 from simulator.media.tones import TONES_HZ
-from simulator.protocol import Transport
+from simulator.protocol import ReceiveSlots, Transport
 from simulator.sdk import (
     CallAppSettingsBuilder,
     CallsClient,
@@ -129,6 +129,7 @@ async def join(backend: Backend, media_path: MediaPath) -> AsyncIterator[Join]:
         path: MediaPath | None = None,
         network: Schedule | None = None,
         transport: Transport = "bundled",
+        receive_slots: ReceiveSlots | None = None,
     ) -> Participant:
         auth_token = backend.provision_user(uid, uid.title(), f"https://avatars.test/{uid}.png")
         index = len(made)
@@ -142,6 +143,7 @@ async def join(backend: Backend, media_path: MediaPath) -> AsyncIterator[Join]:
             media_path=path or media_path,
             network=network,
             transport=transport,
+            receive_slots=receive_slots,
         )
         recorder = EventRecorder(uid)
         participant = Participant(uid, client, CallView(), recorder, auth_token)

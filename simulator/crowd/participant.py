@@ -70,6 +70,7 @@ class VirtualParticipant:
             http=http,
             media_path=planned.media_path,
             network=planned.network,
+            transport=planned.transport,
         )
         self.chat = ChatClient(name=self.uid, http=http) if ringing else None
         self.view = CallView(self.uid)

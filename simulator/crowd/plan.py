@@ -19,6 +19,7 @@ from simulator.crowd.scenario import Interval, Scenario
 from simulator.media import MediaPath
 from simulator.media.impairment import Schedule
 from simulator.media.tones import tone_for
+from simulator.protocol import Transport
 
 __all__ = ["Action", "ActionKind", "Identity", "Plan", "PlannedParticipant", "Shard", "make_plan"]
 
@@ -72,6 +73,7 @@ class PlannedParticipant:
     network_name: str = ""
     """The participant's network by name ("" or "clean": loopback as it is)."""
     network: Schedule | None = None
+    transport: Transport = "bundled"
 
     @property
     def tone_hz(self) -> int:
@@ -180,6 +182,7 @@ def make_plan(scenario: Scenario) -> Plan:
                         media_path="full" if place < group.full_sample else group.media,
                         join_at=round(min(index / header.join_rate, max(0.0, end / 2 - QUIET)), 3),
                         seed=seed,
+                        transport=group.transport,
                         **_network(scenario, group.networks, place),
                     )
                 )

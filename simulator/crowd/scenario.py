@@ -61,6 +61,7 @@ import msgspec
 
 from simulator.media.impairment import PROFILES, Schedule
 from simulator.media.paths import MediaPath
+from simulator.protocol import Transport
 
 __all__ = [
     "DEFAULT_SCENARIO",
@@ -122,6 +123,9 @@ class Sessions(_Strict, frozen=True):
     profile: Profile = "audio-video"
     media: MediaPath = "full"
     """The media path (:mod:`simulator.media.paths`): ``full`` decodes and analyses all it gets."""
+    transport: Transport = "bundled"
+    """How each participant connects its media (docs/signalling.md): ``bundled``, one connection
+    with receive slots; ``split``, a publish and a subscribe connection (the benchmarks' baseline)."""
     full_sample: Annotated[int, msgspec.Meta(ge=0, le=500)] = 0
     """Participants per session that take the ``full`` path whatever ``media`` says (realism on a sample)."""
     networks: tuple[str, ...] = ()
