@@ -56,6 +56,8 @@ class RunResult:
     """CPU of the embedded backend and SFU (this process), as a share of one core."""
     backend_cpu: list[tuple[float, float]] = field(default_factory=list)
     """(run time of a worker's progress sample, this process's CPU seconds when it arrived)."""
+    backend_cpu_before: float | None = None
+    """This process's CPU seconds as the workers were started (the embedded backend's run)."""
     steady: SteadyState | None = None
     """The steady window (everyone in): delivery, CPU per core, memory (see :mod:`steady`)."""
 
@@ -214,6 +216,7 @@ async def run_scenario(
             result.backend_cpu_share = round(
                 (time.process_time() - before) / max(result.wall_seconds, 1e-9), 3
             )
+            result.backend_cpu_before = before
             _fold_media_counts(result, backend.media_by_uid)
             return result
     finally:

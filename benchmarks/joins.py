@@ -1,0 +1,143 @@
+"""Joins at scale: how fast a crowd comes in, split against bundled (issue 17).
+
+Each measurement is a real ``callsim run`` like :mod:`benchmarks.capacity` (rooms of 4,
+lean participants sending and receiving media, the backend pinned to one core and the
+generator to the other), with every participant on one transport:
+
+* ``split`` — a publish and a subscribe connection per participant; every join renegotiates
+  the subscribe connection of each room-mate (the design before issue 17);
+* ``bundled`` — one connection with receive slots; a join costs the room-mates a ``slots``
+  message.
+
+Per run: createOffer → connected (p95), the join time (p95), the generator's event-loop lag
+(p99) while people join and once everyone is in, and the **backend's CPU per join**. The
+backend's CPU over the ramp (from the workers' start until everyone is in) also pays for
+the media of those already in; that part is taken off with the steady window's own rate:
+the backend's CPU share with everyone in, per participant, times the participant-seconds
+spent in the call during the ramp. What remains, over the joins, is the cost of joining.
+
+:func:`churn_descriptions` measures the description a subscriber holds as others come and
+go: in-process, one observer and waves of others joining and leaving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any, Final
+
+from simulator import eventloop
+from simulator.crowd.runner import RunResult, run_scenario
+from simulator.crowd.scenario import Header, Scenario, Sessions
+from simulator.crowd.steady import SteadyState
+from simulator.protocol import Transport
+
+__all__ = ["RATES", "SIZES", "TRANSPORTS", "churn_descriptions", "join_cost_ms", "measure_joins"]
+
+TRANSPORTS: Final[tuple[Transport, ...]] = ("split", "bundled")
+SIZES: Final = (100, 200, 400)
+RATES: Final = (50.0, 100.0)
+STEADY_SECONDS: Final = 8.0
+"""Run time after the last join: settling, then a steady window of a few samples."""
+
+
+def join_cost_ms(result: RunResult) -> float | None:
+    """The backend's CPU per join in ms, the media of those already in taken off (see above)."""
+    state = result.steady
+    series = result.metrics.series
+    participants = len(result.plan.participants)
+    full = [s["at"] for s in series if s["joined"] == participants]
+    if state is None or state.backend_cpu_share is None or not full or result.backend_cpu_before is None:
+        return None
+    settled = min(full)
+    reading = next(((at, cpu) for at, cpu in result.backend_cpu if at >= settled), None)
+    if reading is None:
+        return None
+    at, cpu = reading
+    ramp_cpu = cpu - result.backend_cpu_before
+    present = sum(max(0.0, at - p.join_at) for p in result.plan.participants)
+    media_cpu = state.backend_cpu_share / participants * present
+    return round(max(0.0, ramp_cpu - media_cpu) / participants * 1000, 2)
+
+
+def _ramp_lag_p99(result: RunResult) -> float:
+    participants = len(result.plan.participants)
+    lags = sorted(lag for s in result.metrics.series if s["joined"] < participants for lag in s["lags_ms"])
+    return round(lags[min(len(lags) - 1, int(len(lags) * 0.99))], 1) if lags else 0.0
+
+
+def measure_joins(transport: Transport, participants: int, rate: float) -> dict[str, Any]:
+    """One pinned run of ``participants`` lean participants joining at ``rate`` on ``transport``."""
+    joining = participants / rate
+    scenario = Scenario(
+        scenario=Header(
+            name=f"joins-{transport}-{participants}-{rate:g}",
+            seed=17,
+            # Joins happen in the first half of a run (simulator.crowd.plan), the rest is steady.
+            duration=2 * (joining + STEADY_SECONDS),
+            join_rate=rate,
+        ),
+        sessions=(Sessions(count=participants // 4, participants=4, media="lean", transport=transport),),
+    )
+    result = eventloop.run(run_scenario(scenario, workers=1, pin=True))
+    state: SteadyState | None = result.steady
+    connect = result.metrics.summary("connect_ms")
+    joins = result.metrics.summary("join_ms")
+    return {
+        "transport": transport,
+        "participants": participants,
+        "rate": rate,
+        "connect_p95_ms": connect.get("p95"),
+        "connect_count": connect.get("count", 0),
+        "join_p95_ms": joins.get("p95"),
+        "backend_cpu_per_join_ms": join_cost_ms(result),
+        "backend_steady_share": None if state is None else state.backend_cpu_share,
+        "ramp_lag_p99_ms": _ramp_lag_p99(result),
+        "steady_lag_p99_ms": None if state is None else state.generator_lag_p99_ms,
+        "delivery": None if state is None else state.delivery,
+        "errors": result.worker_errors[:3],
+    }
+
+
+async def churn_descriptions(transport: Transport, *, waves: int = 6, at_once: int = 3) -> list[int]:
+    """The observer's description size (bytes, every connection) after each wave of ``at_once``
+    others joining and leaving again, in-process on the lean path."""
+    from simulator.sdk import CallAppSettingsBuilder, CallsClient, CallSettingsBuilder, CallView  # noqa: PLC0415
+    from simulator.server import Backend  # noqa: PLC0415
+    from simulator.server.sfu import SfuPeer  # noqa: PLC0415
+
+    async with Backend() as backend, contextlib.AsyncExitStack() as stack:
+        app = CallAppSettingsBuilder().set_app_id("callsim").set_region("us").set_host(backend.url).build()
+
+        async def enter(uid: str) -> CallsClient:
+            client = CallsClient(name=uid, media_path="lean", transport=transport)
+            await stack.enter_async_context(client)
+            await client.init(app)
+            token = await client.generate_token("churn", backend.provision_user(uid, uid))
+            await client.start_session(token.token, CallSettingsBuilder().build(), CallView())
+            assert client.session is not None
+            async with asyncio.timeout(30):
+                await client.session.media_connected.wait()
+            return client
+
+        observer = await enter("observer")
+        assert observer.session is not None
+        assert observer.session.me is not None
+        room = backend.rooms.get("churn")
+        assert room is not None
+        peer = room.participants[observer.session.me.participant_id].sfu
+        assert isinstance(peer, SfuPeer)
+        sizes = []
+        for wave in range(waves):
+            others = [await enter(f"p{wave}-{n}") for n in range(at_once)]
+            uids = {c.name for c in others}
+            async with asyncio.timeout(30):
+                await observer.evidence.wait_for(lambda uids=uids: uids <= set(observer.evidence.heard()), 30)
+            for client in others:
+                session = client.session
+                assert session is not None
+                client.end_session()
+                async with asyncio.timeout(30):
+                    await session.closed.wait()
+            sizes.append(peer.description_bytes)
+        return sizes

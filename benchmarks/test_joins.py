@@ -1,0 +1,44 @@
+"""Joins at scale, split against bundled, in the same run (see :mod:`benchmarks.joins`)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
+
+from benchmarks.joins import RATES, SIZES, TRANSPORTS, churn_descriptions, measure_joins
+from simulator import eventloop
+from simulator.protocol import Transport
+
+needs_two_cores = pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="the generator and the backend need a core each (Linux, 2 cores or more)",
+)
+
+
+@needs_two_cores
+@pytest.mark.parametrize("rate", RATES, ids=lambda rate: f"{rate:g}-per-s")
+@pytest.mark.parametrize("participants", SIZES)
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_joins(benchmark: BenchmarkFixture, transport: Transport, participants: int, rate: float) -> None:
+    benchmark.group = f"joins: {participants} at {rate:g}/s"
+    outcome: dict[str, Any] = benchmark.pedantic(
+        measure_joins, args=(transport, participants, rate), rounds=1, iterations=1
+    )
+    benchmark.extra_info.update(outcome)
+    assert outcome["connect_count"] > 0, f"nobody connected: {outcome['errors']}"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_description_under_churn(benchmark: BenchmarkFixture, transport: Transport) -> None:
+    benchmark.group = "description under churn"
+    sizes: list[int] = benchmark.pedantic(
+        lambda: eventloop.run(churn_descriptions(transport)), rounds=1, iterations=1
+    )
+    benchmark.extra_info.update({"transport": transport, "description_bytes": sizes})
+    assert len(sizes) > 1
+    assert all(size > 0 for size in sizes)
+    if transport == "bundled":
+        assert len(set(sizes)) == 1, f"the bundled description changed under churn: {sizes}"
