@@ -3,8 +3,9 @@
 Micro groups pair an ``aiortc`` benchmark with a ``lean`` one (see
 ``test_media_micro``); the table gives aiortc's mean over the lean mean. The macro
 results (``test_media_macro``, :mod:`benchmarks.capacity`) give participants per core per path, as a ratio to
-aiortc's default path measured in the same run. The table is printed at the end and
-saved with the results (``ratios`` in the JSON).
+aiortc's default path measured in the same run. The join runs (``test_joins``) give split
+against bundled per size and rate (``joins`` in the JSON). The tables are printed at the
+end and saved with the results.
 """
 
 from __future__ import annotations
@@ -109,27 +110,84 @@ def _connect(step: dict[str, Any]) -> str:
     return f"{p95} ms at {step['participants']}" if p95 is not None else f"no join at {step['participants']}"
 
 
+def _joins(benchmarks: list[Any]) -> list[dict[str, Any]]:
+    """Split against bundled for each size and rate measured in this run (benchmarks.joins)."""
+    runs: dict[tuple[int, float], dict[str, dict[str, Any]]] = {}
+    for bench in benchmarks:
+        info = bench.extra_info
+        if bench.group and bench.group.startswith("joins:") and "transport" in info:
+            runs.setdefault((info["participants"], info["rate"]), {})[info["transport"]] = info
+    rows = []
+    for (participants, rate), by in sorted(runs.items()):
+        split, bundled = by.get("split", {}), by.get("bundled", {})
+        before, after = split.get("backend_cpu_per_join_ms"), bundled.get("backend_cpu_per_join_ms")
+        rows.append(
+            {
+                "participants": participants,
+                "rate": rate,
+                "split": {k: split.get(k) for k in _JOIN_FIGURES},
+                "bundled": {k: bundled.get(k) for k in _JOIN_FIGURES},
+                "cpu_ratio": round(before / after, 1) if before and after else None,
+            }
+        )
+    return rows
+
+
+_JOIN_FIGURES = (
+    "connect_p95_ms",
+    "join_p95_ms",
+    "backend_cpu_per_join_ms",
+    "ramp_lag_p99_ms",
+    "steady_lag_p99_ms",
+)
+
+
+def _join_text(figures: dict[str, Any]) -> str:
+    if figures.get("connect_p95_ms") is None:
+        return "not measured"
+    return (
+        f"{figures['connect_p95_ms']} ms; CPU {figures['backend_cpu_per_join_ms']} ms/join; "
+        f"lag p99 {figures['ramp_lag_p99_ms']} / {figures['steady_lag_p99_ms']} ms"
+    )
+
+
 def pytest_benchmark_update_json(
     config: pytest.Config, benchmarks: list[Any], output_json: dict[str, Any]
 ) -> None:
     session = config._benchmarksession  # type: ignore[attr-defined]
     output_json["ratios"] = _ratios(session.benchmarks)
+    output_json["joins"] = _joins(session.benchmarks)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     session = getattr(config, "_benchmarksession", None)
     if session is None or not session.benchmarks:
         return
-    rows = _ratios(session.benchmarks)
-    if not rows:
-        return
-    table = Table(title="media core: aiortc's way against callsim's lean path (ratio: times cheaper)")
-    for column in ("measure", "aiortc", "lean", "ratio"):
-        table.add_column(column)
-    for row in rows:
-        ratio = "" if row["ratio"] is None else f"×{row['ratio']}"
-        table.add_row(row["measure"], row["aiortc"], row["lean"], ratio)
     console = Console(width=160, record=True, file=io.StringIO())
-    console.print(table)
+    if rows := _ratios(session.benchmarks):
+        table = Table(title="media core: aiortc's way against callsim's lean path (ratio: times cheaper)")
+        for column in ("measure", "aiortc", "lean", "ratio"):
+            table.add_column(column)
+        for row in rows:
+            ratio = "" if row["ratio"] is None else f"×{row['ratio']}"
+            table.add_row(row["measure"], row["aiortc"], row["lean"], ratio)
+        console.print(table)
+    if joins := _joins(session.benchmarks):
+        table = Table(
+            title="joins: createOffer → connected p95; backend CPU per join; generator lag p99 (ramp, steady)"
+        )
+        for column in ("participants × joins/s", "split", "bundled", "CPU per join"):
+            table.add_column(column)
+        for row in joins:
+            ratio = "" if row["cpu_ratio"] is None else f"×{row['cpu_ratio']} lower"
+            table.add_row(
+                f"{row['participants']} × {row['rate']:g}/s",
+                _join_text(row["split"]),
+                _join_text(row["bundled"]),
+                ratio,
+            )
+        console.print(table)
+    if not console.export_text(clear=False).strip():
+        return
     for line in console.export_text().splitlines():
         terminalreporter.write_line(line)

@@ -131,8 +131,11 @@ async def churn_descriptions(transport: Transport, *, waves: int = 6, at_once: i
         for wave in range(waves):
             others = [await enter(f"p{wave}-{n}") for n in range(at_once)]
             uids = {c.name for c in others}
-            async with asyncio.timeout(30):
-                await observer.evidence.wait_for(lambda uids=uids: uids <= set(observer.evidence.heard()), 30)
+
+            def all_heard(uids: set[str] = uids) -> bool:
+                return uids <= set(observer.evidence.heard())
+
+            await observer.evidence.wait_for(all_heard, 30)
             for client in others:
                 session = client.session
                 assert session is not None
