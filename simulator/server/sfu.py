@@ -191,8 +191,8 @@ class SfuPeer:
         self.receive: protocol.ReceiveSlots | None = None
         """Bundled: the receive slots the publish offer asked for (None: split)."""
         self._slot_order: dict[RTCRtpTransceiver, int] = {}
-        self._crowded = False
-        """Bundled: some kind had more streams than slots at the last review."""
+        self._review: asyncio.TimerHandle | None = None
+        """Bundled: the next review of who holds the slots, while some kind has more streams than slots."""
         self.slot_changes = 0
 
     def start(self) -> None:
@@ -255,7 +255,6 @@ class SfuPeer:
                 # publish connection without RTP is dead even if ICE still answers.
                 self._publish_watch = self._watch(pc, "publish", rtp_expected=True)
                 if self.bundled:
-                    self._tasks.spawn(self._review_slots(), "slot-review")
                     self.resync()  # the slots fill once there is a link to send on
 
         return str(pc.localDescription.sdp)
@@ -444,13 +443,6 @@ class SfuPeer:
             protocol.Error(code=Codes.MEDIA_LOST, message=f"media lost: {reason}", fatal=True)
         )
 
-    async def _review_slots(self) -> None:
-        """Bundled: while some kind has more streams than slots, who speaks is reviewed."""
-        while True:
-            await asyncio.sleep(SLOT_REVIEW)
-            if self._crowded:
-                self._dirty.set()
-
     def _speaking(self, participant_id: str, now: float) -> bool:
         publisher = self._room.participants.get(participant_id)
         mic = None if publisher is None or publisher.sfu is None else publisher.sfu.forwarders.get("mic")
@@ -464,17 +456,21 @@ class SfuPeer:
         by_kind: dict[protocol.SlotKind, list[tuple[str, Source]]] = {"audio": [], "video": [], "screen": []}
         for key in wanted:  # in join order
             by_kind[_carries(key[1], bundled=True)].append(key)
-        now = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        now = loop.time()
         chosen: dict[tuple[str, Source], Forwarder] = {}
-        self._crowded = False
+        crowded = False
         for kind, candidates in by_kind.items():
             keys = candidates
             if len(keys) > limits[kind]:
-                self._crowded = True
+                crowded = True
                 keys = sorted(
                     keys, key=lambda k: (not self._speaking(k[0], now), k not in self._subscriptions)
                 )[: limits[kind]]
             chosen.update((key, wanted[key]) for key in keys)
+        if crowded and (self._review is None or self._review.cancelled() or self._review.when() <= now):
+            # Who speaks changes without any message: look again in a while, as long as it matters.
+            self._review = loop.call_later(SLOT_REVIEW, self._dirty.set)
         return chosen
 
     def _sync_slots(self) -> None:
@@ -650,6 +646,8 @@ class SfuPeer:
     async def close(self) -> None:
         """Stop negotiating and forwarding, then close both connections (idempotent)."""
         self._closed = True
+        if self._review is not None:
+            self._review.cancel()
         await self._tasks.aclose()  # the negotiator first
         for forwarder in self.forwarders.values():
             forwarder.outlets.clear()
