@@ -27,6 +27,7 @@ import contextlib
 from typing import Any, Final
 
 from simulator import eventloop
+from simulator.crowd.plan import QUIET
 from simulator.crowd.runner import RunResult, run_scenario
 from simulator.crowd.scenario import Header, Scenario, Sessions
 from simulator.crowd.steady import SteadyState
@@ -37,8 +38,8 @@ __all__ = ["RATES", "SIZES", "TRANSPORTS", "churn_descriptions", "join_cost_ms",
 TRANSPORTS: Final[tuple[Transport, ...]] = ("split", "bundled")
 SIZES: Final = (100, 200, 400)
 RATES: Final = (50.0, 100.0)
-STEADY_SECONDS: Final = 8.0
-"""Run time after the last join: settling, then a steady window of a few samples."""
+STEADY_SECONDS: Final = 10.0
+"""Run time after the last join, at least: settling, then a steady window of a few samples."""
 
 
 def join_cost_ms(result: RunResult) -> float | None:
@@ -73,8 +74,8 @@ def measure_joins(transport: Transport, participants: int, rate: float) -> dict[
         scenario=Header(
             name=f"joins-{transport}-{participants}-{rate:g}",
             seed=17,
-            # Joins happen in the first half of a run (simulator.crowd.plan), the rest is steady.
-            duration=2 * (joining + STEADY_SECONDS),
+            # Joins must fit in the first half of a run less its quiet end (simulator.crowd.plan).
+            duration=max(2 * (joining + QUIET), joining + STEADY_SECONDS),
             join_rate=rate,
         ),
         sessions=(Sessions(count=participants // 4, participants=4, media="lean", transport=transport),),

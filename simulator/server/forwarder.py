@@ -36,7 +36,15 @@ import struct
 from collections.abc import Callable
 from typing import Final
 
-from simulator.media.rtp import RtpLink, nack, payload_offset, pli, vp8_keyframe_height, vp8_keyframe_start
+from simulator.media.rtp import (
+    RtpLink,
+    audible,
+    nack,
+    payload_offset,
+    pli,
+    vp8_keyframe_height,
+    vp8_keyframe_start,
+)
 from simulator.server.budget import Budget
 
 __all__ = ["LAYER_REVIEW", "NACK_RATE", "PLI_INTERVAL", "RESEND_RATE", "Forwarder", "Outlet"]
@@ -269,6 +277,13 @@ class Forwarder:
             outlet.target = target
             if outlet.waiting_for_keyframe:
                 self.request_keyframe(target)
+
+    def note_arrival(self, packet: bytes, arrival: float) -> None:
+        """A packet of this stream arrived (still protected: only its length is read). An audio
+        stream notes when it last carried sound, for who is speaking; call it for every packet,
+        forwarded or not, so that a speaker nobody receives yet can be chosen."""
+        if self.kind == "audio" and audible(packet):
+            self.audible_at = arrival
 
     def forward(self, clear: bytes, layer: int = 0) -> None:
         """One clear packet of ``layer`` from the publisher, to every outlet that takes it."""

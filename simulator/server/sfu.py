@@ -53,7 +53,6 @@ from simulator.media.rtp import (
     RTPFB_NACK,
     RtpLink,
     SilentTrack,
-    audible,
     header,
     parse_rtcp,
     release_receivers,
@@ -335,8 +334,8 @@ class SfuPeer:
         link = self._publish_link
         if link is None:
             return
-        if forwarder is not None and forwarder.kind == "audio" and audible(packet):
-            forwarder.audible_at = arrival
+        if forwarder is not None:
+            forwarder.note_arrival(packet, arrival)
         if forwarder is None:
             # A retransmission (an answer to a NACK forwarded to an aiortc publisher).
             if (forwarder := self._by_rtx_ssrc.get(ssrc)) is not None:

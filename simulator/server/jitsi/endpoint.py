@@ -316,7 +316,7 @@ class Endpoint:
                 removed.append(which)
         return removed
 
-    def _on_rtp(self, packet: bytes, _: float) -> None:
+    def _on_rtp(self, packet: bytes, arrival: float) -> None:
         link = self._link
         if link is None:
             return
@@ -334,6 +334,7 @@ class Endpoint:
                 forwarder.forward(original, layer)
             return
         forwarder, layer = found
+        forwarder.note_arrival(packet, arrival)
         clear = link.unprotect(packet)
         if clear is not None:
             forwarder.forward(clear, layer)
