@@ -29,17 +29,32 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-from typing import Any
+from typing import Any, Final
 
 import aiortc.rtcpeerconnection
 import aiortc.rtcrtpreceiver
-from aiortc import RTCPeerConnection, RTCRtpCodecParameters
+from aiortc import RTCPeerConnection, RTCRtpCodecCapability, RTCRtpCodecParameters, RTCRtpReceiver
 from aiortc.rate import RemoteBitrateEstimator
 from aiortc.rtcdtlstransport import RTCCertificate
 
 from simulator.media.ice import rtc_configuration
 
-__all__ = ["close_peer_connection", "open_peer_connection", "shared_certificate"]
+__all__ = ["FORWARDED_CODECS", "close_peer_connection", "open_peer_connection", "shared_certificate"]
+
+
+def _codecs(kind: str, wanted: set[str]) -> list[RTCRtpCodecCapability]:
+    capabilities = RTCRtpReceiver.getCapabilities(kind)
+    assert capabilities is not None, kind
+    return [c for c in capabilities.codecs if c.mimeType.lower() in wanted]
+
+
+FORWARDED_CODECS: Final = {
+    "audio": _codecs("audio", {"audio/opus"}),
+    "video": _codecs("video", {"video/vp8", "video/rtx"}),
+}
+"""What the reference SFU forwards: it recognises VP8 keyframes only, and maps payload types
+per subscriber within one codec (a publisher in another codec would reach nobody). The SFU
+answers with these alone; the reference client offers only these (a smaller description)."""
 
 
 class _LazyEstimator:

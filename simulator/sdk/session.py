@@ -29,7 +29,7 @@ from simulator.media.lean import LeanPublisher, LeanReceiver, LeanSource
 from simulator.media.liveness import MediaWatch
 from simulator.media.passthrough import stop_decoding
 from simulator.media.paths import make_sources
-from simulator.media.peer import close_peer_connection, open_peer_connection
+from simulator.media.peer import FORWARDED_CODECS, close_peer_connection, open_peer_connection
 from simulator.media.rtp import RtpLink
 from simulator.media.sources import PreEncodedTrack
 from simulator.sdk.call_view import CallView, Tile
@@ -453,10 +453,11 @@ class CallSession:
 
         for source in sources:
             transceiver = pc.addTransceiver(source.track, direction="sendonly")
+            transceiver.setCodecPreferences(FORWARDED_CODECS[source.track.kind])
             if isinstance(source, PreEncodedTrack):
                 source.attach_sender(transceiver.sender)
         for kind, _ in receive.kinds() if receive is not None else ():
-            pc.addTransceiver(kind, direction="recvonly")
+            pc.addTransceiver(kind, direction="recvonly").setCodecPreferences(FORWARDED_CODECS[kind])
         await pc.setLocalDescription(await pc.createOffer())
         self._shape(pc)
         self._outbox.put_nowait(protocol.Publish(sdp=_without_remb(pc.localDescription.sdp), receive=receive))

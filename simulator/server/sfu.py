@@ -37,8 +37,6 @@ from typing import Final, Literal
 
 from aiortc import (
     RTCPeerConnection,
-    RTCRtpCodecCapability,
-    RTCRtpReceiver,
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
@@ -47,7 +45,7 @@ from aiortc.rtp import RtcpPsfbPacket, RtcpRtpfbPacket
 
 from simulator import protocol
 from simulator.media.liveness import MediaWatch
-from simulator.media.peer import close_peer_connection, open_peer_connection
+from simulator.media.peer import FORWARDED_CODECS, close_peer_connection, open_peer_connection
 from simulator.media.rtp import (
     PSFB_PLI,
     RTPFB_NACK,
@@ -77,18 +75,6 @@ PUBLISH_SLOTS: Final[tuple[tuple[str, Source], ...]] = (
 )
 
 
-def _codecs(kind: str, wanted: set[str]) -> list[RTCRtpCodecCapability]:
-    capabilities = RTCRtpReceiver.getCapabilities(kind)
-    assert capabilities is not None, kind
-    return [c for c in capabilities.codecs if c.mimeType.lower() in wanted]
-
-
-FORWARDED_CODECS: Final = {
-    "audio": _codecs("audio", {"audio/opus"}),
-    "video": _codecs("video", {"video/vp8", "video/rtx"}),
-}
-"""What the SFU forwards: it recognises VP8 keyframes only, and maps payload types per
-subscriber within one codec (a publisher in another codec would reach nobody)."""
 FORWARDED_NAMES: Final = {"audio": "Opus", "video": "VP8"}
 ANSWER_TIMEOUT: Final = 15.0
 NATIVE_MAX_HEIGHT: Final = 360
