@@ -10,11 +10,9 @@ generator to the other), with every participant on one transport:
   message.
 
 Per run: createOffer → connected (p95), the join time (p95), the generator's event-loop lag
-(p99) while people join and once everyone is in, and the **backend's CPU per join**. The
-backend's CPU over the ramp (from the workers' start until everyone is in) also pays for
-the media of those already in; that part is taken off with the steady window's own rate:
-the backend's CPU share with everyone in, per participant, times the participant-seconds
-spent in the call during the ramp. What remains, over the joins, is the cost of joining.
+(p99) while people join and once everyone is in, and the **backend's CPU per join**. What
+the backend spends while people join also pays for the media of those already in; the two
+are told apart by least squares over the run's CPU readings (:func:`join_cost_ms`).
 
 :func:`churn_descriptions` measures the description a subscriber holds as others come and
 go: in-process, one observer and waves of others joining and leaving.
@@ -24,7 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from typing import Any, Final
+
+import numpy as np
 
 from simulator import eventloop
 from simulator.crowd.plan import QUIET
@@ -43,22 +44,30 @@ STEADY_SECONDS: Final = 10.0
 
 
 def join_cost_ms(result: RunResult) -> float | None:
-    """The backend's CPU per join in ms, the media of those already in taken off (see above)."""
-    state = result.steady
-    series = result.metrics.series
-    participants = len(result.plan.participants)
-    full = [s["at"] for s in series if s["joined"] == participants]
-    if state is None or state.backend_cpu_share is None or not full or result.backend_cpu_before is None:
+    """The backend's CPU per join in ms, the media of those already in told apart (see above).
+
+    Between two readings of the backend's CPU, what it spent is taken to be a cost per
+    participant-second in the call (the media) plus a cost per join; least squares over
+    every interval of the run (the ramp and the steady window alike) gives both.
+    """
+    if result.backend_cpu_before is None:
         return None
-    settled = min(full)
-    reading = next(((at, cpu) for at, cpu in result.backend_cpu if at >= settled), None)
-    if reading is None:
+    readings = [(0.0, result.backend_cpu_before), *sorted(result.backend_cpu)]
+    joins = sorted(p.join_at for p in result.plan.participants)
+    rows, spent = [], []
+    for (start, cpu_start), (end, cpu_end) in itertools.pairwise(readings):
+        if end <= start:
+            continue
+        present = sum(max(0.0, end - max(start, at)) for at in joins if at < end)
+        joined = sum(1 for at in joins if start < at <= end) + (start == 0.0) * sum(
+            1 for at in joins if at == 0.0
+        )
+        rows.append((present, joined))
+        spent.append(cpu_end - cpu_start)
+    if len(rows) < 3:
         return None
-    at, cpu = reading
-    ramp_cpu = cpu - result.backend_cpu_before
-    present = sum(max(0.0, at - p.join_at) for p in result.plan.participants)
-    media_cpu = state.backend_cpu_share / participants * present
-    return round(max(0.0, ramp_cpu - media_cpu) / participants * 1000, 2)
+    (_per_second, per_join), *_ = np.linalg.lstsq(np.array(rows, dtype=float), np.array(spent), rcond=None)
+    return round(float(per_join) * 1000, 2)
 
 
 def _ramp_lag_p99(result: RunResult) -> float:
