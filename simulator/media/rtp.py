@@ -275,6 +275,7 @@ class RtpLink:
         # The socket's protocol is aioice's; this instance attribute puts the lean path in front.
         setattr(self._protocol, "datagram_received", self._datagram_received)  # noqa: B010
         self.closed = False
+        self.dropped_backlog = _drop_queued_media(connection)
 
     def _datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         # RFC 7983 demultiplexing: 128–191 is (S)RTP/(S)RTCP; the rest (STUN, DTLS) is aiortc's.
@@ -332,3 +333,26 @@ class RtpLink:
         if not self.closed:
             self.closed = True
             setattr(self._protocol, "datagram_received", self._original)  # noqa: B010
+
+
+def _drop_queued_media(connection: Any) -> int:
+    """Take the SRTP and SRTCP that aioice queued for aiortc before the link took the socket
+    out of its queue (other datagrams stay, in order); returns how many were dropped.
+
+    The far end sends from the moment its own side is up, and until the link is made (a busy
+    loop: seconds at a join burst) its media queues for aiortc's own path, ~60 µs a packet
+    (the lean path: ~10), which would work through it long after the link exists. Those
+    packets are stale: a receiver counts from the first packet it sees, and video starts on a
+    keyframe, so dropping them costs nothing but the wait.
+    """
+    queue = connection._queue
+    kept, dropped = [], 0
+    while not queue.empty():
+        item = queue.get_nowait()
+        if item is not None and 127 < item[0][0] < 192:  # RFC 7983: (S)RTP and (S)RTCP
+            dropped += 1
+        else:
+            kept.append(item)
+    for item in kept:
+        queue.put_nowait(item)
+    return dropped
