@@ -13,9 +13,16 @@ touched, and the copy comes first on ``PYTHONPATH``, before the editable install
     python tools/mutation.py --sample 40             # a sampled run (seeded: the same mutants each time)
     python tools/mutation.py --sample 0              # every mutant (hours)
     python tools/mutation.py --sample 40 --checks-from bfeb452   # the same mutants, the suite of then
+    python tools/mutation.py --sample 200 --at d6e3139            # the tree of a commit, not the working tree
 
 It writes ``mutation.json`` (the score and every survivor with its diff) to ``--out``.
-Survivors are triaged by hand in ``docs/mutation-survivors.toml``.
+Survivors are triaged by hand in ``docs/mutation-survivors.toml``; a check written for one
+is verified against it with ``--verify``: the survivor's diff (from ``--out``'s
+``mutation.json``) applied to a private copy, the check must pass without it and fail with it.
+
+    python tools/mutation.py --at d6e3139 --out DIR \
+        --verify "simulator/sdk/client.py:219:core/ReplaceAndWithOr#2" \
+        --check conformance/checks/session/test_lifecycle.py  # the module, or one check's node id
 """
 
 from __future__ import annotations
@@ -61,25 +68,49 @@ TIMEOUT: Final = 240.0
 """Seconds per mutant; a mutant that hangs the suite that long counts as killed (cosmic-ray)."""
 
 
-def copy_tree(work: Path, checks_from: str | None) -> None:
-    """The working tree's files (tracked and new, not ignored) into ``work``; with
+def extract(work: Path, revision: str, *paths: str) -> None:
+    """``paths`` (default: everything) as they were at ``revision``, into ``work``."""
+    archive = subprocess.run(
+        ["git", "archive", revision, *paths], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(work)], input=archive, check=True)
+
+
+def copy_tree(work: Path, at: str | None, checks_from: str | None) -> None:
+    """The working tree's files (tracked and new, not ignored) into ``work``, or with ``at``
+    the tree of that revision (a run whose survivors' line numbers are that commit's); with
     ``checks_from``, ``conformance/`` as it was at that revision."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-        cwd=ROOT, capture_output=True, check=True, text=True,
-    ).stdout.split("\0")  # fmt: skip
-    for name in filter(None, listed):
-        source = ROOT / name
-        if source.is_file():
-            target = work / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
+    if at:
+        extract(work, at)
+    else:
+        listed = subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+            cwd=ROOT, capture_output=True, check=True, text=True,
+        ).stdout.split("\0")  # fmt: skip
+        for name in filter(None, listed):
+            source = ROOT / name
+            if source.is_file():
+                target = work / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
     if checks_from:
         shutil.rmtree(work / "conformance")
-        archive = subprocess.run(
-            ["git", "archive", checks_from, "conformance"], cwd=ROOT, capture_output=True, check=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(work)], input=archive, check=True)
+        extract(work, checks_from, "conformance")
+
+
+def source(at: str | None) -> str:
+    """What a run mutated: the commit ``at`` names, or the working tree at HEAD (and whether
+    it had uncommitted changes)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, check=True, text=True
+        ).stdout.strip()
+
+    if at:
+        return git("rev-parse", f"{at}^{{commit}}")
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return f"working tree at {git('rev-parse', 'HEAD')}" + (" with uncommitted changes" if dirty else "")
 
 
 def config(work: Path) -> Path:
@@ -207,18 +238,60 @@ def summarise(session: Path) -> dict[str, Any]:
     }
 
 
+def imports_the_copy(work: Path, env: dict[str, str]) -> None:
+    where = subprocess.run(
+        [sys.executable, "-c", "import simulator as s, conformance as c; print(s.__file__, c.__file__)"],
+        cwd=work, env=env, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    if str(work) not in where:
+        raise SystemExit(f"the copy is not what the tests import: {where}")
+
+
+def verify(args: argparse.Namespace) -> int:
+    """Run ``--check`` on a private copy without the survivor ``--verify``, then with it
+    applied (its diff from ``--out``'s ``mutation.json``): killed if it passes, then fails.
+
+    The copy is taken as the run's (``--at``), with ``conformance/`` from the working tree:
+    the check being verified is usually not committed yet."""
+    result = json.loads((args.out / "mutation.json").read_text())
+    found = [s for s in result["survivors"] if s["id"] == args.verify]
+    if not found:
+        raise SystemExit(f"{args.verify} is not a survivor in {args.out / 'mutation.json'}")
+    if not args.at:
+        print("note: without --at (the run's commit), the diff may not apply where lines moved", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="callsim-verify-"))
+    try:
+        copy_tree(work, args.at, None)
+        if args.at:
+            shutil.rmtree(work / "conformance")
+            shutil.copytree(
+                ROOT / "conformance", work / "conformance", ignore=shutil.ignore_patterns("__pycache__")
+            )
+        env = environment(work)
+        imports_the_copy(work, env)
+        command = [sys.executable, "-m", "pytest", *args.check, "-q", "-p", "no:cacheprovider"]
+        before = subprocess.run(command, cwd=work, env=env, check=False).returncode
+        if before != 0:
+            print(f"the check fails without the mutant (pytest exit {before}): fix the check first")
+            return 2
+        # cosmic-ray's diff ends without a newline, which git apply reads as a cut patch.
+        patch = found[0]["diff"].rstrip("\n") + "\n"
+        subprocess.run(["git", "apply", "-p1"], cwd=work, input=patch, text=True, check=True)
+        after = subprocess.run(command, cwd=work, env=env, check=False).returncode
+        verdict = "killed" if after != 0 else "survived"
+        print(f"{args.verify}: {verdict} by {' '.join(args.check)}")
+        return 0 if after != 0 else 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="callsim-mutation-"))
     try:
-        copy_tree(work, args.checks_from)
+        copy_tree(work, args.at, args.checks_from)
         cfg = config(work)
         env = environment(work)
-        where = subprocess.run(
-            [sys.executable, "-c", "import simulator as s, conformance as c; print(s.__file__, c.__file__)"],
-            cwd=work, env=env, capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
-        if str(work) not in where:
-            raise SystemExit(f"the copy is not what the tests import: {where}")
+        imports_the_copy(work, env)
         session = work / "session.sqlite"
         for command in (
             ["cosmic-ray", "init", str(cfg), str(session)],
@@ -241,6 +314,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "in_annotations": annotations,
             "sampled": kept,
             "seed": args.seed,
+            "source": source(args.at),
             "checks_from": args.checks_from or "working tree",
             "seconds": round(elapsed, 1),
             "seconds_per_mutant": round(elapsed / kept, 1) if kept else None,
@@ -263,7 +337,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checks-from", default=None, metavar="REV", help="conformance/ as at this revision")
     parser.add_argument("--out", type=Path, default=ROOT / ".tox" / "mutation", help="mutation.json's folder")
     parser.add_argument("--keep", action="store_true", help="keep the private copy (its session.sqlite)")
+    parser.add_argument(
+        "--at", default=None, metavar="REV", help="mutate the tree of this revision, not the working tree"
+    )
+    parser.add_argument(
+        "--verify", default=None, metavar="SURVIVOR", help="a survivor's id in --out's mutation.json"
+    )
+    parser.add_argument(
+        "--check", nargs="+", default=[], metavar="NODE", help="with --verify: the check(s) to run"
+    )
     args = parser.parse_args(argv)
+    if args.verify:
+        if not args.check:
+            parser.error("--verify needs --check")
+        return verify(args)
     result = run(args)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "mutation.json").write_text(json.dumps(result, indent=2) + "\n")
