@@ -59,9 +59,7 @@ def join_cost_ms(result: RunResult) -> float | None:
         if end <= start:
             continue
         present = sum(max(0.0, end - max(start, at)) for at in joins if at < end)
-        joined = sum(1 for at in joins if start < at <= end) + (start == 0.0) * sum(
-            1 for at in joins if at == 0.0
-        )
+        joined = sum(1 for at in joins if start <= at < end)
         rows.append((present, joined))
         spent.append(cpu_end - cpu_start)
     if len(rows) < 3:
