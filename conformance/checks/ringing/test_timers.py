@@ -26,6 +26,28 @@ def test_an_accepted_call_is_never_unanswered(sut: Sut) -> None:
     assert bob.chat("getActiveCall")["sessionId"] == call["sessionId"]
 
 
+@check("F", MUST, "ringing", "virtualClock", items=("F.6", "F.7"), closes=(4,))
+def test_an_accepted_call_outlives_the_ringing_timeout_and_ends_at_the_other_side(sut: Sut) -> None:
+    """§F.6, §F.7: after the accept both join; the clock passes the ringing timeout (the
+    timer stopped at the accept must not fire, §F.3: its expiry would mark the call
+    unanswered or, refused, drop the initiator's active call); the initiator then leaves
+    and ends the call, which reaches the receiver as ``onCallEndedMessageReceived``."""
+    alice, bob = logged_in(sut, "alice", "bob")
+    call = ring(alice, bob, timeout=30)
+    session_id = call["sessionId"]
+    bob.chat("acceptCall", sessionId=session_id)
+    alice.wait("onOutgoingCallAccepted", listener="chat:app")
+    alice.join(session_id)
+    bob.join(session_id)
+    sut.advance(600)
+    alice.end()  # its leave takes a round trip to the backend: a fired timer's request lands first
+    ended = alice.chat("endCall", sessionId=session_id)
+    assert ended is not None and (ended["sessionId"], ended["status"]) == (session_id, "ended"), ended
+    assert bob.wait("onCallEndedMessageReceived", listener="chat:app").payload["status"] == "ended"
+    assert chat_names(alice) == ["onOutgoingCallAccepted"]
+    assert chat_names(bob) == ["onIncomingCallReceived", "onCallEndedMessageReceived"]
+
+
 @check("F", MUST, "ringing", "virtualClock", items=("F.6",), closes=(4,))
 def test_a_cancelled_call_is_never_unanswered(sut: Sut) -> None:
     alice, bob = logged_in(sut, "alice", "bob")

@@ -58,3 +58,18 @@ def test_a_burst_of_changes_makes_one_update_with_the_last_state(sut: Sut) -> No
     assert updates(alice) == 3
     assert "Headset" in labels(alice, "audioOutputDevices")
     assert "USB Camera" not in labels(alice, "videoInputDevices")
+
+
+@check("I", SHOULD, "virtualClock", items=("A.2", "I"))
+def test_switch_camera_brings_one_device_list_update(sut: Sut) -> None:
+    """§A.2 #14: switchCamera re-acquires the camera facing the other way and re-enumerates
+    the devices: one onMediaDeviceListUpdated 500 ms later, one camera in it active. (K36: a
+    participant with no camera facing the other way may get nothing; the harness's default
+    devices, the reference's among them, have a front and a back camera.)"""
+    alice = settled(sut)
+    alice.calls("switchCamera")
+    sut.advance(0.5)
+    update = alice.wait("onMediaDeviceListUpdated", 2).payload
+    assert sum(1 for d in update["videoInputDevices"] if d["active"]) == 1, update
+    sut.advance(5)
+    assert updates(alice) == 2

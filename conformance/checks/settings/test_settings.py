@@ -93,6 +93,48 @@ def test_main_video_container_defaults_k41(sut: Sut) -> None:
     assert label == {"position": "bottom-left", "visible": True, "color": "rgba(27, 27, 27, 0.4)"}
 
 
+def container_field(setting: dict[str, Any], snake: str) -> Any:
+    """A ``MainVideoContainerSetting`` field by the reference's name or the contract's."""
+    first, *rest = snake.split("_")
+    camel = first + "".join(part.title() for part in rest)
+    return setting[snake if snake in setting else camel]
+
+
+@check("B", SHOULD, items=("B.4",), closes=(1,))
+def test_a_new_main_video_container_has_the_documented_defaults(sut: Sut) -> None:
+    """§B.4: a new ``MainVideoContainerSetting`` (no setter called since the harness reset)
+    is ``contain``, the full-screen button bottom-right and visible, the name label
+    bottom-left, visible, rgba(27, 27, 27, 0.4), the network label bottom-right and visible."""
+    fresh = sut.call("CometChatCalls.MainVideoContainerSetting", calls=[])
+    assert container_field(fresh, "video_fit") == "contain"
+    assert container_field(fresh, "zoom_button") == {"position": "bottom-right", "visible": True}
+    assert container_field(fresh, "name_label") == {
+        "position": "bottom-left",
+        "visible": True,
+        "color": "rgba(27, 27, 27, 0.4)",
+    }
+    assert container_field(fresh, "network") == {"position": "bottom-right", "visible": True}
+
+
+@check("B", SHOULD, items=("B.4",))
+@pytest.mark.parametrize("falsy", ["", "   ", 0, "0", False, None, "null", "undefined", {}])
+def test_a_falsy_position_or_colour_is_ignored(sut: Sut, falsy: object) -> None:
+    """§B.4: the setters keep the position (and the name label's colour) when given one of the
+    SDK's "falsy" values: blank strings, 0, "0", false, null, "null", "undefined", {}."""
+    setting = sut.call(
+        "CometChatCalls.MainVideoContainerSetting",
+        calls=[
+            ["setFullScreenButtonParams", falsy, True],
+            ["setNameLabelParams", falsy, True, falsy],
+            ["setNetworkLabelParams", falsy, True],
+        ],
+    )
+    assert container_field(setting, "zoom_button")["position"] == "bottom-right"
+    label = container_field(setting, "name_label")
+    assert (label["position"], label["color"]) == ("bottom-left", "rgba(27, 27, 27, 0.4)")
+    assert container_field(setting, "network")["position"] == "bottom-right"
+
+
 @check("B", MUST, items=("B.3",))
 def test_not_a_settings_object_is_refused(sut: Sut) -> None:
     error = start_with(sut, "not settings")

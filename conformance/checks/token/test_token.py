@@ -96,3 +96,27 @@ def test_a_garbage_token_reaches_on_error(sut: Sut) -> None:
         "INVALID_ARGUMENT_EXCEPTION",
         "callToken must be valid please verify.",
     )
+
+
+@check("G", SHOULD, items=("G", "H.3", "A.2"), closes=(3,))
+def test_a_token_the_backend_cannot_verify_reaches_on_error_with_the_servers_error(sut: Sut) -> None:
+    """§A.2 #3: a token whose payload names the session (so the SDK's own check passes) but
+    whose header names an algorithm the backend does not sign with: the backend refuses it at
+    verification, and onError carries the server's ``{code, message}`` (not
+    UNKNOWN_API_ERROR, the SDK's fallback when the server gives none); nobody joins."""
+    alice, bob, carol = sut.client("alice"), sut.client("bob"), sut.client("carol")
+    _, body, signature = alice.token("s1").split(".")
+    header = base64.urlsafe_b64encode(json.dumps({"alg": "HS512", "typ": "JWT"}).encode()).rstrip(b"=")
+    alice.calls(
+        "startSession",
+        callToken=".".join([header.decode(), body, signature]),
+        callSettings={"setCallListener": True},
+    )
+    error = alice.wait("onError").payload
+    assert set(error) == {"code", "message"}, error
+    assert error["code"] and error["code"] != "UNKNOWN_API_ERROR", error
+    assert isinstance(error["message"], str) and error["message"], error
+    bob.join("s1")
+    carol.join("s1")
+    bob.wait_members("bob", "carol")
+    assert [e.payload["uid"] for e in bob.events(callback="onUserJoined")] == ["carol"]
