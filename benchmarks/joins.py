@@ -50,9 +50,8 @@ def join_cost_ms(result: RunResult) -> float | None:
     participant-second in the call (the media) plus a cost per join; least squares over
     every interval of the run (the ramp and the steady window alike) gives both.
     """
-    if result.backend_cpu_before is None:
-        return None
-    readings = [(0.0, result.backend_cpu_before), *sorted(result.backend_cpu)]
+    # The runner reads the backend's CPU every quarter second; from the first join on.
+    readings = sorted((at, cpu) for at, cpu in result.backend_cpu if at >= 0.0)
     joins = sorted(p.join_at for p in result.plan.participants)
     rows, spent = [], []
     for (start, cpu_start), (end, cpu_end) in itertools.pairwise(readings):

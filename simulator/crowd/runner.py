@@ -55,9 +55,7 @@ class RunResult:
     backend_cpu_share: float | None = None
     """CPU of the embedded backend and SFU (this process), as a share of one core."""
     backend_cpu: list[tuple[float, float]] = field(default_factory=list)
-    """(run time of a worker's progress sample, this process's CPU seconds when it arrived)."""
-    backend_cpu_before: float | None = None
-    """This process's CPU seconds as the workers were started (the embedded backend's run)."""
+    """(run time, this process's CPU seconds then), read every quarter second or so."""
     steady: SteadyState | None = None
     """The steady window (everyone in): delivery, CPU per core, memory (see :mod:`steady`)."""
 
@@ -216,7 +214,6 @@ async def run_scenario(
             result.backend_cpu_share = round(
                 (time.process_time() - before) / max(result.wall_seconds, 1e-9), 3
             )
-            result.backend_cpu_before = before
             _fold_media_counts(result, backend.media_by_uid)
             return result
     finally:
@@ -315,8 +312,8 @@ async def _run_workers(
                     interrupted_at = time.time() - start_wall
                     engine.stop()
                     deadline = min(deadline, time.monotonic() + GRACE + JOIN_PROCESS_TIMEOUT)
+                backend_cpu.append((round(time.time() - start_wall, 3), time.process_time()))
                 for sample in engine.progress():
-                    backend_cpu.append((sample["at"], time.process_time()))
                     if sample["worker"] in latest:
                         previous[sample["worker"]] = latest[sample["worker"]]
                     latest[sample["worker"]] = sample

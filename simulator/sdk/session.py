@@ -29,7 +29,12 @@ from simulator.media.lean import LeanPublisher, LeanReceiver, LeanSource
 from simulator.media.liveness import MediaWatch
 from simulator.media.passthrough import stop_decoding
 from simulator.media.paths import make_sources
-from simulator.media.peer import FORWARDED_CODECS, close_peer_connection, open_peer_connection
+from simulator.media.peer import (
+    FORWARDED_CODECS,
+    bypass_aiortc_rtp,
+    close_peer_connection,
+    open_peer_connection,
+)
 from simulator.media.rtp import RtpLink
 from simulator.media.sources import PreEncodedTrack
 from simulator.sdk.call_view import CallView, Tile
@@ -458,6 +463,8 @@ class CallSession:
                 source.attach_sender(transceiver.sender)
         for kind, _ in receive.kinds() if receive is not None else ():
             pc.addTransceiver(kind, direction="recvonly").setCodecPreferences(FORWARDED_CODECS[kind])
+        if receiver is not None:
+            bypass_aiortc_rtp(pc)  # bundled and lean: one RtpLink carries both ways
         await pc.setLocalDescription(await pc.createOffer())
         self._shape(pc)
         self._outbox.put_nowait(protocol.Publish(sdp=_without_remb(pc.localDescription.sdp), receive=receive))

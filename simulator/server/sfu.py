@@ -45,7 +45,12 @@ from aiortc.rtp import RtcpPsfbPacket, RtcpRtpfbPacket
 
 from simulator import protocol
 from simulator.media.liveness import MediaWatch
-from simulator.media.peer import FORWARDED_CODECS, close_peer_connection, open_peer_connection
+from simulator.media.peer import (
+    FORWARDED_CODECS,
+    bypass_aiortc_rtp,
+    close_peer_connection,
+    open_peer_connection,
+)
 from simulator.media.rtp import (
     PSFB_PLI,
     RTPFB_NACK,
@@ -292,6 +297,8 @@ class SfuPeer:
             raise ApiError(
                 Codes.NEGOTIATION_FAILED, "publish offer refused: receive m-lines must be recvonly"
             )
+        if receive is not None:
+            bypass_aiortc_rtp(pc)  # bundled: the RtpLink carries both ways, aiortc starts nothing
         ssrcs = remote_ssrcs(pc)
         now = asyncio.get_running_loop().time
         forwarders: dict[str, Forwarder] = {}
