@@ -455,7 +455,7 @@ class SfuPeer:
         for kind, candidates in by_kind.items():
             keys = candidates
             if len(keys) > limits[kind]:
-                crowded = True
+                crowded = crowded or limits[kind] > 0  # with no slot of a kind, nobody can gain one
                 keys = sorted(
                     keys, key=lambda k: (not self._speaking(k[0], now), k not in self._subscriptions)
                 )[: limits[kind]]
