@@ -327,8 +327,6 @@ class SfuPeer:
         link = self._publish_link
         if link is None:
             return
-        if forwarder is not None:
-            forwarder.note_arrival(packet, arrival)
         if forwarder is None:
             # A retransmission (an answer to a NACK forwarded to an aiortc publisher).
             if (forwarder := self._by_rtx_ssrc.get(ssrc)) is not None:
@@ -337,6 +335,7 @@ class SfuPeer:
                 if original is not None:
                     forwarder.forward(original)
             return
+        forwarder.note_arrival(packet, arrival)
         if not forwarder.outlets:
             forwarder.packets_in += 1
             if forwarder.packets_in % KEEP_IN_STEP:
@@ -492,14 +491,17 @@ class SfuPeer:
         self._open_outlets()
         self.slot_changes += 1
         slots: dict[str, protocol.StreamInfo] = {}
-        for (participant_id, source), subscription in self._subscriptions.items():
+        # In the offer's m-line order (a mid is the client's string, not always a number).
+        in_order = sorted(self._subscriptions.values(), key=lambda s: self._slot_order[s.transceiver])
+        for subscription in in_order:
+            participant_id, source = subscription.key
             publisher = self._room.participants.get(participant_id)
             mid = subscription.transceiver.mid
             if publisher is not None and mid is not None:
                 slots[mid] = protocol.StreamInfo(
                     participant_id=participant_id, uid=publisher.record.uid, source=source
                 )
-        self._participant.send(protocol.Slots(slots=dict(sorted(slots.items(), key=lambda i: int(i[0])))))
+        self._participant.send(protocol.Slots(slots=slots))
 
     async def _sync(self) -> None:
         if self._publish is None:
