@@ -68,6 +68,12 @@ RECEIVES_BOTH = """(() => {
     && s.received.filter(r => r.kind === "audio" && r.totalAudioEnergy > 0).length >= %(count)d;
 })()"""
 
+DECODES_HEIGHT = """(() => {
+  const s = window.__callsim.latest;
+  return s !== null
+    && s.received.some(r => r.kind === "video" && r.framesDecoded > 0 && r.height === %(height)d);
+})()"""
+
 
 async def _open_watched(browser: Any, backend: Backend, uid: str) -> SdkPage:  # noqa: F811
     context = await browser.new_context(ignore_https_errors=True)
@@ -199,11 +205,14 @@ async def test_two_sdks_receive_one_layer_of_each_others_simulcast_camera(
     await _wait_in_page(alice, RECEIVES_BOTH % {"count": 1})
     await _wait_in_page(dave, RECEIVES_BOTH % {"count": 1})
     for receiver, sender in ((alice, "dave"), (dave, "alice")):
+        camera = _member(backend, sender).sfu.forwarders["camera"]
+        outlet = camera.outlets[0]
+        assert outlet.layer is not None
+        # The browser's decoded size follows a layer switch some frames later: wait for it.
+        await _wait_in_page(receiver, DECODES_HEIGHT % {"height": camera.heights[outlet.layer]}, 20)
         stats = await _stats(receiver)
         videos = [r for r in stats["received"] if r["kind"] == "video" and r["framesDecoded"] > 0]
         assert len(videos) == 1  # one stream of the three layers, on one SSRC
-        camera = _member(backend, sender).sfu.forwarders["camera"]
-        outlet = camera.outlets[0]
         receiver_member = _member(backend, "dave" if sender == "alice" else "alice")
         limit = receiver_member.sfu.constraints.height(f"{_member(backend, sender).participant_id}-v0")
         print(f"{sender} → the other SDK: layer {outlet.layer} of {camera.heights}, asked ≤ {limit}")
