@@ -11,8 +11,8 @@ generator to the other), with every participant on one transport:
 
 Per run: createOffer → connected (p95), the join time (p95), the generator's event-loop lag
 (p99) while people join and once everyone is in, and the **backend's CPU per join**. What
-the backend spends while people join also pays for the media of those already in; the two
-are told apart by least squares over the run's CPU readings (:func:`join_cost_ms`).
+the backend spends while people join also pays for the media of those already in; the SFU
+times its RTP handlers, and :func:`join_cost_ms` leaves that time out.
 
 :func:`churn_descriptions` measures the description a subscriber holds as others come and
 go: in-process, one observer and waves of others joining and leaving.
@@ -22,10 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 from typing import Any, Final
-
-import numpy as np
 
 from simulator import eventloop
 from simulator.crowd.plan import QUIET
@@ -43,28 +40,44 @@ STEADY_SECONDS: Final = 10.0
 """Run time after the last join, at least: settling, then a steady window of a few samples."""
 
 
-def join_cost_ms(result: RunResult) -> float | None:
-    """The backend's CPU per join in ms, the media of those already in told apart (see above).
+BACKGROUND_SECONDS: Final = 3.0
+"""The last seconds of a run (everyone in, before the final leaves): the backend's work then,
+media aside, is its background per participant in the call."""
 
-    Between two readings of the backend's CPU, what it spent is taken to be a cost per
-    participant-second in the call (the media) plus a cost per join; least squares over
-    every interval of the run (the ramp and the steady window alike) gives both.
+
+def join_cost_ms(result: RunResult) -> float | None:
+    """The backend's CPU per join in ms, its media left out (see above).
+
+    The runner reads the backend's CPU and the time its SFU spent in RTP handlers (its media)
+    every quarter second; the rest is its control plane: the joins (HTTP, tokens, negotiation,
+    ICE, DTLS, the room-mates' renegotiations or slot messages) and a background per
+    participant in the call (consent checks, reports, slot reviews). The background comes from
+    the run's last :data:`BACKGROUND_SECONDS` before the leaves; what the control plane spent
+    from the first join until then, less that background for the participants present, is the
+    joins'.
     """
-    # The runner reads the backend's CPU every quarter second; from the first join on.
-    readings = sorted((at, cpu) for at, cpu in result.backend_cpu if at >= 0.0)
+    media = dict(result.backend_media)
+    control = sorted((at, cpu - media.get(at, 0.0)) for at, cpu in result.backend_cpu if at >= 0.0)
     joins = sorted(p.join_at for p in result.plan.participants)
-    rows, spent = [], []
-    for (start, cpu_start), (end, cpu_end) in itertools.pairwise(readings):
-        if end <= start:
-            continue
-        present = sum(max(0.0, end - max(start, at)) for at in joins if at < end)
-        joined = sum(1 for at in joins if start <= at < end)
-        rows.append((present, joined))
-        spent.append(cpu_end - cpu_start)
-    if len(rows) < 3:
+    if not joins or not control:
         return None
-    (_per_second, per_join), *_ = np.linalg.lstsq(np.array(rows, dtype=float), np.array(spent), rcond=None)
-    return round(float(per_join) * 1000, 2)
+    end = result.plan.scenario.duration - 0.5  # everyone leaves at the end
+    settled = end - BACKGROUND_SECONDS
+    ramp = [(at, c) for at, c in control if at <= settled]
+    background = [(at, c) for at, c in control if settled <= at <= end]
+    if len(ramp) < 2 or len(background) < 2 or joins[-1] >= settled:
+        return None
+    (start, at_start), (stop, at_stop) = ramp[0], ramp[-1]
+    (first, bg_first), (last, bg_last) = background[0], background[-1]
+    if last <= first:
+        return None
+    per_participant_second = (bg_last - bg_first) / (last - first) / len(joins)
+    present = sum(max(0.0, stop - max(start, at)) for at in joins)
+    joined = sum(1 for at in joins if at >= start)
+    if not joined:
+        return None
+    spent = at_stop - at_start - per_participant_second * present
+    return round(spent / joined * 1000, 2)
 
 
 def _ramp_lag_p99(result: RunResult) -> float:

@@ -31,6 +31,7 @@ from simulator.crowd.plan import Plan, make_plan
 from simulator.crowd.scenario import Scenario
 from simulator.crowd.steady import SteadyState, steady_state
 from simulator.crowd.worker import GRACE, WorkerJob
+from simulator.media.rtp import handler_time
 from simulator.server import Backend
 
 __all__ = ["RunResult", "RunSetupError", "run_scenario"]
@@ -56,6 +57,9 @@ class RunResult:
     """CPU of the embedded backend and SFU (this process), as a share of one core."""
     backend_cpu: list[tuple[float, float]] = field(default_factory=list)
     """(run time, this process's CPU seconds then), read every quarter second or so."""
+    backend_media: list[tuple[float, float]] = field(default_factory=list)
+    """(run time, the embedded SFU's seconds in RTP handlers then), read with ``backend_cpu``: its
+    media, told apart from the rest of its work (:class:`~simulator.media.rtp.HandlerTime`)."""
     steady: SteadyState | None = None
     """The steady window (everyone in): delivery, CPU per core, memory (see :mod:`steady`)."""
 
@@ -196,6 +200,7 @@ async def run_scenario(
     previous = os.sched_getaffinity(0) if pin else set()
     if pin:
         os.sched_setaffinity(0, {cores[-1]})
+    handler_time.on = True  # the SFU's media, told apart from its joins (benchmarks.joins)
     try:
         async with Backend() as backend:
             tokens = {p.identity.uid: backend.provision_user(p.identity.uid, p.identity.name)
@@ -217,6 +222,7 @@ async def run_scenario(
             _fold_media_counts(result, backend.media_by_uid)
             return result
     finally:
+        handler_time.on = False
         if pin:
             os.sched_setaffinity(0, previous)
 
@@ -294,6 +300,7 @@ async def _run_workers(
     ]
     collected: list[dict[str, Any]] = []
     backend_cpu: list[tuple[float, float]] = []
+    backend_media: list[tuple[float, float]] = []
     latest: dict[int, dict[str, Any]] = {}
     previous: dict[int, dict[str, Any]] = {}
     next_line = 0.0
@@ -312,7 +319,9 @@ async def _run_workers(
                     interrupted_at = time.time() - start_wall
                     engine.stop()
                     deadline = min(deadline, time.monotonic() + GRACE + JOIN_PROCESS_TIMEOUT)
-                backend_cpu.append((round(time.time() - start_wall, 3), time.process_time()))
+                now = round(time.time() - start_wall, 3)
+                backend_cpu.append((now, time.process_time()))
+                backend_media.append((now, handler_time.seconds))
                 for sample in engine.progress():
                     if sample["worker"] in latest:
                         previous[sample["worker"]] = latest[sample["worker"]]
@@ -352,6 +361,7 @@ async def _run_workers(
         interrupted_at,
         errors,
         backend_cpu=backend_cpu,
+        backend_media=backend_media,
         # Frames are judged against the nominal rates: a scenario that pauses cameras has none.
         steady=steady_state(metrics, backend_cpu) if plan.scenario.behaviours.pause is None else None,
     )

@@ -44,7 +44,10 @@ def _respecting_close(connect: Callable[[Any], Awaitable[None]]) -> Callable[[An
 
 def ice_connection(pc: Any) -> Any | None:
     """The aioice connection under ``pc``'s one (bundled) transport, or None before it has one.
-    aiortc keeps it private; the liveness watch and the network shapers both need it."""
+    aiortc keeps it private; the liveness watch and the network shapers both need it. ``pc``
+    may also be an :class:`~simulator.media.ortc.IceDtlsTransport`, which has it to hand."""
+    if (own := getattr(pc, "ice_connection", None)) is not None:
+        return own
     transceivers = pc.getTransceivers()
     return transceivers[0].receiver.transport.transport._connection if transceivers else None
 

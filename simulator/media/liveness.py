@@ -24,14 +24,17 @@ from typing import Final
 from aiortc import RTCPeerConnection
 
 from simulator.media.ice import ice_connection
+from simulator.media.ortc import IceDtlsTransport
 
-__all__ = ["CONSENT_INTERVAL", "DEAD_AFTER", "MediaWatch"]
+__all__ = ["CONSENT_INTERVAL", "DEAD_AFTER", "MediaWatch", "Watched"]
 
 logger = logging.getLogger(__name__)
 
 CONSENT_INTERVAL: Final = 2.0
 """Seconds between consent requests (each waits up to 3.5 s: two retransmissions, so a long
 or lossy path answers in time)."""
+Watched = RTCPeerConnection | IceDtlsTransport
+"""A peer connection, or the SFU's transport of a bundled participant (no peer connection)."""
 DEAD_AFTER: Final = 7.0
 """Seconds without an answer (or without RTP, where it must flow) before the connection is
 dead: three unanswered requests in a row. With the interval and a request's own wait, a dead
@@ -39,16 +42,14 @@ peer is reported 7–10.5 s after its last sign of life."""
 
 
 class MediaWatch:
-    """Watches one connected peer connection and calls ``on_dead(reason)`` once when it dies.
+    """Watches one connected peer connection (or transport) and calls ``on_dead(reason)`` once when it dies.
 
     Run :meth:`watch` as a task of the owner's; :meth:`heard_rtp` is called by whoever sees
     the connection's RTP (an :class:`~simulator.media.rtp.RtpLink` handler) when
     ``rtp_expected``.
     """
 
-    def __init__(
-        self, pc: RTCPeerConnection, on_dead: Callable[[str], None], *, rtp_expected: bool = False
-    ) -> None:
+    def __init__(self, pc: Watched, on_dead: Callable[[str], None], *, rtp_expected: bool = False) -> None:
         self._pc = pc
         self._on_dead = on_dead
         self._rtp_expected = rtp_expected

@@ -96,7 +96,9 @@ def _shared_certificate() -> RTCCertificate:
 
 
 def shared_certificate() -> RTCCertificate:
-    """The process's one DTLS certificate (every connection's, and the bridge's ORTC transports')."""
+    """The process's one DTLS certificate (every connection's, and the ORTC transports'), with
+    its fingerprints and OpenSSL contexts cached."""
+    _speed_up_aiortc()
     return _shared_certificate()
 
 

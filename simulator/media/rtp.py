@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+import time
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -36,12 +37,14 @@ from simulator.media.marks import MARK_BYTES, Mark
 
 __all__ = [
     "MARK_PADDING",
+    "HandlerTime",
     "RtcpHandler",
     "RtpHandler",
     "RtpLink",
     "SilentTrack",
     "audible",
     "build_rtp",
+    "handler_time",
     "header",
     "nack",
     "parse_rtcp",
@@ -237,6 +240,20 @@ RtcpHandler = Callable[[bytes], None]
 """Called with an unprotected RTCP datagram."""
 
 
+class HandlerTime:
+    """The time this process spends in RTP links' packet handlers (all media work of an SFU:
+    forwarding, feedback, resends), summed while :attr:`on`. A benchmark tells the backend's
+    media from its joins with it (:mod:`benchmarks.joins`); off, it costs a test per packet."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.seconds = 0.0
+
+
+handler_time: Final = HandlerTime()
+"""The process's one :class:`HandlerTime`."""
+
+
 class RtpLink:
     """The RTP of one connected ``RTCPeerConnection`` (or ORTC ``RTCDtlsTransport``), moved
     off aiortc's path.
@@ -281,7 +298,14 @@ class RtpLink:
         # RFC 7983 demultiplexing: 128–191 is (S)RTP/(S)RTCP; the rest (STUN, DTLS) is aiortc's.
         if self.closed or not 127 < data[0] < 192 or len(data) < 12:
             self._original(data, addr)
-            return
+        elif handler_time.on:
+            start = time.perf_counter()
+            self._dispatch(data)
+            handler_time.seconds += time.perf_counter() - start
+        else:
+            self._dispatch(data)
+
+    def _dispatch(self, data: bytes) -> None:
         if 192 <= data[1] <= 223:
             if self._on_rtcp is None:
                 return

@@ -21,9 +21,11 @@ connection and a subscribe connection), as its publish offer says (docs/signalli
   kind (microphones, cameras, screens: the client's last-N), answered send-only with the
   SFU's SSRCs. The SFU fills them with outlets and tells the client who is in each
   (``slots``): the others' joins and leaves cost a message, never a negotiation, and
-  the participant does one ICE and one DTLS handshake. When a kind has more streams
-  than slots, the slots go to those speaking, then to those already holding one, then
-  in join order, reviewed every :data:`SLOT_REVIEW` seconds.
+  the participant does one ICE and one DTLS handshake. No peer connection serves it:
+  :mod:`~simulator.server.offer` reads the offer and writes the answer, and an ORTC
+  transport (:class:`~simulator.media.ortc.IceDtlsTransport`) carries the RTP links.
+  When a kind has more streams than slots, the slots go to those speaking, then to those
+  already holding one, then in join order, reviewed every :data:`SLOT_REVIEW` seconds.
 """
 
 from __future__ import annotations
@@ -44,10 +46,10 @@ from aiortc.exceptions import OperationError
 from aiortc.rtp import RtcpPsfbPacket, RtcpRtpfbPacket
 
 from simulator import protocol
-from simulator.media.liveness import MediaWatch
+from simulator.media.liveness import MediaWatch, Watched
+from simulator.media.ortc import IceDtlsTransport
 from simulator.media.peer import (
     FORWARDED_CODECS,
-    bypass_aiortc_rtp,
     close_peer_connection,
     open_peer_connection,
 )
@@ -65,6 +67,15 @@ from simulator.media.rtp import (
 from simulator.server.errors import ApiError, Codes
 from simulator.server.feedback import REPORT_INTERVAL, PublisherFeedback
 from simulator.server.forwarder import Forwarder, Outlet
+from simulator.server.offer import (
+    PUBLISH_KINDS,
+    AnsweredLine,
+    PublishOffer,
+    fresh_ssrcs,
+    read_offer,
+    shape_error,
+    write_answer,
+)
 from simulator.server.rooms import Participant, Room
 from simulator.tasks import TaskSet
 
@@ -117,10 +128,41 @@ def _carries(source: Source, *, bundled: bool) -> protocol.SlotKind:
 
 
 @dataclass(eq=False)
+class _ReceiveSlot:
+    """A bundled participant's receive m-line: its mid, the SFU's SSRC and payload type on it."""
+
+    mid: str
+    ssrc: int
+    payload_type: int
+    order: int
+    """Its place among the receive m-lines (the offer's order)."""
+
+
+_Line = RTCRtpTransceiver | _ReceiveSlot
+"""Where a subscription is sent: a subscribe m-line (split) or a receive slot (bundled)."""
+
+
+def _order(line: _Line) -> int:
+    """A receive slot's place in the offer (split m-lines are never ordered)."""
+    return line.order if isinstance(line, _ReceiveSlot) else 0
+
+
+def _address(line: _Line) -> tuple[int, int] | None:
+    """The SSRC and payload type an outlet sends with on ``line`` (None: not negotiated yet)."""
+    if isinstance(line, _ReceiveSlot):
+        return line.ssrc, line.payload_type
+    codecs = line._codecs
+    if not codecs or codecs[0].payloadType is None:
+        return None
+    return line.sender._ssrc, codecs[0].payloadType
+
+
+@dataclass(eq=False)
 class _Subscription:
     key: tuple[str, Source]
-    transceiver: RTCRtpTransceiver
-    track: SilentTrack
+    line: _Line
+    track: SilentTrack | None
+    """Split: the idle track that gives the m-line its SSRC (a receive slot has its own)."""
     forwarder: Forwarder
     follows: Outlet | None = None
     """The last outlet of a reused slot: the new one carries on its numbering."""
@@ -132,21 +174,18 @@ class _SpareSlot:
     """A subscribe m-line (split) or receive slot (bundled) without a stream: the next
     stream of its kind takes it."""
 
-    transceiver: RTCRtpTransceiver
+    line: _Line
     last_outlet: Outlet | None
     carries: protocol.SlotKind
-    track: SilentTrack | None = None
-    """Bundled: the slot's own track, kept for the slot's life (it gives the SSRC)."""
 
 
 @dataclass(eq=False)
 class _Accepted:
-    """A publish offer that passed the rules: its forwarders and (bundled) receive slots."""
+    """A publish offer that passed the rules: its forwarders."""
 
     forwarders: dict[str, Forwarder]
     by_ssrc: dict[int, Forwarder]
     by_rtx: dict[int, Forwarder]
-    slots: list[_SpareSlot]
 
 
 class SfuPeer:
@@ -157,6 +196,10 @@ class SfuPeer:
         self._room = room
         self._tasks = TaskSet(f"sfu:{participant.participant_id}")
         self._publish: RTCPeerConnection | None = None
+        self._transport: IceDtlsTransport | None = None
+        """Bundled: the one transport (no peer connection)."""
+        self._descriptions: tuple[str, str] | None = None
+        """Bundled: the offer and the answer."""
         self._subscribe: RTCPeerConnection | None = None
         self._publish_link: RtpLink | None = None
         self._subscribe_link: RtpLink | None = None
@@ -180,7 +223,7 @@ class SfuPeer:
         self.negotiations = 0
         self.receive: protocol.ReceiveSlots | None = None
         """Bundled: the receive slots the publish offer asked for (None: split)."""
-        self._slot_order: dict[RTCRtpTransceiver, int] = {}
+        self._receive_slots = 0
         self._review: asyncio.TimerHandle | None = None
         """Bundled: the next review of who holds the slots, while some kind has more streams than slots."""
         self.slot_changes = 0
@@ -199,62 +242,133 @@ class SfuPeer:
         """Answer the participant's publish offer; returns the answer SDP. With ``receive``,
         the offer also carries those receive slots (bundled).
 
-        A refused offer leaves nothing behind (no connection, no forwarder), is logged with
+        A refused offer leaves nothing behind (no transport, no forwarder), is logged with
         the participant and the reason, and may be sent again corrected.
         """
-        if self._publish is not None or self._closed:
+        if self._publish is not None or self._transport is not None or self._closed:
             raise ApiError(Codes.NEGOTIATION_FAILED, "already publishing; the publish offer is sent once")
-        pc = open_peer_connection()
         try:
-            accepted = await self._accept_publish(pc, sdp, receive)
-            answer = await pc.createAnswer()
-            await pc.setLocalDescription(answer)
+            if receive is not None:
+                return await self._publish_bundled(sdp, receive)
+            return await self._publish_split(sdp)
         except ApiError as exc:
             logger.warning("%s: publish refused: %s", self._participant.participant_id, exc.message)
+            raise
+
+    def _take_forwarders(self, announced: list[tuple[int | None, int | None]]) -> _Accepted:
+        """The publish m-lines' forwarders, from the SSRCs each announces (primary, RTX)."""
+        now = asyncio.get_running_loop().time
+        accepted = _Accepted({}, {}, {})
+        for (ssrc, rtx), (kind, source) in zip(announced, PUBLISH_SLOTS, strict=True):
+            if ssrc is None:
+                raise ApiError(Codes.NEGOTIATION_FAILED, f"publish offer announces no SSRC for the {source}")
+            forwarder = Forwarder(kind, ssrc, lambda: self._publish_link, now)
+            accepted.forwarders[source] = forwarder
+            accepted.by_ssrc[ssrc] = forwarder
+            if rtx is not None:
+                accepted.by_rtx[rtx] = forwarder
+        return accepted
+
+    def _adopt(self, accepted: _Accepted, *, remb: bool) -> PublisherFeedback:
+        self.forwarders.update(accepted.forwarders)
+        self._by_ssrc.update(accepted.by_ssrc)
+        self._by_rtx_ssrc.update(accepted.by_rtx)
+        return PublisherFeedback(
+            {f.ssrc: f.kind for f in accepted.forwarders.values()}, asyncio.get_running_loop().time, remb=remb
+        )
+
+    def _start_media(self, link: RtpLink, feedback: PublisherFeedback, watched: Watched) -> None:
+        """The publish side is up: feedback to the publisher, and a watch on its media."""
+        self._publish_link = link
+        self._feedback = feedback
+        self._tasks.spawn(self._report_to_publisher(), "publisher-feedback")
+        # The microphone always sends (silence when muted: docs/signalling.md), so a
+        # publish connection without RTP is dead even if ICE still answers.
+        self._publish_watch = self._watch(watched, "publish", rtp_expected=True)
+
+    async def _publish_bundled(self, sdp: str, receive: protocol.ReceiveSlots) -> str:
+        offer = read_offer(sdp, receive)
+        publishing = offer.lines[: len(PUBLISH_KINDS)]
+        accepted = self._take_forwarders([(line.ssrc, line.rtx_ssrc) for line in publishing])
+        receiving = offer.lines[len(PUBLISH_KINDS) :]
+        announced = {s for line in publishing for s in (line.ssrc, line.rtx_ssrc) if s is not None}
+        ssrcs = fresh_ssrcs(len(receiving), announced)
+        self.receive = receive
+        self._receive_slots = len(receiving)
+        self._spare = [
+            _SpareSlot(_ReceiveSlot(line.mid, ssrc, line.codec.payloadType or 0, order), None, carries)
+            for order, (line, ssrc, (_, carries)) in enumerate(
+                zip(receiving, ssrcs, receive.kinds(), strict=True)
+            )
+        ]
+        self._transport = transport = IceDtlsTransport(controlling=False)  # the offer's answerer
+        try:
+            local = await transport.gather()
+        except ConnectionError:
+            left = "the participant left while its offer was answered"
+            raise ApiError(Codes.NEGOTIATION_FAILED, left) from None
+        answer = write_answer(
+            offer,
+            [AnsweredLine(line) for line in publishing]
+            + [AnsweredLine(line, ssrc) for line, ssrc in zip(receiving, ssrcs, strict=True)],
+            ufrag=local.ufrag,
+            pwd=local.pwd,
+            candidates=local.candidates,
+            fingerprints=local.fingerprints,
+        )
+        self._descriptions = (sdp, answer)
+        feedback = self._adopt(accepted, remb=offer.remb)
+        self._tasks.spawn(self._connect_bundled(transport, offer, feedback), "connect")
+        return answer
+
+    async def _connect_bundled(
+        self, transport: IceDtlsTransport, offer: PublishOffer, feedback: PublisherFeedback
+    ) -> None:
+        for candidate in offer.candidates:
+            if candidate.protocol == "udp" and not candidate.ip.endswith(".local"):  # aioice resolves no mDNS
+                await transport.add_remote_candidate(candidate)
+        if offer.candidates_complete:
+            await transport.add_remote_candidate(None)
+        if not await transport.connect(offer.ice, offer.fingerprints):
+            if transport.failure is not None:
+                self._media_lost(f"publish: {transport.failure}")
+            return
+        if self._closed:
+            return
+
+        def on_rtcp(clear: bytes) -> None:
+            feedback.on_rtcp(clear)
+            self._on_subscribe_rtcp(clear)  # the receive slots' PLIs and NACKs come here
+
+        link = RtpLink(transport.dtls, on_rtp=self._on_publish_rtp, on_rtcp=on_rtcp)
+        self._start_media(link, feedback, transport)
+        self.resync()  # the slots fill once there is a link to send on
+
+    async def _publish_split(self, sdp: str) -> str:
+        pc = open_peer_connection()
+        try:
+            accepted = await self._accept_publish(pc, sdp)
+            answer = await pc.createAnswer()
+            await pc.setLocalDescription(answer)
+        except ApiError:
             with contextlib.suppress(Exception):
                 await close_peer_connection(pc)
             raise
         self._publish = pc
-        feedback = PublisherFeedback(
-            {f.ssrc: f.kind for f in accepted.forwarders.values()},
-            asyncio.get_running_loop().time,
-            remb=_negotiated_remb(pc),
-        )
-        self.forwarders.update(accepted.forwarders)
-        self._by_ssrc.update(accepted.by_ssrc)
-        self._by_rtx_ssrc.update(accepted.by_rtx)
-        if receive is not None:
-            self.receive = receive
-            self._spare = accepted.slots
-            self._slot_order = {slot.transceiver: index for index, slot in enumerate(accepted.slots)}
-
-        def on_rtcp(clear: bytes) -> None:
-            feedback.on_rtcp(clear)
-            self._on_subscribe_rtcp(clear)  # bundled: the receive slots' PLIs and NACKs come here
+        feedback = self._adopt(accepted, remb=_negotiated_remb(pc))
 
         @pc.on("connectionstatechange")
         def _connected() -> None:
             if pc.connectionState == "connected" and self._publish_link is None and not self._closed:
-                self._publish_link = RtpLink(
-                    pc, on_rtp=self._on_publish_rtp, on_rtcp=on_rtcp if self.bundled else feedback.on_rtcp
-                )
+                link = RtpLink(pc, on_rtp=self._on_publish_rtp, on_rtcp=feedback.on_rtcp)
                 release_receivers(pc)
-                self._feedback = feedback
-                self._tasks.spawn(self._report_to_publisher(), "publisher-feedback")
-                # The microphone always sends (silence when muted: docs/signalling.md), so a
-                # publish connection without RTP is dead even if ICE still answers.
-                self._publish_watch = self._watch(pc, "publish", rtp_expected=True)
-                if self.bundled:
-                    self.resync()  # the slots fill once there is a link to send on
+                self._start_media(link, feedback, pc)
 
         return str(pc.localDescription.sdp)
 
-    async def _accept_publish(
-        self, pc: RTCPeerConnection, sdp: str, receive: protocol.ReceiveSlots | None
-    ) -> _Accepted:
-        """Check the offer against the publish rules (docs/signalling.md) and make its
-        forwarders and receive slots, touching nothing of this peer's: ApiError says what
-        is wrong."""
+    async def _accept_publish(self, pc: RTCPeerConnection, sdp: str) -> _Accepted:
+        """Check a split participant's offer against the publish rules (docs/signalling.md)
+        and make its forwarders, touching nothing of this peer's: ApiError says what is wrong."""
         if "\na=simulcast:" in sdp or "\na=ssrc-group:SIM" in sdp:
             # Several layers of one camera: the SFU forwards one stream per source (for now).
             raise ApiError(
@@ -266,12 +380,6 @@ class SfuPeer:
         # into a codec no subscriber could decode.
         for kind, _ in PUBLISH_SLOTS:
             pc.addTransceiver(kind, direction="recvonly").setCodecPreferences(FORWARDED_CODECS[kind])
-        slots: list[_SpareSlot] = []
-        for kind, carries in receive.kinds() if receive is not None else ():
-            track = SilentTrack(kind)
-            transceiver = pc.addTransceiver(track, direction="sendonly")
-            transceiver.setCodecPreferences(FORWARDED_CODECS[kind])
-            slots.append(_SpareSlot(transceiver, None, carries, track))
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         except OperationError as exc:
@@ -283,39 +391,10 @@ class SfuPeer:
         except Exception as exc:
             raise ApiError(Codes.NEGOTIATION_FAILED, f"publish offer refused: {exc}") from None
         transceivers = pc.getTransceivers()
-        expected = [kind for kind, _ in PUBLISH_SLOTS] + [slot.transceiver.kind for slot in slots]
-        if [t.kind for t in transceivers] != expected or any(t.mid is None for t in transceivers):
-            shape = "publish offer must have m-lines audio (mic), video (camera), video (screen)"
-            if receive is not None:
-                shape += (
-                    f", then {receive.audio} audio, {receive.video} video and {receive.screen} video"
-                    " (screen) receive m-lines (recvonly)"
-                )
-            raise ApiError(Codes.NEGOTIATION_FAILED, shape)
-        # aiortc keeps the offer's direction reversed: a receive slot offered recvonly reads sendonly.
-        if any(slot.transceiver._offerDirection != "sendonly" for slot in slots):
-            raise ApiError(
-                Codes.NEGOTIATION_FAILED, "publish offer refused: receive m-lines must be recvonly"
-            )
-        if receive is not None:
-            bypass_aiortc_rtp(pc)  # bundled: the RtpLink carries both ways, aiortc starts nothing
+        if [t.kind for t in transceivers] != list(PUBLISH_KINDS) or any(t.mid is None for t in transceivers):
+            raise ApiError(Codes.NEGOTIATION_FAILED, shape_error(None))
         ssrcs = remote_ssrcs(pc)
-        now = asyncio.get_running_loop().time
-        forwarders: dict[str, Forwarder] = {}
-        by_ssrc: dict[int, Forwarder] = {}
-        by_rtx: dict[int, Forwarder] = {}
-        publishing = transceivers[: len(PUBLISH_SLOTS)]
-        for transceiver, (kind, source) in zip(publishing, PUBLISH_SLOTS, strict=True):
-            announced = ssrcs.get(transceiver.mid or "")
-            if announced is None:
-                raise ApiError(Codes.NEGOTIATION_FAILED, f"publish offer announces no SSRC for the {source}")
-            ssrc, rtx = announced
-            forwarder = Forwarder(kind, ssrc, lambda: self._publish_link, now)
-            forwarders[source] = forwarder
-            by_ssrc[ssrc] = forwarder
-            if rtx is not None:
-                by_rtx[rtx] = forwarder
-        return _Accepted(forwarders, by_ssrc, by_rtx, slots)
+        return self._take_forwarders([ssrcs.get(t.mid or "", (None, None)) for t in transceivers])
 
     def _on_publish_rtp(self, packet: bytes, arrival: float) -> None:
         if self._publish_watch is not None:
@@ -417,9 +496,9 @@ class SfuPeer:
 
     # --- liveness -------------------------------------------------------------------------
 
-    def _watch(self, pc: RTCPeerConnection, name: str, *, rtp_expected: bool = False) -> MediaWatch:
+    def _watch(self, watched: Watched, name: str, *, rtp_expected: bool = False) -> MediaWatch:
         watch = MediaWatch(
-            pc, lambda reason: self._media_lost(f"{name}: {reason}"), rtp_expected=rtp_expected
+            watched, lambda reason: self._media_lost(f"{name}: {reason}"), rtp_expected=rtp_expected
         )
         self._tasks.spawn(watch.watch(), f"watch-{name}")
         return watch
@@ -481,10 +560,7 @@ class SfuPeer:
             # _choose kept to the counts, so a slot of the kind is spare.
             spare = next(slot for slot in self._spare if slot.carries == carries)
             self._spare.remove(spare)
-            assert spare.track is not None
-            self._subscriptions[key] = _Subscription(
-                key, spare.transceiver, spare.track, forwarder, spare.last_outlet
-            )
+            self._subscriptions[key] = _Subscription(key, spare.line, None, forwarder, spare.last_outlet)
             changed = True
         if not changed:
             return
@@ -492,19 +568,18 @@ class SfuPeer:
         self.slot_changes += 1
         slots: dict[str, protocol.StreamInfo] = {}
         # In the offer's m-line order (a mid is the client's string, not always a number).
-        in_order = sorted(self._subscriptions.values(), key=lambda s: self._slot_order[s.transceiver])
+        in_order = sorted(self._subscriptions.values(), key=lambda s: _order(s.line))
         for subscription in in_order:
             participant_id, source = subscription.key
             publisher = self._room.participants.get(participant_id)
-            mid = subscription.transceiver.mid
-            if publisher is not None and mid is not None:
+            if publisher is not None and (mid := subscription.line.mid) is not None:
                 slots[mid] = protocol.StreamInfo(
                     participant_id=participant_id, uid=publisher.record.uid, source=source
                 )
         self._participant.send(protocol.Slots(slots=slots))
 
     async def _sync(self) -> None:
-        if self._publish is None:
+        if self._publish is None and self._transport is None:
             return  # its publish says how it receives (bundled or split); resynced after it
         if self.bundled:
             self._sync_slots()
@@ -537,7 +612,8 @@ class SfuPeer:
                 follows = None
             else:
                 self._spare.remove(spare)
-                transceiver, follows = spare.transceiver, spare.last_outlet
+                assert isinstance(spare.line, RTCRtpTransceiver)
+                transceiver, follows = spare.line, spare.last_outlet
                 transceiver.sender.replaceTrack(track)
                 transceiver.direction = "sendonly"
             self._subscriptions[key] = _Subscription(key, transceiver, track, forwarder, follows)
@@ -551,14 +627,12 @@ class SfuPeer:
         for subscription in self._subscriptions.values():
             if subscription.outlet is not None:
                 continue
-            transceiver = subscription.transceiver
-            codecs = transceiver._codecs
-            if not codecs or codecs[0].payloadType is None:
+            address = _address(subscription.line)
+            if address is None:
                 continue
             outlet = Outlet(
                 subscription.forwarder.kind,
-                transceiver.sender._ssrc,
-                codecs[0].payloadType,
+                *address,
                 self._receive_link,
                 asyncio.get_running_loop().time,  # the forwarders' clock too
                 follows=subscription.follows,
@@ -579,13 +653,13 @@ class SfuPeer:
             subscription.forwarder.detach(subscription.outlet)
             self._by_outlet_ssrc.pop(subscription.outlet.ssrc, None)
         last = subscription.outlet or subscription.follows
-        transceiver = subscription.transceiver
-        if self.bundled:
-            # A receive slot keeps its track and direction: emptying it needs no negotiation.
-            spare = _SpareSlot(transceiver, last, _carries(key[1], bundled=True), subscription.track)
-            self._spare.append(spare)
-            self._spare.sort(key=lambda slot: self._slot_order[slot.transceiver])  # lowest mid first
+        transceiver = subscription.line
+        if not isinstance(transceiver, RTCRtpTransceiver):
+            # A receive slot keeps its SSRC and direction: emptying it needs no negotiation.
+            self._spare.append(_SpareSlot(transceiver, last, _carries(key[1], bundled=True)))
+            self._spare.sort(key=lambda slot: _order(slot.line))  # lowest mid first
             return
+        assert subscription.track is not None
         subscription.track.stop()
         transceiver.sender.replaceTrack(None)
         transceiver.direction = "inactive"
@@ -598,7 +672,7 @@ class SfuPeer:
     async def _negotiate(self, pc: RTCPeerConnection) -> None:
         await pc.setLocalDescription(await pc.createOffer())
         for key, subscription in self._subscriptions.items():
-            mid = subscription.transceiver.mid
+            mid = subscription.line.mid
             publisher = self._room.participants.get(key[0])
             if mid is not None and publisher is not None:
                 self._streams[mid] = protocol.StreamInfo(
@@ -621,12 +695,14 @@ class SfuPeer:
     def subscribe_mlines(self) -> int:
         """The m-lines that receive (split: bounded by the most streams at once; bundled: the slots)."""
         if self.bundled:
-            return len(self._slot_order)
+            return self._receive_slots
         return 0 if self._subscribe is None else len(self._subscribe.getTransceivers())
 
     @property
     def description_bytes(self) -> int:
         """The size of the SDP this participant holds now, both descriptions of every connection."""
+        if self._descriptions is not None:
+            return sum(map(len, self._descriptions))
         return sum(
             len(description.sdp)
             for pc in (self._publish, self._subscribe)
@@ -647,9 +723,6 @@ class SfuPeer:
             forwarder.outlets.clear()
         for key in list(self._subscriptions):
             self._unsubscribe(key)
-        for slot in self._spare:
-            if slot.track is not None:
-                slot.track.stop()
         for link in (self._publish_link, self._subscribe_link):
             if link is not None:
                 link.close()
@@ -659,3 +732,5 @@ class SfuPeer:
             if pc is not None:
                 with contextlib.suppress(Exception):
                     await close_peer_connection(pc)
+        if self._transport is not None:
+            await self._transport.close()

@@ -7,6 +7,7 @@ Expiry is checked against an injectable wall clock, so a test can make a token o
 
 from __future__ import annotations
 
+import collections
 import secrets
 import time
 from collections.abc import Callable
@@ -21,6 +22,9 @@ from simulator.server.store import UserRecord
 __all__ = ["CallTokenAuthority", "CallTokenClaims"]
 
 DEFAULT_TTL = 24 * 3600.0
+VERIFIED_KEPT = 4096
+"""Tokens whose signature was checked, kept so that a join's second look (the REST check, then
+the join itself) costs no HMAC and JSON again; expiry and session are checked every time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +53,7 @@ class CallTokenAuthority:
         self.region = region
         self.ttl = ttl
         self._wall_clock = wall_clock
+        self._verified: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
 
     def issue(self, user: UserRecord, session_id: str) -> str:
         now = int(self._wall_clock())
@@ -70,16 +75,7 @@ class CallTokenAuthority:
         """The token's claims, or :class:`ApiError` saying exactly what is wrong with it."""
         if not isinstance(token, str) or not token:
             raise ApiError(Codes.TOKEN_MISSING, "a call token is required", 401)
-        try:
-            # Times are checked below against our own (injectable) clock, not PyJWT's real one:
-            # a token issued on a clock moved ahead would otherwise be "not yet valid (iat)".
-            payload = jwt.decode(
-                token, self._secret, algorithms=["HS256"], options={"verify_exp": False, "verify_iat": False}
-            )
-        except jwt.InvalidSignatureError:
-            raise ApiError(Codes.TOKEN_INVALID_SIGNATURE, "token is invalid", 401) from None
-        except jwt.InvalidTokenError as exc:
-            raise ApiError(Codes.TOKEN_MALFORMED, f"token is malformed: {exc}", 401) from None
+        payload = self._signed_payload(token)
         data = payload.get("data")
         user = data.get("user") if isinstance(data, dict) else None
         exp = payload.get("exp")
@@ -101,3 +97,23 @@ class CallTokenAuthority:
             )
         record = UserRecord(str(user.get("uid", "")), str(user.get("name", "")), str(user.get("avatar", "")))
         return CallTokenClaims(session_id, record, payload)
+
+    def _signed_payload(self, token: str) -> dict[str, Any]:
+        """The payload of a token signed with our secret (read-only: it may be shared)."""
+        if (payload := self._verified.get(token)) is not None:
+            self._verified.move_to_end(token)
+            return payload
+        try:
+            # Times are checked by verify() against our own (injectable) clock, not PyJWT's real
+            # one: a token issued on a clock moved ahead would otherwise be "not yet valid (iat)".
+            payload = jwt.decode(
+                token, self._secret, algorithms=["HS256"], options={"verify_exp": False, "verify_iat": False}
+            )
+        except jwt.InvalidSignatureError:
+            raise ApiError(Codes.TOKEN_INVALID_SIGNATURE, "token is invalid", 401) from None
+        except jwt.InvalidTokenError as exc:
+            raise ApiError(Codes.TOKEN_MALFORMED, f"token is malformed: {exc}", 401) from None
+        self._verified[token] = payload
+        if len(self._verified) > VERIFIED_KEPT:
+            self._verified.popitem(last=False)
+        return payload
