@@ -61,7 +61,7 @@ def join_cost_ms(result: RunResult) -> float | None:
     joins = sorted(p.join_at for p in result.plan.participants)
     if not joins or not control:
         return None
-    end = result.plan.scenario.duration - 0.5  # everyone leaves at the end
+    end = result.plan.scenario.scenario.duration - 0.5  # everyone leaves at the end
     settled = end - BACKGROUND_SECONDS
     ramp = [(at, c) for at, c in control if at <= settled]
     background = [(at, c) for at, c in control if settled <= at <= end]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aiortc import (
@@ -33,7 +33,7 @@ from aiortc import (
 from simulator.media.ice import patch_aioice
 from simulator.media.peer import shared_certificate
 
-__all__ = ["CONNECT_TIMEOUT", "IceDtlsTransport", "LocalTransport"]
+__all__ = ["CONNECT_TIMEOUT", "IceDtlsTransport", "LocalTransport", "RemoteTransport"]
 
 CONNECT_TIMEOUT: Final = 20.0
 """Seconds for ICE and DTLS together before the transport is given up."""
@@ -47,6 +47,17 @@ class LocalTransport:
     pwd: str
     candidates: list[RTCIceCandidate]
     fingerprints: list[RTCDtlsFingerprint]
+
+
+@dataclass(frozen=True)
+class RemoteTransport:
+    """What the far side's description says of its transport."""
+
+    ice: RTCIceParameters
+    candidates: list[RTCIceCandidate] = field(default_factory=list)
+    complete: bool = False
+    """Whether it said ``a=end-of-candidates``."""
+    fingerprints: list[RTCDtlsFingerprint] = field(default_factory=list)
 
 
 class IceDtlsTransport:
@@ -102,15 +113,20 @@ class IceDtlsTransport:
         """A remote candidate; None: the remote side has no more."""
         await self._ice.addRemoteCandidate(candidate)
 
-    async def connect(self, ice: RTCIceParameters, fingerprints: list[RTCDtlsFingerprint]) -> bool:
-        """Run ICE, then DTLS, within :data:`CONNECT_TIMEOUT`; True once connected. On failure
-        :attr:`failure` says why (a closed transport fails quietly: False, no reason)."""
+    async def connect(self, remote: RemoteTransport) -> bool:
+        """Take the far side's candidates, run ICE, then DTLS, within :data:`CONNECT_TIMEOUT`;
+        True once connected. On failure :attr:`failure` says why (a closed transport fails
+        quietly: False, no reason)."""
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT):
-                await self._ice.start(ice)
+                for candidate in remote.candidates:
+                    await self._ice.addRemoteCandidate(candidate)
+                if remote.complete:
+                    await self._ice.addRemoteCandidate(None)
+                await self._ice.start(remote.ice)
                 if self._ice.state != "completed" or self._closed:
                     raise ConnectionError(f"ICE {self._ice.state}")
-                await self.dtls.start(RTCDtlsParameters(fingerprints=fingerprints))
+                await self.dtls.start(RTCDtlsParameters(fingerprints=remote.fingerprints))
         except TimeoutError:
             self.failure = f"ICE/DTLS not connected within {CONNECT_TIMEOUT:.0f} s"
         except ConnectionError as exc:

@@ -4,11 +4,10 @@ The SFU's side of a bundled participant is an ORTC transport
 (:class:`~simulator.media.ortc.IceDtlsTransport`) and RTP links, so its negotiation is
 only this: aiortc's SDP parser reads the offer once, :func:`read_offer` checks it against
 the publish rules and picks each m-line's forwarded codec (Opus; VP8 and its RTX), and
-:func:`write_answer` writes the answer from what the SFU chose: the offer's mids and payload
-types, ``recvonly`` for the three publish m-lines, ``sendonly`` with an SSRC of the SFU's
-for each receive slot, the SFU's ICE credentials, candidates and fingerprints, and
-``a=setup:active`` (the SFU is the DTLS client). No header extension is negotiated: the
-forwarder drops them anyway (their IDs are each publisher's own).
+:func:`write_answer` writes the answer (:mod:`simulator.media.description`) from what the
+SFU chose: the offer's mids and payload types, ``recvonly`` for the three publish m-lines,
+``sendonly`` with an SSRC of the SFU's for each receive slot, the SFU's ICE credentials,
+candidates and fingerprints, and ``a=setup:active`` (the SFU is the DTLS client).
 
 A refusal is an :class:`~simulator.server.errors.ApiError` worded as for a split participant,
 whose offer an ``RTCPeerConnection`` still answers.
@@ -16,23 +15,23 @@ whose offer an ``RTCPeerConnection`` still answers.
 
 from __future__ import annotations
 
-import random
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from aiortc import RTCDtlsFingerprint, RTCIceCandidate, RTCIceParameters, RTCRtpCodecParameters
-from aiortc.sdp import MediaDescription, SessionDescription, candidate_to_sdp
+from aiortc import RTCRtpCodecParameters
+from aiortc.rtcrtpparameters import RTCRtcpFeedback
+from aiortc.sdp import MediaDescription, SessionDescription
 
 from simulator import protocol
+from simulator.media.description import MediaLine, remote_transport, write_description
+from simulator.media.ortc import LocalTransport, RemoteTransport
 from simulator.server.errors import ApiError, Codes
 
 __all__ = [
     "AnsweredLine",
     "OfferedLine",
     "PublishOffer",
-    "fresh_ssrcs",
     "read_offer",
     "shape_error",
     "write_answer",
@@ -64,10 +63,7 @@ class PublishOffer:
     """What the SFU takes from a bundled publish offer."""
 
     lines: list[OfferedLine]
-    ice: RTCIceParameters
-    candidates: list[RTCIceCandidate]
-    candidates_complete: bool
-    fingerprints: list[RTCDtlsFingerprint]
+    transport: RemoteTransport
     remb: bool
     """Whether the offer's video asks for ``goog-remb`` (the answer then keeps it)."""
 
@@ -112,11 +108,10 @@ def read_offer(sdp: str, receive: protocol.ReceiveSlots) -> PublishOffer:
     if any(m.direction != "recvonly" for m in media[len(PUBLISH_KINDS) :]):
         raise _refused("publish offer refused: receive m-lines must be recvonly")
     first = media[0]
-    if first.ice is None or not first.ice.usernameFragment or not first.ice.password:
-        raise _refused("publish offer refused: no ICE credentials")
-    if first.dtls is None or not first.dtls.fingerprints:
-        raise _refused("publish offer refused: no DTLS fingerprint")
-    if first.dtls.role == "client":
+    remote = remote_transport(parsed)
+    if remote is None:
+        raise _refused("publish offer refused: no ICE credentials or DTLS fingerprint")
+    if first.dtls is not None and first.dtls.role == "client":
         raise _refused("publish offer refused: the offerer must be a:setup:actpass or passive")
     bundle = [g for g in parsed.group if g.semantic == "BUNDLE"]
     mids = [str(m.rtp.muxId) for m in media]
@@ -130,14 +125,7 @@ def read_offer(sdp: str, receive: protocol.ReceiveSlots) -> PublishOffer:
         for codec in m.rtp.codecs
         for feedback in codec.rtcpFeedback
     )
-    return PublishOffer(
-        lines,
-        first.ice,
-        [c for m in media for c in m.ice_candidates],
-        any(m.ice_candidates_complete for m in media),
-        first.dtls.fingerprints,
-        remb,
-    )
+    return PublishOffer(lines, remote, remb)
 
 
 def _line(kind: str, mid: str, direction: str, media: MediaDescription) -> OfferedLine:
@@ -163,16 +151,6 @@ def _line(kind: str, mid: str, direction: str, media: MediaDescription) -> Offer
     return OfferedLine(kind, mid, direction, codec, rtx, ssrc, rtx_ssrc)
 
 
-def fresh_ssrcs(count: int, taken: set[int]) -> list[int]:
-    """``count`` random SSRCs clear of ``taken`` and of each other."""
-    chosen: list[int] = []
-    while len(chosen) < count:
-        ssrc = random.getrandbits(32)
-        if ssrc > 1 and ssrc not in taken and ssrc not in chosen:
-            chosen.append(ssrc)
-    return chosen
-
-
 _FEEDBACK: Final = {
     "audio": (),
     "video": (("nack", None), ("nack", "pli"), ("ccm", "fir"), ("goog-remb", None)),
@@ -180,61 +158,39 @@ _FEEDBACK: Final = {
 """The RTCP feedback the SFU takes part in, per kind (kept where the offer has it)."""
 
 
-def write_answer(
-    offer: PublishOffer,
-    lines: Sequence[AnsweredLine],
-    *,
-    ufrag: str,
-    pwd: str,
-    candidates: Sequence[RTCIceCandidate],
-    fingerprints: Sequence[RTCDtlsFingerprint],
-) -> str:
+def _answered_codec(codec: RTCRtpCodecParameters, kind: str, *, remb: bool) -> RTCRtpCodecParameters:
+    offered = {(f.type, f.parameter) for f in codec.rtcpFeedback}
+    return RTCRtpCodecParameters(
+        mimeType=codec.mimeType,
+        clockRate=codec.clockRate,
+        channels=codec.channels,
+        payloadType=codec.payloadType,
+        rtcpFeedback=[
+            RTCRtcpFeedback(type, parameter)
+            for type, parameter in _FEEDBACK[kind]
+            if (type, parameter) in offered and (type != "goog-remb" or remb)
+        ],
+        parameters=dict(codec.parameters),
+    )
+
+
+def write_answer(offer: PublishOffer, lines: Sequence[AnsweredLine], local: LocalTransport) -> str:
     """The SDP answer: one m-line per offered one (see the module's description)."""
-    session = random.getrandbits(32)
-    cname = stream = uuid.uuid4().hex
-    port = candidates[0].port if candidates else 9
-    host = candidates[0].ip if candidates else "0.0.0.0"
-    transport = [
-        *(f"a=candidate:{candidate_to_sdp(c)}" for c in candidates),
-        "a=end-of-candidates",
-        f"a=ice-ufrag:{ufrag}",
-        f"a=ice-pwd:{pwd}",
-        *(f"a=fingerprint:{f.algorithm} {f.value}" for f in fingerprints),
-        "a=setup:active",
-    ]
-    out = [
-        "v=0",
-        f"o=- {session} {session} IN IP4 0.0.0.0",
-        "s=-",
-        "t=0 0",
-        "a=group:BUNDLE " + " ".join(line.offered.mid for line in lines),
-        "a=msid-semantic:WMS *",
-    ]
-    for line in lines:
-        offered = line.offered
-        codecs = [offered.codec, *([offered.rtx] if offered.rtx is not None else [])]
-        out += [
-            f"m={offered.kind} {port} UDP/TLS/RTP/SAVPF {' '.join(str(c.payloadType) for c in codecs)}",
-            f"c=IN IP4 {host}",
-            "a=recvonly" if line.ssrc is None else "a=sendonly",
-            f"a=mid:{offered.mid}",
-        ]
-        if line.ssrc is not None:
-            out.append(f"a=msid:{stream} {stream}-{offered.mid}")
-        out += ["a=rtcp:9 IN IP4 0.0.0.0", "a=rtcp-mux"]
-        if line.ssrc is not None:
-            out.append(f"a=ssrc:{line.ssrc} cname:{cname}")
-        for codec in codecs:
-            name = codec.mimeType.split("/", 1)[1]
-            channels = f"/{codec.channels}" if codec.channels and codec.channels > 1 else ""
-            out.append(f"a=rtpmap:{codec.payloadType} {name}/{codec.clockRate}{channels}")
-            offered_feedback = {(f.type, f.parameter) for f in codec.rtcpFeedback}
-            for kind, parameter in _FEEDBACK[offered.kind]:
-                if (kind, parameter) in offered_feedback and (kind != "goog-remb" or offer.remb):
-                    suffix = f" {parameter}" if parameter else ""
-                    out.append(f"a=rtcp-fb:{codec.payloadType} {kind}{suffix}")
-            if codec.parameters:
-                fmtp = ";".join(f"{k}={v}" if v is not None else str(k) for k, v in codec.parameters.items())
-                out.append(f"a=fmtp:{codec.payloadType} {fmtp}")
-        out += transport
-    return "\r\n".join(out) + "\r\n"
+    return write_description(
+        [
+            MediaLine(
+                line.offered.kind,
+                line.offered.mid,
+                "recvonly" if line.ssrc is None else "sendonly",
+                [
+                    _answered_codec(codec, line.offered.kind, remb=offer.remb)
+                    for codec in (line.offered.codec, line.offered.rtx)
+                    if codec is not None
+                ],
+                line.ssrc,
+            )
+            for line in lines
+        ],
+        local,
+        setup="active",
+    )

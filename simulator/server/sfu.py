@@ -46,6 +46,7 @@ from aiortc.exceptions import OperationError
 from aiortc.rtp import RtcpPsfbPacket, RtcpRtpfbPacket
 
 from simulator import protocol
+from simulator.media.description import fresh_ssrcs
 from simulator.media.liveness import MediaWatch, Watched
 from simulator.media.ortc import IceDtlsTransport
 from simulator.media.peer import (
@@ -71,7 +72,6 @@ from simulator.server.offer import (
     PUBLISH_KINDS,
     AnsweredLine,
     PublishOffer,
-    fresh_ssrcs,
     read_offer,
     shape_error,
     write_answer,
@@ -311,10 +311,7 @@ class SfuPeer:
             offer,
             [AnsweredLine(line) for line in publishing]
             + [AnsweredLine(line, ssrc) for line, ssrc in zip(receiving, ssrcs, strict=True)],
-            ufrag=local.ufrag,
-            pwd=local.pwd,
-            candidates=local.candidates,
-            fingerprints=local.fingerprints,
+            local,
         )
         self._descriptions = (sdp, answer)
         feedback = self._adopt(accepted, remb=offer.remb)
@@ -324,12 +321,7 @@ class SfuPeer:
     async def _connect_bundled(
         self, transport: IceDtlsTransport, offer: PublishOffer, feedback: PublisherFeedback
     ) -> None:
-        for candidate in offer.candidates:
-            if candidate.protocol == "udp" and not candidate.ip.endswith(".local"):  # aioice resolves no mDNS
-                await transport.add_remote_candidate(candidate)
-        if offer.candidates_complete:
-            await transport.add_remote_candidate(None)
-        if not await transport.connect(offer.ice, offer.fingerprints):
+        if not await transport.connect(offer.transport):
             if transport.failure is not None:
                 self._media_lost(f"publish: {transport.failure}")
             return

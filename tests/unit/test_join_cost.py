@@ -31,7 +31,8 @@ def _run(per_second: float, per_join: float, participants: int = 40, rate: float
         cpu_readings.append((end, cpu))
         media_readings.append((end, media))
     participants = [SimpleNamespace(join_at=at) for at in joins]
-    plan = SimpleNamespace(participants=participants, scenario=SimpleNamespace(duration=DURATION))
+    header = SimpleNamespace(duration=DURATION)
+    plan = SimpleNamespace(participants=participants, scenario=SimpleNamespace(scenario=header))
     return SimpleNamespace(plan=plan, backend_cpu=cpu_readings, backend_media=media_readings)
 
 
