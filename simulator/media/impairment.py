@@ -31,6 +31,7 @@ import msgspec
 from aiortc import RTCPeerConnection
 
 from simulator.media.ice import ice_connection
+from simulator.media.ortc import IceDtlsTransport
 
 __all__ = [
     "PROFILES",
@@ -244,9 +245,10 @@ def shaping(schedule: Schedule, seed: int) -> Shaping:
     )
 
 
-def impair(pc: RTCPeerConnection, shapers: Shaping) -> None:
-    """Put ``pc``'s sockets behind ``shapers``: call after ``setLocalDescription`` (the sockets
-    exist once candidates are gathered) and before the connection is up."""
+def impair(pc: RTCPeerConnection | IceDtlsTransport, shapers: Shaping) -> None:
+    """Put ``pc``'s sockets behind ``shapers``: call after ``setLocalDescription`` (or an ORTC
+    transport's gathering: the sockets exist once candidates are gathered) and before the
+    connection is up."""
     connection = ice_connection(pc)  # max-bundle: one transport for every m-line
     for protocol in [] if connection is None else connection._protocols:
         if protocol.transport is None or isinstance(protocol.transport, _ShapedTransport):

@@ -27,7 +27,8 @@ import random
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from aiortc import RTCPeerConnection
+from aiortc import RTCDtlsTransport, RTCPeerConnection, RTCRtpCodecParameters
+from aiortc.rtcrtpparameters import RTCRtcpFeedback
 from aiortc.rtp import RtcpPsfbPacket, RtcpRtpfbPacket
 
 from simulator.media.analysers import FREEZE_GAP, MediaEvidence, ReceivedStream
@@ -46,11 +47,19 @@ from simulator.media.rtp import (
     parse_rtcp,
     read_padding_mark,
     release_receivers,
-    remote_ssrcs,
 )
 from simulator.media.sources import SourceTag
 
-__all__ = ["LeanPublisher", "LeanReceiver", "LeanSource", "MediaScheduler", "scheduler"]
+__all__ = [
+    "OFFERED_CODECS",
+    "Binding",
+    "LeanPublisher",
+    "LeanReceiver",
+    "LeanSource",
+    "MediaScheduler",
+    "bindings",
+    "scheduler",
+]
 
 TICK: Final = 0.010
 HISTORY: Final = 128
@@ -58,6 +67,24 @@ HISTORY: Final = 128
 MARK_SAMPLE: Final = {"audio": 25, "video": 5}
 """Decrypt one marked packet in this many per stream (audio 2/s, video 3/s at 15 fps)."""
 PSFB_FIR: Final = 4
+OFFERED_CODECS: Final = {
+    "audio": RTCRtpCodecParameters(
+        mimeType="audio/opus",
+        clockRate=48000,
+        channels=2,
+        payloadType=111,
+        parameters={"minptime": "10", "useinbandfec": "1"},
+    ),
+    "video": RTCRtpCodecParameters(
+        mimeType="video/VP8",
+        clockRate=90000,
+        payloadType=96,
+        rtcpFeedback=[RTCRtcpFeedback("nack"), RTCRtcpFeedback("nack", "pli"), RTCRtcpFeedback("ccm", "fir")],
+    ),
+}
+"""What a bundled lean participant offers on every m-line of its kind (it writes its own
+offer): what the SFU forwards, without RTX, since a lean source resends what a NACK asks
+for on the stream's own SSRC, from its history."""
 
 
 class LeanSource:
@@ -230,29 +257,45 @@ def scheduler() -> MediaScheduler:
     return found
 
 
-class LeanPublisher:
-    """A lean participant's publish connection: its sources bound to one link.
+Binding = tuple[LeanSource, int, int]
+"""A source, the SSRC it sends with and its negotiated payload type."""
 
-    The sources are ``pc``'s first transceivers, in order. On a bundled connection the
-    same link also carries what the participant receives: ``on_rtp`` gets it (a
-    :class:`LeanReceiver`'s, which then :meth:`~LeanReceiver.use` s this link).
+
+def bindings(pc: RTCPeerConnection, sources: list[LeanSource]) -> list[Binding]:
+    """The sources of a peer connection, as its first transceivers negotiated them (in order)."""
+    bound: list[Binding] = []
+    for transceiver, source in zip(pc.getTransceivers()[: len(sources)], sources, strict=True):
+        codecs = transceiver._codecs
+        if codecs and codecs[0].payloadType is not None:
+            bound.append((source, transceiver.sender._ssrc, codecs[0].payloadType))
+    return bound
+
+
+class LeanPublisher:
+    """A lean participant's publish side: its sources bound to one link.
+
+    The link is a connected peer connection's (its first transceivers carry the sources:
+    :func:`bindings`) or an ORTC DTLS transport's (a bundled lean participant's, with the
+    SSRCs and payload types of its own offer). On a bundled connection the same link also
+    carries what the participant receives: ``on_rtp`` gets it (a :class:`LeanReceiver`'s,
+    which then :meth:`~LeanReceiver.use` s this link).
     """
 
     def __init__(
-        self, pc: RTCPeerConnection, sources: list[LeanSource], on_rtp: RtpHandler | None = None
+        self,
+        connected: RTCPeerConnection | RTCDtlsTransport,
+        bound: list[Binding],
+        on_rtp: RtpHandler | None = None,
     ) -> None:
-        self._sources = sources
+        self._sources = [source for source, _, _ in bound]
         self._by_ssrc: dict[int, LeanSource] = {}
-        self.link = RtpLink(pc, on_rtp=on_rtp, on_rtcp=self._on_rtcp)
-        for transceiver, source in zip(pc.getTransceivers()[: len(sources)], sources, strict=True):
-            codecs = transceiver._codecs
-            if not codecs or codecs[0].payloadType is None:
-                continue
-            ssrc = transceiver.sender._ssrc
-            source.bind(self.link, ssrc, codecs[0].payloadType)
+        self.link = RtpLink(connected, on_rtp=on_rtp, on_rtcp=self._on_rtcp)
+        for source, ssrc, payload_type in bound:
+            source.bind(self.link, ssrc, payload_type)
             self._by_ssrc[ssrc] = source
-        release_receivers(pc)
-        scheduler().add(sources)
+        if isinstance(connected, RTCPeerConnection):
+            release_receivers(connected)
+        scheduler().add(self._sources)
 
     def _on_rtcp(self, clear: bytes) -> None:
         for packet in parse_rtcp(clear):
@@ -316,15 +359,13 @@ class LeanReceiver:
         """Read what arrives on ``link`` (its ``on_rtp`` must be :meth:`on_rtp`)."""
         self.link = link
 
-    def refresh(self, pc: RTCPeerConnection) -> None:
-        """Map the SSRCs of ``pc``'s current remote description to their streams."""
-        for mid, (ssrc, _rtx) in remote_ssrcs(pc).items():
+    def refresh(self, ssrcs: dict[str, tuple[int, int | None]]) -> None:
+        """Map the SSRCs the sender announced (mid → SSRC, RTX SSRC) to their streams."""
+        for mid, (ssrc, _rtx) in ssrcs.items():
             stream = self._by_mid.get(mid)
             bound = self._by_ssrc.get(ssrc)
             if stream is not None and (bound is None or bound.stream is not stream):
                 self.bind(ssrc, stream)  # new, or a reused slot now carrying another stream
-        if self.link is not None:
-            release_receivers(pc)
 
     def bind(self, ssrc: int, stream: ReceivedStream) -> None:
         """Count packets of ``ssrc`` into ``stream``."""

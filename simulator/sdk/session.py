@@ -20,13 +20,16 @@ from typing import TYPE_CHECKING, Final
 
 import aiohttp
 import jwt
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
+from aiortc.sdp import SessionDescription
 
 from simulator import protocol
 from simulator.media.analysers import ReceivedStream
+from simulator.media.description import MediaLine, fresh_ssrcs, remote_transport, write_description
 from simulator.media.impairment import Shaping, impair, shaping
-from simulator.media.lean import LeanPublisher, LeanReceiver, LeanSource
-from simulator.media.liveness import MediaWatch
+from simulator.media.lean import OFFERED_CODECS, Binding, LeanPublisher, LeanReceiver, LeanSource, bindings
+from simulator.media.liveness import MediaWatch, Watched
+from simulator.media.ortc import IceDtlsTransport, RemoteTransport
 from simulator.media.passthrough import stop_decoding
 from simulator.media.paths import make_sources
 from simulator.media.peer import (
@@ -35,7 +38,7 @@ from simulator.media.peer import (
     close_peer_connection,
     open_peer_connection,
 )
-from simulator.media.rtp import RtpLink
+from simulator.media.rtp import RtpLink, release_receivers, remote_ssrcs
 from simulator.media.sources import PreEncodedTrack
 from simulator.sdk.call_view import CallView, Tile
 from simulator.sdk.constants import CALL_MODE, MODE_ALIASES
@@ -145,6 +148,12 @@ class CallSession:
         self._running = False
         self._publish_pc: RTCPeerConnection | None = None
         self._subscribe_pc: RTCPeerConnection | None = None
+        self._transport: IceDtlsTransport | None = None
+        """Bundled and lean: the one transport, no peer connection (its offer: ``_offered``)."""
+        self._offered: list[MediaLine] = []
+        self._offered_at = 0.0
+        self._slot_ssrcs: dict[str, tuple[int, int | None]] = {}
+        """Bundled and lean: the SSRC the SFU sends with on each receive slot (from its answer)."""
         self._consumed: dict[str, ReceivedStream] = {}
         self._lean_publisher: LeanPublisher | None = None
         self._lean_receiver: LeanReceiver | None = None
@@ -266,16 +275,21 @@ class CallSession:
             if lean is not None:
                 lean.close()
         self._lean_publisher = self._lean_receiver = None
-        for pc in (self._publish_pc, self._subscribe_pc):
-            if pc is not None:
-                with contextlib.suppress(Exception):
-                    await close_peer_connection(pc)
-        self._publish_pc = self._subscribe_pc = None
+        await self._close_transports()
+        self._publish_pc = self._subscribe_pc = self._transport = None
         for stream in self._consumed.values():
             stream.active = False
         self._consumed.clear()
         self.media_connected.clear()
         self._outbox = asyncio.Queue()  # the lost conversation's answers mean nothing to the next
+
+    async def _close_transports(self) -> None:
+        for pc in (self._publish_pc, self._subscribe_pc):
+            if pc is not None:
+                with contextlib.suppress(Exception):
+                    await close_peer_connection(pc)
+        if self._transport is not None:
+            await self._transport.close()
 
     async def _verify_token(self) -> None:
         try:
@@ -335,10 +349,7 @@ class CallSession:
         for lean in (self._lean_publisher, self._lean_receiver):
             if lean is not None:
                 lean.close()
-        for pc in (self._publish_pc, self._subscribe_pc):
-            if pc is not None:
-                with contextlib.suppress(Exception):
-                    await close_peer_connection(pc)
+        await self._close_transports()
         for stream in self._consumed.values():
             stream.active = False
         await self._tasks.aclose()
@@ -355,6 +366,8 @@ class CallSession:
         match message:
             case protocol.Joined():
                 await self._on_joined(message)
+            case protocol.PublishAnswer(sdp=sdp) if self._transport is not None:
+                self._on_lean_answer(self._transport, sdp)
             case protocol.PublishAnswer(sdp=sdp):
                 assert self._publish_pc is not None
                 pc = self._publish_pc
@@ -365,12 +378,11 @@ class CallSession:
                     for transceiver in pc.getTransceivers()[3:]:
                         stop_decoding(transceiver.receiver)
                 if self._lean_receiver is not None:  # bundled: the slots' SSRCs are in the answer
-                    self._lean_receiver.refresh(pc)
+                    self._lean_receiver.refresh(remote_ssrcs(pc))
             case protocol.SubscribeOffer():
                 await self._on_subscribe_offer(message)
             case protocol.Slots(slots=slots):
-                if self._publish_pc is not None:
-                    self._receive(self._publish_pc, slots)
+                self._receive(slots)
             case protocol.ParticipantJoined(participant=record):
                 self._on_participant_joined(record)
             case protocol.ParticipantLeft(participant=record):
@@ -432,9 +444,13 @@ class CallSession:
                 self._on_participant_joined(record)
 
     async def _publish(self) -> None:
-        pc = self._publish_pc = open_peer_connection()
         sources = [self.mic, self.camera, self.screen]
         receive = self._client.receive_slots if self._client.transport == "bundled" else None
+        lean = [source for source in sources if isinstance(source, LeanSource)]
+        if receive is not None and len(lean) == len(sources):
+            await self._publish_lean(lean, receive)
+            return
+        pc = self._publish_pc = open_peer_connection()
         loop = asyncio.get_running_loop()
         offered_at = loop.time()
         receiver = None
@@ -449,7 +465,7 @@ class CallSession:
             if lean and self.active:
                 # Bundled: one link carries both ways (a socket takes one handler).
                 on_rtp = None if receiver is None else receiver.on_rtp
-                publisher = self._lean_publisher = LeanPublisher(pc, lean, on_rtp)
+                publisher = self._lean_publisher = LeanPublisher(pc, bindings(pc, lean), on_rtp)
                 if receiver is not None:
                     receiver.use(publisher.link)
             self.connect_ms = (loop.time() - offered_at) * 1000
@@ -469,7 +485,75 @@ class CallSession:
         self._shape(pc)
         self._outbox.put_nowait(protocol.Publish(sdp=_without_remb(pc.localDescription.sdp), receive=receive))
 
-    def _shape(self, pc: RTCPeerConnection) -> None:
+    async def _publish_lean(self, sources: list[LeanSource], receive: protocol.ReceiveSlots) -> None:
+        """Bundled and lean: no peer connection at all. The offer is written from the sources
+        and slots (:mod:`simulator.media.description`) on an ORTC transport, controlling as
+        the offerer and so the DTLS server (the SFU answers ``a=setup:active``)."""
+        offered_at = asyncio.get_running_loop().time()
+        self._lean_receiver = LeanReceiver(self._client.evidence)
+        transport = self._transport = IceDtlsTransport(controlling=True)
+        try:
+            local = await transport.gather()
+        except ConnectionError:
+            return  # the session ended meanwhile
+        ssrcs = fresh_ssrcs(len(sources), set())
+        receiving = receive.kinds()
+        self._offered = [
+            MediaLine(s.kind, str(n), "sendonly", [OFFERED_CODECS[s.kind]], ssrc)
+            for n, (s, ssrc) in enumerate(zip(sources, ssrcs, strict=True))
+        ] + [
+            MediaLine(kind, str(len(sources) + n), "recvonly", [OFFERED_CODECS[kind]])
+            for n, (kind, _) in enumerate(receiving)
+        ]
+        self._offered_at = offered_at
+        self._shape(transport)
+        sdp = write_description(self._offered, local, setup="actpass")
+        self._outbox.put_nowait(protocol.Publish(sdp=sdp, receive=receive))
+
+    def _on_lean_answer(self, transport: IceDtlsTransport, sdp: str) -> None:
+        """The SFU's answer to a lean bundled offer: the payload types it kept, its SSRC on
+        each receive slot, its transport; connecting goes on in the background."""
+        try:
+            parsed = SessionDescription.parse(sdp)
+        except Exception as exc:  # aiortc's parser asserts and raises on bad lines alike
+            self._on_media_lost(f"publish answer unreadable ({type(exc).__name__})")
+            return
+        remote = remote_transport(parsed)
+        if remote is None:
+            self._on_media_lost("publish answer without ICE credentials or DTLS fingerprint")
+            return
+        answered = {str(m.rtp.muxId): m for m in parsed.media}
+        sources = [s for s in (self.mic, self.camera, self.screen) if isinstance(s, LeanSource)]
+        bound: list[Binding] = []
+        for source, line in zip(sources, self._offered, strict=False):
+            media = answered.get(line.mid)
+            if media is not None and media.rtp.codecs and line.ssrc is not None:
+                bound.append((source, line.ssrc, media.rtp.codecs[0].payloadType or 0))
+        self._slot_ssrcs = {
+            mid: (media.ssrc[0].ssrc, None)
+            for mid, media in answered.items()
+            if media.direction == "sendonly" and media.ssrc
+        }
+        self._tasks.spawn(self._connect_lean(transport, remote, bound), "connect")
+
+    async def _connect_lean(
+        self, transport: IceDtlsTransport, remote: RemoteTransport, bound: list[Binding]
+    ) -> None:
+        if not await transport.connect(remote):
+            if transport.failure is not None:
+                self._on_media_lost(f"publish: {transport.failure}")
+            return
+        receiver = self._lean_receiver
+        if not self.active or receiver is None or self.media_connected.is_set():
+            return
+        publisher = self._lean_publisher = LeanPublisher(transport.dtls, bound, receiver.on_rtp)
+        receiver.use(publisher.link)  # one link carries both ways (a socket takes one handler)
+        receiver.refresh(self._slot_ssrcs)
+        self.connect_ms = (asyncio.get_running_loop().time() - self._offered_at) * 1000
+        self.media_connected.set()
+        self._watch(transport, "publish")
+
+    def _shape(self, pc: Watched) -> None:
         """Both connections share the participant's network (one access link), if it has one."""
         schedule = self._client.network
         if schedule is None:
@@ -478,7 +562,7 @@ class CallSession:
             self.shaping = shaping(schedule, zlib.crc32(self._client.name.encode()))
         impair(pc, self.shaping)
 
-    def _watch(self, pc: RTCPeerConnection, name: str) -> None:
+    def _watch(self, pc: Watched, name: str) -> None:
         if self.active:
             watch = MediaWatch(pc, lambda reason: self._on_media_lost(f"{name}: {reason}"))
             self._watches.append(self._tasks.spawn(watch.watch(), f"watch-{name}"))
@@ -506,7 +590,8 @@ class CallSession:
                 def _connected() -> None:
                     if subscribe_pc.connectionState == "connected" and self.active:
                         receiver.use(RtpLink(subscribe_pc, on_rtp=receiver.on_rtp))
-                        receiver.refresh(subscribe_pc)
+                        receiver.refresh(remote_ssrcs(subscribe_pc))
+                        release_receivers(subscribe_pc)
 
             watched = self._subscribe_pc
 
@@ -522,7 +607,7 @@ class CallSession:
             for transceiver in pc.getTransceivers():
                 if transceiver.mid not in self._consumed:
                     stop_decoding(transceiver.receiver)
-        self._receive(pc, message.streams)
+        self._receive(message.streams)
         await pc.setLocalDescription(await pc.createAnswer())
         self._shape(pc)
         self._outbox.put_nowait(protocol.SubscribeAnswer(sdp=pc.localDescription.sdp))
@@ -533,12 +618,17 @@ class CallSession:
         subscribe one (split; None until the SFU first offers)."""
         return self._publish_pc if self._client.transport == "bundled" else self._subscribe_pc
 
-    def _receive(self, pc: RTCPeerConnection, streams: dict[str, protocol.StreamInfo]) -> None:
+    def _receive(self, streams: dict[str, protocol.StreamInfo]) -> None:
         """Key what arrives by m-line and by who fills it (a subscribe offer's ``streams``, or
         ``slots``): when a mid's participant or source changes, it is a new stream; a mid
         not named, or named inactive, carries nothing now."""
-        for transceiver in pc.getTransceivers():
-            mid = transceiver.mid
+        pc = self.receiving_connection
+        lines: list[tuple[str | None, str, RTCRtpTransceiver | None]] = (
+            [(t.mid, t.kind, t) for t in pc.getTransceivers()]
+            if pc is not None
+            else [(line.mid, line.kind, None) for line in self._offered]
+        )
+        for mid, kind, transceiver in lines:
             stream = None if mid is None else self._consumed.get(mid)
             info = None if mid is None else streams.get(mid)
             if mid is None or info is None:
@@ -549,18 +639,22 @@ class CallSession:
                 # A new slot, or a reused one (the SFU refills spare m-lines) now carrying another stream.
                 if stream is not None:
                     stream.active = False
-                elif self._lean_receiver is None:
+                elif self._lean_receiver is None and transceiver is not None:
                     track = transceiver.receiver.track
                     current = functools.partial(self._consumed.__getitem__, mid)
                     self._tasks.spawn(self._client.evidence.consume(track, current), f"recv-{mid}")
-                stream = ReceivedStream(info.participant_id, info.uid, info.source, transceiver.kind)
+                stream = ReceivedStream(info.participant_id, info.uid, info.source, kind)
                 self._consumed[mid] = stream
                 self._client.evidence.add(stream)
                 if self._lean_receiver is not None:
                     self._lean_receiver.expect(mid, stream)
             stream.active = info.active
-        if self._lean_receiver is not None:
-            self._lean_receiver.refresh(pc)
+        if self._lean_receiver is not None and pc is not None:
+            self._lean_receiver.refresh(remote_ssrcs(pc))
+            if self._lean_receiver.link is not None:
+                release_receivers(pc)
+        elif self._lean_receiver is not None:
+            self._lean_receiver.refresh(self._slot_ssrcs)
 
     async def receive_stats(self) -> ReceiveStats:
         """What arrived on the subscribe connection, from RTP (lean: headers; else aiortc's stats)."""

@@ -8,6 +8,7 @@ import socket
 
 import pytest
 
+from simulator.media.ice import ice_connection
 from simulator.media.lean import LeanSource
 from simulator.media.sources import PreEncodedTrack
 from simulator.server import Backend
@@ -86,10 +87,9 @@ async def test_garbage_datagrams_at_the_sfu_harm_nobody(join: Join) -> None:
     alice, bob = await join("alice", path="lean"), await join("bob", path="lean")
     await bob.evidence.wait_for(lambda: bob.evidence.frames_from("alice") >= 5, MEDIA)
     assert alice.client.session is not None
-    pc = alice.client.session._publish_pc
-    assert pc is not None
-    pair = pc.getTransceivers()[0].sender.transport.transport._connection._nominated[1]
-    sfu_address = pair.remote_addr
+    connection = ice_connection(alice.client.session._transport)  # bundled lean: an ORTC transport
+    assert connection is not None
+    sfu_address = connection._nominated[1].remote_addr
     junk = [
         b"\x80",  # too short for a header
         b"\x80\x60" + os.urandom(40),  # an RTP header with a forged body: fails SRTP authentication

@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 
 from simulator import protocol
+from simulator.media.ice import ice_connection
 from simulator.media.liveness import CONSENT_INTERVAL, DEAD_AFTER
 from simulator.sdk import CallAppSettingsBuilder, CallsClient, CallSettingsBuilder, CallView, ReconnectPolicy
 from simulator.sdk.recorder import EventRecorder
@@ -77,13 +78,14 @@ async def test_a_stalled_backend_is_reported_to_the_application(tmp_path) -> Non
 MEDIA_BOUND = DEAD_AFTER + CONSENT_INTERVAL + 1.5 + 6.0  # the watch's own bound, and a loaded machine
 
 
+def _connections(session: CallSession) -> list[Any]:
+    """The session's ICE connections: its peer connections', or its ORTC transport's (bundled lean)."""
+    owners = dict.fromkeys((session._transport, session._publish_pc, session.receiving_connection))
+    return [c for owner in owners if owner is not None and (c := ice_connection(owner)) is not None]
+
+
 def _pairs(session: CallSession) -> list[Any]:
-    pcs = [pc for pc in dict.fromkeys((session._publish_pc, session.receiving_connection)) if pc is not None]
-    return [
-        pair
-        for pc in pcs
-        for pair in pc.getTransceivers()[0].receiver.transport.transport._connection._nominated.values()
-    ]
+    return [pair for connection in _connections(session) for pair in connection._nominated.values()]
 
 
 def _black_hole(session: CallSession, drops: Callable[[bytes], bool] = lambda _: True) -> None:
@@ -128,10 +130,9 @@ async def test_a_publisher_that_sends_no_rtp_is_removed_though_ice_answers(
     backend: Backend, join: Join
 ) -> None:
     alice, bob = await join("alice", path="lean"), await join("bob", path="lean")
-    assert bob.client.session is not None and bob.client.session._publish_pc is not None
+    assert bob.client.session is not None
     await alice.evidence.wait_for(lambda: "bob" in alice.evidence.heard(), 20.0)
-    publish = bob.client.session._publish_pc
-    for pair in publish.getTransceivers()[0].receiver.transport.transport._connection._nominated.values():
+    for pair in _pairs(bob.client.session):
         send = pair.protocol.transport.sendto
 
         def sendto(data: bytes, addr: Any = None, send: Any = send) -> None:

@@ -2,10 +2,10 @@
 
 A Jitsi-style client (the published SDK) gets its media session from the focus in Jingle,
 not SDP (:mod:`~simulator.server.jitsi.jingle`), so nothing here needs an SDP peer
-connection: the endpoint uses aiortc's ORTC objects — an ``RTCIceGatherer`` and
-``RTCIceTransport`` (controlling, as the offerer) and an ``RTCDtlsTransport`` (the DTLS
-server: the focus offers ``actpass`` and the browser answers ``active``) — and hands the
-connected transport to an :class:`~simulator.media.rtp.RtpLink`, the SFU's own RTP path.
+connection: the endpoint has an ORTC transport (:class:`~simulator.media.ortc.IceDtlsTransport`,
+controlling as the offerer, hence the DTLS server: the focus offers ``actpass`` and the
+browser answers ``active``) and hands it, connected, to an
+:class:`~simulator.media.rtp.RtpLink`, the SFU's own RTP path.
 Then it is an SFU member like a native participant:
 
 * **publish** — each source the client announces (``session-accept``, ``source-add``)
@@ -27,26 +27,16 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-from aiortc import (
-    RTCDtlsFingerprint,
-    RTCDtlsParameters,
-    RTCDtlsTransport,
-    RTCIceCandidate,
-    RTCIceGatherer,
-    RTCIceParameters,
-    RTCIceTransport,
-)
+from aiortc import RTCDtlsFingerprint, RTCIceCandidate, RTCIceParameters
 from aiortc.rtp import RtcpPsfbPacket, RtcpRtpfbPacket
 
-from simulator.media.ice import patch_aioice
-from simulator.media.peer import shared_certificate
+from simulator.media.description import fresh_ssrcs
+from simulator.media.ortc import IceDtlsTransport, RemoteTransport
 from simulator.media.rtp import PSFB_PLI, RTPFB_NACK, RtpLink, header, parse_rtcp, unwrap_retransmission
 from simulator.server.feedback import REPORT_INTERVAL, PublisherFeedback
 from simulator.server.forwarder import Forwarder, Outlet
@@ -65,7 +55,6 @@ __all__ = ["OFFERED_CODECS", "Constraints", "Endpoint", "RemoteSource"]
 
 logger = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT: Final = 20.0
 PSFB_FIR: Final = 4
 AUDIO_PT: Final = 111
 VIDEO_PT: Final = 100
@@ -163,11 +152,7 @@ class Endpoint:
         self.room = room
         self._on_sources = on_sources
         self._tasks = TaskSet(f"bridge:{participant.participant_id}")
-        patch_aioice()
-        self._gatherer = RTCIceGatherer(iceServers=[])
-        self._gatherer._connection.ice_controlling = True  # the offerer's role; aiortc has no option
-        self._ice = RTCIceTransport(self._gatherer)
-        self._dtls = RTCDtlsTransport(self._ice, [shared_certificate()])
+        self._transport = IceDtlsTransport(controlling=True)  # the Jingle session's offerer
         self._link: RtpLink | None = None
         self.connected = asyncio.Event()
         self.forwarders: dict[str, Forwarder] = {}
@@ -196,23 +181,16 @@ class Endpoint:
 
         ConnectionError if the endpoint was closed meanwhile (its member left while it gathered):
         the sockets gathering opened are closed again."""
-        await self._gatherer.gather()
-        if self._closed:
-            # close() may have stopped the transport before gathering opened its sockets: the
-            # ICE connection's own close takes every socket it has now (it may run twice).
-            await self._gatherer._connection.close()
+        local = await self._transport.gather()
+        if self._closed:  # closing, its transport not stopped yet: that stop takes the sockets
             raise ConnectionError("the endpoint closed while it gathered")
-        parameters = self._gatherer.getLocalParameters()
         return Transport(
-            parameters.usernameFragment or "",
-            parameters.password or "",
-            fingerprints=[
-                Fingerprint(f.algorithm, f.value, "actpass")
-                for f in self._dtls.getLocalParameters().fingerprints
-            ],
+            local.ufrag,
+            local.pwd,
+            fingerprints=[Fingerprint(f.algorithm, f.value, "actpass") for f in local.fingerprints],
             candidates=[
                 Candidate(c.foundation, c.component, c.protocol, c.priority, c.ip, c.port, c.type, id=f"c{n}")
-                for n, c in enumerate(self._gatherer.getLocalCandidates())
+                for n, c in enumerate(local.candidates)
             ],
             websocket=websocket,
         )
@@ -228,27 +206,21 @@ class Endpoint:
         for c in candidates:
             if c.protocol != "udp" or c.ip.endswith(".local"):
                 continue  # aioice cannot resolve mDNS names; the client's checks still reach us
-            await self._ice.addRemoteCandidate(
+            await self._transport.add_remote_candidate(
                 RTCIceCandidate(c.component, c.foundation, c.ip, c.port, c.priority, c.protocol, c.type)
             )
 
     async def _connect(self, transport: Transport) -> None:
-        try:
-            async with asyncio.timeout(CONNECT_TIMEOUT):
-                await self.add_candidates(transport.candidates)
-                await self._ice.start(RTCIceParameters(transport.ufrag, transport.pwd))
-                await self._dtls.start(
-                    RTCDtlsParameters(
-                        fingerprints=[RTCDtlsFingerprint(f.hash, f.value) for f in transport.fingerprints]
-                    )
-                )
-        except TimeoutError:
-            self._media_lost(f"ICE/DTLS not connected within {CONNECT_TIMEOUT:.0f} s")
+        await self.add_candidates(transport.candidates)
+        client = RemoteTransport(
+            RTCIceParameters(usernameFragment=transport.ufrag, password=transport.pwd),
+            fingerprints=[RTCDtlsFingerprint(f.hash, f.value) for f in transport.fingerprints],
+        )
+        if not await self._transport.connect(client):
+            if self._transport.failure is not None:
+                self._media_lost(self._transport.failure)
             return
-        if self._dtls.state != "connected":
-            self._media_lost(f"ICE/DTLS failed (ICE {self._ice.state}, DTLS {self._dtls.state})")
-            return
-        self._link = RtpLink(self._dtls, on_rtp=self._on_rtp, on_rtcp=self._on_rtcp)
+        self._link = RtpLink(self._transport.dtls, on_rtp=self._on_rtp, on_rtcp=self._on_rtcp)
         self.connected.set()
         self._tasks.spawn(self._report_to_publisher(), "publisher-feedback")
         for forwarder in self.forwarders.values():
@@ -395,9 +367,7 @@ class Endpoint:
         return remote
 
     def _fresh_ssrc(self) -> int:
-        taken = set(self._by_outlet_ssrc) | set(self._by_ssrc) | set(self._by_rtx)
-        while (ssrc := random.getrandbits(32)) in taken or ssrc < 2:
-            pass
+        (ssrc,) = fresh_ssrcs(1, set(self._by_outlet_ssrc) | set(self._by_ssrc) | set(self._by_rtx))
         return ssrc
 
     def _source_name(self, key: tuple[str, str], forwarder: Forwarder) -> str:
@@ -471,7 +441,4 @@ class Endpoint:
             forwarder.outlets.clear()
         if self._link is not None:
             self._link.close()
-        with contextlib.suppress(Exception):
-            await self._dtls.stop()
-        with contextlib.suppress(Exception):
-            await self._ice.stop()
+        await self._transport.close()
