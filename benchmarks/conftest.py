@@ -133,6 +133,23 @@ def _joins(benchmarks: list[Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _join_cost(benchmarks: list[Any]) -> dict[str, Any]:
+    """One participant joining a full room and leaving, split against bundled (benchmarks.joins)."""
+    by = {
+        bench.extra_info["transport"]: bench.extra_info
+        for bench in benchmarks
+        if bench.group and bench.group.startswith("join cost:") and "transport" in bench.extra_info
+    }
+    if not by:
+        return {}
+    split, bundled = by.get("split", {}), by.get("bundled", {})
+    ratios = {}
+    for figure in ("backend_cpu_per_join_ms", "client_cpu_per_join_ms"):
+        before, after = split.get(figure), bundled.get(figure)
+        ratios[figure] = round(before / after, 1) if before and after and after > 0 else None
+    return {"split": split, "bundled": bundled, "ratios": ratios}
+
+
 _JOIN_FIGURES = (
     "connect_p95_ms",
     "join_p95_ms",
@@ -157,6 +174,7 @@ def pytest_benchmark_update_json(
     session = config._benchmarksession  # type: ignore[attr-defined]
     output_json["ratios"] = _ratios(session.benchmarks)
     output_json["joins"] = _joins(session.benchmarks)
+    output_json["join_cost"] = _join_cost(session.benchmarks)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -185,6 +203,23 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                 _join_text(row["split"]),
                 _join_text(row["bundled"]),
                 ratio,
+            )
+        console.print(table)
+    if cost := _join_cost(session.benchmarks):
+        table = Table(title="join cost: one participant into a room of 3 and out again, one at a time")
+        for column in ("measure", "split", "bundled", "ratio"):
+            table.add_column(column)
+        for figure, label in (
+            ("backend_cpu_per_join_ms", "backend CPU per join + leave (ms)"),
+            ("client_cpu_per_join_ms", "client CPU per join + leave (ms)"),
+            ("connect_p95_ms", "createOffer → connected p95 (ms)"),
+        ):
+            ratio = cost["ratios"].get(figure)
+            table.add_row(
+                label,
+                str(cost["split"].get(figure)),
+                str(cost["bundled"].get(figure)),
+                "" if ratio is None else f"×{ratio} lower",
             )
         console.print(table)
     if not console.export_text(clear=False).strip():

@@ -21,17 +21,37 @@ go: in-process, one observer and waves of others joining and leaving.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import multiprocessing
+import os
+import secrets
+import time
 from typing import Any, Final
 
+import aiohttp
+
+from benchmarks.served import served_backend
 from simulator import eventloop
 from simulator.crowd.plan import QUIET
 from simulator.crowd.runner import RunResult, run_scenario
 from simulator.crowd.scenario import Header, Scenario, Sessions
 from simulator.crowd.steady import SteadyState
 from simulator.protocol import Transport
+from simulator.sdk import CallAppSettings, CallAppSettingsBuilder, CallsClient, CallSettingsBuilder, CallView
+from simulator.server import Backend
+from simulator.server.sfu import SfuPeer
 
-__all__ = ["RATES", "SIZES", "TRANSPORTS", "churn_descriptions", "join_cost_ms", "measure_joins"]
+__all__ = [
+    "RATES",
+    "SIZES",
+    "TRANSPORTS",
+    "churn_descriptions",
+    "join_cost_ms",
+    "join_into_a_full_room",
+    "measure_joins",
+    "measure_joins_apart",
+]
 
 TRANSPORTS: Final[tuple[Transport, ...]] = ("split", "bundled")
 SIZES: Final = (100, 200, 400)
@@ -119,31 +139,108 @@ def measure_joins(transport: Transport, participants: int, rate: float) -> dict[
     }
 
 
+def measure_joins_apart(transport: Transport, participants: int, rate: float) -> dict[str, Any]:
+    """:func:`measure_joins` in a fresh process: what one run leaves behind (garbage, caches,
+    the allocator's state, a hot core) must not weigh on the next, so that neither transport
+    is favoured by the order the runs come in."""
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(measure_joins, transport, participants, rate).result()
+
+
+ROOM_MATES: Final = 3
+CYCLES: Final = 60
+QUIET_SECONDS: Final = 3.0
+"""How long the backend's background (the room-mates' media) is read before the cycles."""
+
+
+async def _enter(
+    stack: contextlib.AsyncExitStack, app: CallAppSettings, transport: Transport, uid: str, auth_token: str
+) -> CallsClient:
+    """A lean participant in the session ``joins``, its media connected."""
+    client = CallsClient(name=uid, media_path="lean", transport=transport)
+    await stack.enter_async_context(client)
+    await client.init(app)
+    token = await client.generate_token("joins", auth_token)
+    await client.start_session(token.token, CallSettingsBuilder().build(), CallView())
+    assert client.session is not None
+    async with asyncio.timeout(30):
+        await client.session.media_connected.wait()
+    return client
+
+
+async def _leave(client: CallsClient) -> None:
+    session = client.session
+    assert session is not None
+    client.end_session()
+    async with asyncio.timeout(30):
+        await session.closed.wait()
+
+
+async def join_into_a_full_room(transport: Transport, cycles: int = CYCLES) -> dict[str, Any]:
+    """One participant joins a room of :data:`ROOM_MATES` and leaves, ``cycles`` times in a
+    row: what a join and its leave cost the backend (its own process, on its own core: its CPU
+    less the room-mates' media as read before), the client (this process) and the wait
+    (createOffer → connected), with nothing else going on. The figure churn pays per join."""
+    key = secrets.token_hex(8)
+    cores = sorted(os.sched_getaffinity(0))
+    previous = set(cores)
+    async with served_backend(":memory:", key) as served, contextlib.AsyncExitStack() as stack:
+        served.process.cpu_affinity([cores[-1]])
+        os.sched_setaffinity(0, set(cores[:-1]))
+        try:
+            uids = [f"mate-{n}" for n in range(ROOM_MATES)] + [f"joiner-{n}" for n in range(cycles)]
+            async with aiohttp.ClientSession(headers={"apiKey": key}) as http:
+                tokens = {uid: await _provision(http, served.url, uid) for uid in uids}
+            app = CallAppSettingsBuilder().set_app_id("callsim").set_region("us").set_host(served.url).build()
+            for uid in uids[:ROOM_MATES]:
+                await _enter(stack, app, transport, uid, tokens[uid])
+            cpu = lambda: sum(served.process.cpu_times()[:2])  # noqa: E731 - user + system
+            start, at = cpu(), time.monotonic()
+            await asyncio.sleep(QUIET_SECONDS)  # a measurement window, not a synchronisation
+            background = (cpu() - start) / (time.monotonic() - at)
+            connects: list[float] = []
+            start, at, mine = cpu(), time.monotonic(), time.process_time()
+            for uid in uids[ROOM_MATES:]:
+                async with contextlib.AsyncExitStack() as one:
+                    client = await _enter(one, app, transport, uid, tokens[uid])
+                    session = client.session
+                    assert session is not None
+                    assert session.connect_ms is not None
+                    connects.append(session.connect_ms)
+                    await _leave(client)
+            spent, wall, mine = cpu() - start, time.monotonic() - at, time.process_time() - mine
+        finally:
+            os.sched_setaffinity(0, previous)
+    connects.sort()
+    return {
+        "transport": transport,
+        "cycles": cycles,
+        "backend_cpu_per_join_ms": round((spent - background * wall) / cycles * 1000, 2),
+        "client_cpu_per_join_ms": round(mine / cycles * 1000, 2),
+        "connect_p50_ms": round(connects[len(connects) // 2], 1),
+        "connect_p95_ms": round(connects[min(len(connects) - 1, int(len(connects) * 0.95))], 1),
+    }
+
+
+async def _provision(http: aiohttp.ClientSession, url: str, uid: str) -> str:
+    await (await http.post(f"{url}users", json={"uid": uid, "name": uid})).release()
+    async with http.post(f"{url}users/{uid}/auth_tokens") as response:
+        return str((await response.json())["data"]["authToken"])
+
+
 async def churn_descriptions(transport: Transport, *, waves: int = 6, at_once: int = 3) -> list[int]:
     """The observer's description size (bytes, every connection) after each wave of ``at_once``
     others joining and leaving again, in-process on the lean path."""
-    from simulator.sdk import CallAppSettingsBuilder, CallsClient, CallSettingsBuilder, CallView  # noqa: PLC0415
-    from simulator.server import Backend  # noqa: PLC0415
-    from simulator.server.sfu import SfuPeer  # noqa: PLC0415
-
     async with Backend() as backend, contextlib.AsyncExitStack() as stack:
         app = CallAppSettingsBuilder().set_app_id("callsim").set_region("us").set_host(backend.url).build()
 
         async def enter(uid: str) -> CallsClient:
-            client = CallsClient(name=uid, media_path="lean", transport=transport)
-            await stack.enter_async_context(client)
-            await client.init(app)
-            token = await client.generate_token("churn", backend.provision_user(uid, uid))
-            await client.start_session(token.token, CallSettingsBuilder().build(), CallView())
-            assert client.session is not None
-            async with asyncio.timeout(30):
-                await client.session.media_connected.wait()
-            return client
+            return await _enter(stack, app, transport, uid, backend.provision_user(uid, uid))
 
         observer = await enter("observer")
         assert observer.session is not None
         assert observer.session.me is not None
-        room = backend.rooms.get("churn")
+        room = backend.rooms.get("joins")
         assert room is not None
         peer = room.participants[observer.session.me.participant_id].sfu
         assert isinstance(peer, SfuPeer)
@@ -157,10 +254,6 @@ async def churn_descriptions(transport: Transport, *, waves: int = 6, at_once: i
 
             await observer.evidence.wait_for(all_heard, 30)
             for client in others:
-                session = client.session
-                assert session is not None
-                client.end_session()
-                async with asyncio.timeout(30):
-                    await session.closed.wait()
+                await _leave(client)
             sizes.append(peer.description_bytes)
         return sizes

@@ -21,9 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import json
-import re
 import secrets
-import signal
 import sys
 import tempfile
 import time
@@ -34,6 +32,8 @@ from typing import Any, Final
 import aiohttp
 import numpy as np
 import psutil
+
+from benchmarks.served import served_backend
 
 SAMPLE_EVERY: Final = 5.0
 MAX_GROWTH: Final = 0.05
@@ -152,19 +152,8 @@ async def soak(minutes: float, rounds: int, report: Path, seed: int = 7) -> Soak
     key = secrets.token_hex(8)
     result = Soak(minutes)
     with tempfile.TemporaryDirectory() as scratch:
-        server = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "simulator.cli", "serve", "--no-xmpp", "--port", "0",
-            "--db", str(Path(scratch) / "soak.db"), "--api-key", key,
-            stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        try:
-            assert server.stdout is not None
-            line = (await asyncio.wait_for(server.stdout.readline(), 60)).decode()
-            match = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
-            if match is None:
-                raise RuntimeError(f"callsim serve did not start: {line!r}")
-            url = match.group(1)
-            process = psutil.Process(server.pid)
+        async with served_backend(str(Path(scratch) / "soak.db"), key) as served:
+            url, process = served.url, served.process
             started = time.monotonic()
             duration = minutes * 60 / rounds
             async with aiohttp.ClientSession() as http:
@@ -189,10 +178,6 @@ async def soak(minutes: float, rounds: int, report: Path, seed: int = 7) -> Soak
                     collected = process.memory_info().rss / 2**20
                     result.rounds.append(Round(index, run.returncode == 0, last, settled, collected))
                     print(_line(result.rounds[-1]), flush=True)
-        finally:
-            if server.returncode is None:
-                server.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(server.wait(), 60)
     (report / "soak.json").write_text(json.dumps(asdict(result), indent=1))
     (report / "soak.md").write_text(markdown(result))
     return result

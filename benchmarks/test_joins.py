@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from benchmarks.joins import RATES, SIZES, TRANSPORTS, churn_descriptions, measure_joins
+from benchmarks.joins import (
+    RATES,
+    SIZES,
+    TRANSPORTS,
+    churn_descriptions,
+    join_into_a_full_room,
+    measure_joins_apart,
+)
 from simulator import eventloop
 from simulator.protocol import Transport
 
@@ -19,16 +26,28 @@ needs_two_cores = pytest.mark.skipif(
 
 
 @needs_two_cores
+@pytest.mark.parametrize("transport", TRANSPORTS)  # the outermost varies fastest: pairs run side by side
 @pytest.mark.parametrize("rate", RATES, ids=lambda rate: f"{rate:g}-per-s")
 @pytest.mark.parametrize("participants", SIZES)
-@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_joins(benchmark: BenchmarkFixture, transport: Transport, participants: int, rate: float) -> None:
     benchmark.group = f"joins: {participants} at {rate:g}/s"
     outcome: dict[str, Any] = benchmark.pedantic(
-        measure_joins, args=(transport, participants, rate), rounds=1, iterations=1
+        measure_joins_apart, args=(transport, participants, rate), rounds=1, iterations=1
     )
     benchmark.extra_info.update(outcome)
     assert outcome["connect_count"] > 0, f"nobody connected: {outcome['errors']}"
+
+
+@needs_two_cores
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_join_into_a_full_room(benchmark: BenchmarkFixture, transport: Transport) -> None:
+    benchmark.group = "join cost: into a room of 3, one at a time"
+    outcome: dict[str, Any] = benchmark.pedantic(
+        lambda: eventloop.run(join_into_a_full_room(transport)), rounds=1, iterations=1
+    )
+    benchmark.extra_info.update(outcome)
+    assert outcome["backend_cpu_per_join_ms"] > 0
+    assert outcome["client_cpu_per_join_ms"] > 0
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
