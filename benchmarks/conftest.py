@@ -127,7 +127,7 @@ def _joins(benchmarks: list[Any]) -> list[dict[str, Any]]:
                 "rate": rate,
                 "split": {k: split.get(k) for k in _JOIN_FIGURES},
                 "bundled": {k: bundled.get(k) for k in _JOIN_FIGURES},
-                "cpu_ratio": round(before / after, 1) if before and after else None,
+                "cpu_ratio": round(before / after, 1) if before and after and before > 0 < after else None,
             }
         )
     return rows

@@ -74,7 +74,8 @@ def join_cost_ms(result: RunResult) -> float | None:
     participant in the call (consent checks, reports, slot reviews). The background comes from
     the run's last :data:`BACKGROUND_SECONDS` before the leaves; what the control plane spent
     from the first join until then, less that background for the participants present, is the
-    joins'.
+    joins'. None when that leaves nothing: the backend was overloaded, its joins still running
+    when the background was read.
     """
     media = dict(result.backend_media)
     control = sorted((at, cpu - media.get(at, 0.0)) for at, cpu in result.backend_cpu if at >= 0.0)
@@ -97,6 +98,10 @@ def join_cost_ms(result: RunResult) -> float | None:
     if not joined:
         return None
     spent = at_stop - at_start - per_participant_second * present
+    if spent <= 0:
+        # An overloaded backend: its join work ran on past the ramp into the background
+        # window, which then takes it for background. No figure rather than a wrong one.
+        return None
     return round(spent / joined * 1000, 2)
 
 

@@ -46,6 +46,13 @@ def test_a_run_that_is_still_joining_at_its_end_gives_no_figure() -> None:
     assert join_cost_ms(run) is None  # type: ignore[arg-type]
 
 
+def test_an_overloaded_run_gives_no_figure_rather_than_a_wrong_one() -> None:
+    run = _run(0.004, 0.003)
+    late = [(at, cpu + (2.0 if at >= 11.0 else 0.0)) for at, cpu in run.backend_cpu]  # joins spill over
+    run.backend_cpu = late
+    assert join_cost_ms(run) is None  # type: ignore[arg-type]
+
+
 def test_too_few_readings_give_no_figure() -> None:
     run = _run(0.004, 0.003)
     run.backend_cpu = run.backend_cpu[:3]
