@@ -42,6 +42,7 @@ __all__ = [
     "RtpHandler",
     "RtpLink",
     "SilentTrack",
+    "announced_ssrcs",
     "audible",
     "build_rtp",
     "handler_time",
@@ -185,6 +186,14 @@ def vp8_keyframe_height(packet: bytes, offset: int) -> int | None:
     return int.from_bytes(packet[start + 5 : start + 7], "little") & 0x3FFF
 
 
+def announced_ssrcs(media: sdp.MediaDescription) -> tuple[int, int | None] | None:
+    """The SSRC an m-line announces and its retransmission SSRC (``FID`` group), or None."""
+    fid = [group.items for group in media.ssrc_group if group.semantic == "FID" and len(group.items) == 2]
+    if fid:
+        return int(fid[0][0]), int(fid[0][1])
+    return (media.ssrc[0].ssrc, None) if media.ssrc else None
+
+
 def remote_ssrcs(pc: RTCPeerConnection) -> dict[str, tuple[int, int | None]]:
     """mid → (the primary SSRC, the retransmission SSRC or None) the remote side announced."""
     found: dict[str, tuple[int, int | None]] = {}
@@ -196,12 +205,8 @@ def remote_ssrcs(pc: RTCPeerConnection) -> dict[str, tuple[int, int | None]]:
             return found
         parsed = sdp.SessionDescription.parse(description.sdp)
     for media in parsed.media:
-        mid = media.rtp.muxId
-        fid = [group.items for group in media.ssrc_group if group.semantic == "FID" and len(group.items) == 2]
-        if fid:
-            found[mid] = (int(fid[0][0]), int(fid[0][1]))
-        elif media.ssrc:
-            found[mid] = (media.ssrc[0].ssrc, None)
+        if (announced := announced_ssrcs(media)) is not None:
+            found[media.rtp.muxId] = announced
     return found
 
 

@@ -38,7 +38,7 @@ from simulator.media.peer import (
     close_peer_connection,
     open_peer_connection,
 )
-from simulator.media.rtp import RtpLink, release_receivers, remote_ssrcs
+from simulator.media.rtp import RtpLink, announced_ssrcs, release_receivers, remote_ssrcs
 from simulator.media.sources import PreEncodedTrack
 from simulator.sdk.call_view import CallView, Tile
 from simulator.sdk.constants import CALL_MODE, MODE_ALIASES
@@ -530,9 +530,9 @@ class CallSession:
             if media is not None and media.rtp.codecs and line.ssrc is not None:
                 bound.append((source, line.ssrc, media.rtp.codecs[0].payloadType or 0))
         self._slot_ssrcs = {
-            mid: (media.ssrc[0].ssrc, None)
+            mid: announced
             for mid, media in answered.items()
-            if media.direction == "sendonly" and media.ssrc
+            if media.direction == "sendonly" and (announced := announced_ssrcs(media)) is not None
         }
         self._tasks.spawn(self._connect_lean(transport, remote, bound), "connect")
 

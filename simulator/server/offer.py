@@ -26,6 +26,7 @@ from aiortc.sdp import MediaDescription, SessionDescription
 from simulator import protocol
 from simulator.media.description import MediaLine, remote_transport, write_description
 from simulator.media.ortc import LocalTransport, RemoteTransport
+from simulator.media.rtp import announced_ssrcs
 from simulator.server.errors import ApiError, Codes
 
 __all__ = [
@@ -141,13 +142,7 @@ def _line(kind: str, mid: str, direction: str, media: MediaDescription) -> Offer
         ),
         None,
     )
-    fid = [g.items for g in media.ssrc_group if g.semantic == "FID" and len(g.items) == 2]
-    ssrc: int | None = None
-    rtx_ssrc: int | None = None
-    if fid:
-        ssrc, rtx_ssrc = int(fid[0][0]), int(fid[0][1])
-    elif media.ssrc:
-        ssrc = media.ssrc[0].ssrc
+    ssrc, rtx_ssrc = announced_ssrcs(media) or (None, None)
     return OfferedLine(kind, mid, direction, codec, rtx, ssrc, rtx_ssrc)
 
 
