@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 from aiortc import RTCRtpCodecParameters
 from aiortc.rtcrtpparameters import RTCRtcpFeedback
@@ -38,8 +38,14 @@ __all__ = [
     "write_answer",
 ]
 
-PUBLISH_KINDS: Final = ("audio", "video", "video")
-"""The publish m-lines, in order: microphone, camera, screen."""
+Source = Literal["mic", "camera", "screen"]
+PUBLISH_SLOTS: Final[tuple[tuple[str, Source], ...]] = (
+    ("audio", "mic"),
+    ("video", "camera"),
+    ("video", "screen"),
+)
+"""The publish m-lines, in order: their kind and the source each carries."""
+PUBLISH_KINDS: Final = tuple(kind for kind, _ in PUBLISH_SLOTS)
 FORWARDED: Final = {"audio": ("audio/opus", "Opus"), "video": ("video/vp8", "VP8")}
 
 

@@ -35,7 +35,7 @@ import collections
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
 from aiortc import (
     RTCPeerConnection,
@@ -70,8 +70,10 @@ from simulator.server.feedback import REPORT_INTERVAL, PublisherFeedback
 from simulator.server.forwarder import Forwarder, Outlet
 from simulator.server.offer import (
     PUBLISH_KINDS,
+    PUBLISH_SLOTS,
     AnsweredLine,
     PublishOffer,
+    Source,
     read_offer,
     shape_error,
     write_answer,
@@ -82,13 +84,6 @@ from simulator.tasks import TaskSet
 __all__ = ["SfuPeer"]
 
 logger = logging.getLogger(__name__)
-
-Source = Literal["mic", "camera", "screen"]
-PUBLISH_SLOTS: Final[tuple[tuple[str, Source], ...]] = (
-    ("audio", "mic"),
-    ("video", "camera"),
-    ("video", "screen"),
-)
 
 
 FORWARDED_NAMES: Final = {"audio": "Opus", "video": "VP8"}
