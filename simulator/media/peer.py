@@ -41,7 +41,6 @@ from simulator.media.ice import rtc_configuration
 
 __all__ = [
     "FORWARDED_CODECS",
-    "bypass_aiortc_rtp",
     "close_peer_connection",
     "open_peer_connection",
     "shared_certificate",
@@ -139,23 +138,6 @@ def open_peer_connection() -> RTCPeerConnection:
     """A peer connection for loopback, no ICE servers, max-bundle."""
     _speed_up_aiortc()
     return RTCPeerConnection(rtc_configuration())
-
-
-async def _left_idle(*_: Any) -> None:
-    """Stands in for a sender's ``send`` or a receiver's ``receive``: nothing starts."""
-
-
-def bypass_aiortc_rtp(pc: RTCPeerConnection) -> None:
-    """Keep aiortc's own RTP machinery of every transceiver of ``pc`` idle when it connects:
-    no sender RTP/RTCP tasks, no receiver RTCP task, no decoder thread. For a connection
-    whose media an :class:`~simulator.media.rtp.RtpLink` carries in both directions (a
-    bundled lean participant, the SFU's side of a bundled one): aiortc would start all of
-    them at every join, only for :func:`~simulator.media.rtp.release_receivers` to stop the
-    threads, and its sender reports would describe streams it never sent. Call before the
-    connection connects (ICE and DTLS, consent and the descriptions stay aiortc's)."""
-    for transceiver in pc.getTransceivers():
-        setattr(transceiver.sender, "send", _left_idle)  # noqa: B010 - an instance's own, on purpose
-        setattr(transceiver.receiver, "receive", _left_idle)  # noqa: B010
 
 
 async def close_peer_connection(pc: RTCPeerConnection) -> None:

@@ -34,7 +34,6 @@ from simulator.media.passthrough import stop_decoding
 from simulator.media.paths import make_sources
 from simulator.media.peer import (
     FORWARDED_CODECS,
-    bypass_aiortc_rtp,
     close_peer_connection,
     open_peer_connection,
 )
@@ -447,27 +446,19 @@ class CallSession:
         sources = [self.mic, self.camera, self.screen]
         receive = self._client.receive_slots if self._client.transport == "bundled" else None
         lean = [source for source in sources if isinstance(source, LeanSource)]
-        if receive is not None and len(lean) == len(sources):
+        if receive is not None and lean:  # the lean path's sources are all lean
             await self._publish_lean(lean, receive)
             return
         pc = self._publish_pc = open_peer_connection()
         loop = asyncio.get_running_loop()
         offered_at = loop.time()
-        receiver = None
-        if receive is not None and self._client.media_path == "lean":
-            receiver = self._lean_receiver = LeanReceiver(self._client.evidence)
 
         @pc.on("connectionstatechange")
         def _state() -> None:
             if pc.connectionState != "connected" or self.media_connected.is_set():
                 return
-            lean = [source for source in sources if isinstance(source, LeanSource)]
-            if lean and self.active:
-                # Bundled: one link carries both ways (a socket takes one handler).
-                on_rtp = None if receiver is None else receiver.on_rtp
-                publisher = self._lean_publisher = LeanPublisher(pc, bindings(pc, lean), on_rtp)
-                if receiver is not None:
-                    receiver.use(publisher.link)
+            if lean and self.active:  # split: the subscribe connection receives
+                self._lean_publisher = LeanPublisher(pc, bindings(pc, lean))
             self.connect_ms = (loop.time() - offered_at) * 1000
             self.media_connected.set()
             self._watch(pc, "publish")
@@ -479,8 +470,6 @@ class CallSession:
                 source.attach_sender(transceiver.sender)
         for kind, _ in receive.kinds() if receive is not None else ():
             pc.addTransceiver(kind, direction="recvonly").setCodecPreferences(FORWARDED_CODECS[kind])
-        if receiver is not None:
-            bypass_aiortc_rtp(pc)  # bundled and lean: one RtpLink carries both ways
         await pc.setLocalDescription(await pc.createOffer())
         self._shape(pc)
         self._outbox.put_nowait(protocol.Publish(sdp=_without_remb(pc.localDescription.sdp), receive=receive))
