@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.capacity import JOIN_RATE
+from simulator.crowd.metrics import CONNECT_PHASES
 from simulator.media import MEDIA_PATHS
 
 LIBRARIES = ("aiortc", "aioice", "av", "pylibsrtp", "uvloop", "numpy", "pytest-benchmark")
@@ -152,6 +153,7 @@ def _join_cost(benchmarks: list[Any]) -> dict[str, Any]:
 
 _JOIN_FIGURES = (
     "connect_p95_ms",
+    "connect_phases_p95_ms",
     "join_p95_ms",
     "backend_cpu_per_join_ms",
     "ramp_lag_p99_ms",
@@ -162,8 +164,10 @@ _JOIN_FIGURES = (
 def _join_text(figures: dict[str, Any]) -> str:
     if figures.get("connect_p95_ms") is None:
         return "not measured"
+    phases = figures.get("connect_phases_p95_ms") or {}
+    spent = " · ".join(str(phases.get(phase)) for phase in CONNECT_PHASES)
     return (
-        f"{figures['connect_p95_ms']} ms; CPU {figures['backend_cpu_per_join_ms']} ms/join; "
+        f"{figures['connect_p95_ms']} ms ({spent}); CPU {figures['backend_cpu_per_join_ms']} ms/join; "
         f"lag p99 {figures['ramp_lag_p99_ms']} / {figures['steady_lag_p99_ms']} ms"
     )
 
@@ -192,7 +196,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         console.print(table)
     if joins := _joins(session.benchmarks):
         table = Table(
-            title="joins: createOffer → connected p95; backend CPU per join; generator lag p99 (ramp, steady)"
+            title="joins: createOffer → connected p95 (answer · ICE · DTLS p95s); backend CPU per join;"
+            " generator lag p99 (ramp, steady)"
         )
         for column in ("participants × joins/s", "split", "bundled", "CPU per join"):
             table.add_column(column)

@@ -33,6 +33,7 @@ import aiohttp
 
 from benchmarks.served import served_backend
 from simulator import eventloop
+from simulator.crowd.metrics import CONNECT_PHASES
 from simulator.crowd.plan import QUIET
 from simulator.crowd.runner import RunResult, run_scenario
 from simulator.crowd.scenario import Header, Scenario, Sessions
@@ -134,6 +135,9 @@ def measure_joins(transport: Transport, participants: int, rate: float) -> dict[
         "rate": rate,
         "connect_p95_ms": connect.get("p95"),
         "connect_count": connect.get("count", 0),
+        "connect_phases_p95_ms": {
+            phase: result.metrics.summary(f"connect_{phase}_ms").get("p95") for phase in CONNECT_PHASES
+        },
         "join_p95_ms": joins.get("p95"),
         "backend_cpu_per_join_ms": join_cost_ms(result),
         "backend_steady_share": None if state is None else state.backend_cpu_share,

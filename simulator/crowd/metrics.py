@@ -14,11 +14,15 @@ from typing import Any, Final
 
 from hdrh.histogram import HdrHistogram
 
-__all__ = ["HISTOGRAMS", "Metrics"]
+__all__ = ["CONNECT_PHASES", "HISTOGRAMS", "Metrics"]
 
+CONNECT_PHASES: Final = ("answer", "ice", "dtls")
+"""Where a connect went (:class:`~simulator.sdk.session.ConnectPhases`): a histogram
+``connect_<phase>_ms`` each."""
 HISTOGRAMS: Final = (
     "join_ms",
     "connect_ms",
+    *(f"connect_{phase}_ms" for phase in CONNECT_PHASES),
     "first_audio_ms",
     "first_video_ms",
     "latency_ms",

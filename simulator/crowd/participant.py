@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any, Final
@@ -199,6 +200,9 @@ class VirtualParticipant:
         self._metrics.record("join_ms", (joined - started) * 1000)
         if session.connect_ms is not None:
             self._metrics.record("connect_ms", session.connect_ms)
+        if session.connect_phases is not None:
+            for field, milliseconds in dataclasses.asdict(session.connect_phases).items():
+                self._metrics.record(f"connect_{field}", milliseconds)  # connect_ice_ms, … (CONNECT_PHASES)
         self._metrics.count("joins", uid=self.uid)
         self._metrics.observe("joined", self._clock(), uid=self.uid, session=self.planned.session_id)
         self.in_session = True

@@ -26,7 +26,7 @@ from rich.table import Table
 
 from simulator.crowd.engines import Engine, LocalEngine
 from simulator.crowd.expectations import ExpectationResult, evaluate, loss_percent, networks_seen
-from simulator.crowd.metrics import Metrics
+from simulator.crowd.metrics import CONNECT_PHASES, Metrics
 from simulator.crowd.plan import Plan, make_plan
 from simulator.crowd.scenario import Scenario
 from simulator.crowd.steady import SteadyState, steady_state
@@ -367,6 +367,14 @@ async def _run_workers(
     )
 
 
+def connect_phases_p95(metrics: Metrics) -> str | None:
+    """The connect phases' p95s, one line (None when no connect recorded them)."""
+    phases = [metrics.summary(f"connect_{phase}_ms") for phase in CONNECT_PHASES]
+    if not all(p["count"] for p in phases):
+        return None
+    return "p95 " + " · ".join(f"{p['p95']:g}" for p in phases) + " ms"
+
+
 def summary_table(result: RunResult) -> Table:
     """The end-of-run summary."""
     metrics = result.metrics
@@ -382,6 +390,8 @@ def summary_table(result: RunResult) -> Table:
             f"p50 {s['p50']:g} / p95 {s['p95']:g} / p99 {s['p99']:g} ms ({s['count']})" if s["count"] else "—"
         )
         table.add_row(label, value)
+        if name == "connect_ms" and (phases := connect_phases_p95(metrics)) is not None:
+            table.add_row("  of which answer · ICE · DTLS", phases)
     for network, row in networks_seen(result.plan, result.metrics).items():
         table.add_row(f"network {network}", row)
     table.add_row("participants", str(len(result.plan.participants)))

@@ -73,6 +73,8 @@ class IceDtlsTransport:
         self._closed = False
         self.failure: str | None = None
         """Why connecting failed (None until it has)."""
+        self.ice_completed_at: float | None = None
+        """Loop time ICE completed (DTLS starts then): where a connect's time went."""
 
     @property
     def ice_connection(self) -> Any:
@@ -126,6 +128,7 @@ class IceDtlsTransport:
                 await self._ice.start(remote.ice)
                 if self._ice.state != "completed" or self._closed:
                     raise ConnectionError(f"ICE {self._ice.state}")
+                self.ice_completed_at = asyncio.get_running_loop().time()
                 await self.dtls.start(RTCDtlsParameters(fingerprints=remote.fingerprints))
         except TimeoutError:
             self.failure = f"ICE/DTLS not connected within {CONNECT_TIMEOUT:.0f} s"

@@ -57,7 +57,7 @@ from simulator.tasks import TaskSet
 if TYPE_CHECKING:
     from simulator.sdk.client import CallsClient
 
-__all__ = ["CallSession", "ReceiveStats", "SessionState"]
+__all__ = ["CallSession", "ConnectPhases", "ReceiveStats", "SessionState"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,19 @@ class ReceiveStats:
     octets: int
     jitter_ms: float
     """RFC 3550 interarrival jitter, the mean over the streams."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectPhases:
+    """Where a publish connection's createOffer → connected went, in ms; the three add up to
+    :attr:`CallSession.connect_ms`. A slow join under load shows here which side was slow."""
+
+    answer_ms: float
+    """createOffer → the SFU's answer in: the signalling round trip and the SFU's negotiation."""
+    ice_ms: float
+    """Answer → ICE completed: the connectivity checks and the nomination."""
+    dtls_ms: float
+    """ICE completed → DTLS connected: the handshake and the SRTP keys."""
 
 
 class SessionState(enum.Enum):
@@ -132,6 +145,8 @@ class CallSession:
         self.media_connected = asyncio.Event()
         self.connect_ms: float | None = None
         """Publish connection: createOffer → connected, in ms (issue 6's join measure)."""
+        self.connect_phases: ConnectPhases | None = None
+        """Where :attr:`connect_ms` went."""
         self._tasks = TaskSet(f"session:{client.name}")
         self._outbox: asyncio.Queue[protocol.ClientMessage | None] = asyncio.Queue()
         self._leave_reason: protocol.LeaveReason | None = None
@@ -151,6 +166,9 @@ class CallSession:
         """Bundled and lean: the one transport, no peer connection (its offer: ``_offered``)."""
         self._offered: list[MediaLine] = []
         self._offered_at = 0.0
+        self._answered_at: float | None = None
+        self._ice_completed_at: float | None = None
+        """The publish peer connection's (an ORTC transport keeps its own)."""
         self._slot_ssrcs: dict[str, tuple[int, int | None]] = {}
         """Bundled and lean: the SSRC the SFU sends with on each receive slot (from its answer)."""
         self._consumed: dict[str, ReceivedStream] = {}
@@ -366,9 +384,11 @@ class CallSession:
             case protocol.Joined():
                 await self._on_joined(message)
             case protocol.PublishAnswer(sdp=sdp) if self._transport is not None:
+                self._answered_at = asyncio.get_running_loop().time()
                 self._on_lean_answer(self._transport, sdp)
             case protocol.PublishAnswer(sdp=sdp):
                 assert self._publish_pc is not None
+                self._answered_at = asyncio.get_running_loop().time()
                 pc = self._publish_pc
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
                 if self._client.media_path == "passthrough":
@@ -451,7 +471,12 @@ class CallSession:
             return
         pc = self._publish_pc = open_peer_connection()
         loop = asyncio.get_running_loop()
-        offered_at = loop.time()
+        self._offered_at, self._answered_at, self._ice_completed_at = loop.time(), None, None
+
+        @pc.on("iceconnectionstatechange")
+        def _ice_state() -> None:
+            if pc.iceConnectionState == "completed":
+                self._ice_completed_at = loop.time()
 
         @pc.on("connectionstatechange")
         def _state() -> None:
@@ -459,8 +484,7 @@ class CallSession:
                 return
             if lean and self.active:  # split: the subscribe connection receives
                 self._lean_publisher = LeanPublisher(pc, bindings(pc, lean))
-            self.connect_ms = (loop.time() - offered_at) * 1000
-            self.media_connected.set()
+            self._connected(self._ice_completed_at)
             self._watch(pc, "publish")
 
         for source in sources:
@@ -478,7 +502,7 @@ class CallSession:
         """Bundled and lean: no peer connection at all. The offer is written from the sources
         and slots (:mod:`simulator.media.description`) on an ORTC transport, controlling as
         the offerer and so the DTLS server (the SFU answers ``a=setup:active``)."""
-        offered_at = asyncio.get_running_loop().time()
+        self._offered_at, self._answered_at = asyncio.get_running_loop().time(), None
         self._lean_receiver = LeanReceiver(self._client.evidence)
         transport = self._transport = IceDtlsTransport(controlling=True)
         try:
@@ -494,7 +518,6 @@ class CallSession:
             MediaLine(kind, str(len(sources) + n), "recvonly", [OFFERED_CODECS[kind]])
             for n, (kind, _) in enumerate(receiving)
         ]
-        self._offered_at = offered_at
         self._shape(transport)
         sdp = write_description(self._offered, local, setup="actpass")
         self._outbox.put_nowait(protocol.Publish(sdp=sdp, receive=receive))
@@ -538,9 +561,21 @@ class CallSession:
         publisher = self._lean_publisher = LeanPublisher(transport.dtls, bound, receiver.on_rtp)
         receiver.use(publisher.link)  # one link carries both ways (a socket takes one handler)
         receiver.refresh(self._slot_ssrcs)
-        self.connect_ms = (asyncio.get_running_loop().time() - self._offered_at) * 1000
-        self.media_connected.set()
+        self._connected(transport.ice_completed_at)
         self._watch(transport, "publish")
+
+    def _connected(self, ice_completed_at: float | None) -> None:
+        """The publish side is up: how long it took, and where the time went."""
+        now = asyncio.get_running_loop().time()
+        self.connect_ms = (now - self._offered_at) * 1000
+        answered = self._answered_at
+        if answered is not None and ice_completed_at is not None:
+            self.connect_phases = ConnectPhases(
+                answer_ms=(answered - self._offered_at) * 1000,
+                ice_ms=(ice_completed_at - answered) * 1000,
+                dtls_ms=(now - ice_completed_at) * 1000,
+            )
+        self.media_connected.set()
 
     def _shape(self, pc: Watched) -> None:
         """Both connections share the participant's network (one access link), if it has one."""

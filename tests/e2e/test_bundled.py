@@ -3,6 +3,7 @@ the SFU and named in ``slots``, never a renegotiation for others' comings and go
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -10,9 +11,11 @@ import aiohttp
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
+from simulator.crowd.metrics import CONNECT_PHASES
+from simulator.media import MediaPath
 from simulator.media.peer import close_peer_connection, open_peer_connection
 from simulator.media.sources import SourceTag
-from simulator.protocol import ReceiveSlots
+from simulator.protocol import ReceiveSlots, Transport
 from simulator.sdk import CallSettingsBuilder
 from simulator.server import Backend
 from simulator.server.sfu import SfuPeer
@@ -164,3 +167,18 @@ async def test_a_bundled_publish_is_held_to_its_slots_and_told_who_fills_them(
     finally:
         for pc, _ in offers:
             await close_peer_connection(pc)
+
+
+@pytest.mark.parametrize(("path", "transport"), [("lean", "bundled"), ("lean", "split"), ("full", "bundled")])
+async def test_a_connect_says_where_its_time_went(join: Join, path: MediaPath, transport: Transport) -> None:
+    """answer · ICE · DTLS add up to createOffer → connected, on an ORTC transport and a peer
+    connection alike (a slow join under load then shows which side was slow)."""
+    session = (await join("alice", path=path, transport=transport)).client.session
+    assert session is not None and session.connect_ms is not None
+    phases = session.connect_phases
+    assert phases is not None
+    assert phases.answer_ms > 0 and phases.ice_ms > 0 and phases.dtls_ms > 0
+    assert phases.answer_ms + phases.ice_ms + phases.dtls_ms == pytest.approx(session.connect_ms)
+    assert {f"{field.name.removesuffix('_ms')}" for field in dataclasses.fields(phases)} == set(
+        CONNECT_PHASES
+    )

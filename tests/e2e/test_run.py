@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from simulator.cli import main
+from simulator.crowd.metrics import CONNECT_PHASES
 
 pytestmark = pytest.mark.e2e
 
@@ -220,6 +221,9 @@ def test_a_lean_run_reports_its_steady_state(tmp_path: Path) -> None:
     assert steady["received_packets_per_second"] > 0
     assert steady["rss_per_participant_mib"] < 50
     assert data["histograms"]["latency_ms"]["count"] > 0  # sampled marks from the lean path
+    connects = data["histograms"]["connect_ms"]["count"]
+    assert connects >= 12
+    assert all(data["histograms"][f"connect_{phase}_ms"]["count"] == connects for phase in CONNECT_PHASES)
 
 
 NETWORKS = """
