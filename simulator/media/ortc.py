@@ -16,6 +16,7 @@ backend about half as much CPU this way as with a peer connection (issue 17).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -32,11 +33,21 @@ from aiortc import (
 
 from simulator.media.ice import patch_aioice
 from simulator.media.peer import shared_certificate
+from simulator.tasks import TaskSet
 
-__all__ = ["CONNECT_TIMEOUT", "IceDtlsTransport", "LocalTransport", "RemoteTransport"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "POOL_SIZE",
+    "IceDtlsTransport",
+    "LocalTransport",
+    "RemoteTransport",
+    "TransportPool",
+]
 
 CONNECT_TIMEOUT: Final = 20.0
 """Seconds for ICE and DTLS together before the transport is given up."""
+POOL_SIZE: Final = 8
+"""Transports a :class:`TransportPool` keeps gathered."""
 
 
 @dataclass(frozen=True)
@@ -150,3 +161,83 @@ class IceDtlsTransport:
             await self.dtls.stop()
         with contextlib.suppress(Exception):
             await self._ice.stop()
+
+
+class TransportPool:
+    """Transports gathered ahead of need, as a browser's ICE candidate pool
+    (``iceCandidatePoolSize``) does, so that answering an offer waits for no gathering.
+
+    Gathering opens a socket in several steps of the event loop, and each step waits for a
+    whole turn of the loop: on a backend busy forwarding media that made gathering most of
+    the time an answer took (issue 17: 68 ms median, 200 ms p95 with 100 lean participants on
+    one core). The pool starts filling at the first :meth:`take` (an idle backend holds no
+    sockets) and refills in the background after each one; an empty pool gathers on the spot.
+    """
+
+    def __init__(self, *, controlling: bool, size: int = POOL_SIZE) -> None:
+        self._controlling = controlling
+        self._size = size
+        self._ready: collections.deque[tuple[IceDtlsTransport, LocalTransport]] = collections.deque()
+        self._tasks = TaskSet("transport-pool")
+        self._gathering: set[asyncio.Task[None]] = set()
+        self._filling = 0
+        """Gatherings under way (counted by the gatherings themselves, as they end)."""
+        self._added = asyncio.Event()
+        self._closed = False
+
+    async def take(self) -> tuple[IceDtlsTransport, LocalTransport]:
+        """A gathered transport of the pool's ICE role, and what the far end is told of it."""
+        if self._closed:
+            raise ConnectionError("the transport pool is closed")
+        ready = self._ready.popleft() if self._ready else None
+        self._refill()
+        if ready is not None:
+            return ready
+        transport = IceDtlsTransport(controlling=self._controlling)
+        try:
+            return transport, await transport.gather()
+        except BaseException:  # cancelled too: the caller never gets it to close
+            await transport.close()
+            raise
+
+    def __len__(self) -> int:
+        """Transports ready now."""
+        return len(self._ready)
+
+    async def wait_ready(self, count: int) -> None:
+        """Until at least ``count`` transports are ready (the caller bounds the wait)."""
+        while len(self._ready) < count:
+            self._added.clear()
+            await self._added.wait()
+
+    def _refill(self) -> None:
+        while len(self._ready) + self._filling < self._size:
+            self._filling += 1
+            task = self._tasks.spawn(self._gather_one(), "gather")
+            self._gathering.add(task)
+            task.add_done_callback(self._gathering.discard)
+
+    async def _gather_one(self) -> None:
+        transport = IceDtlsTransport(controlling=self._controlling)
+        try:
+            local = await transport.gather()
+        except ConnectionError:
+            return
+        finally:
+            self._filling -= 1
+        if self._closed:
+            await transport.close()
+        else:
+            self._ready.append((transport, local))
+            self._added.set()
+
+    async def close(self) -> None:
+        """Close what is ready and what is being gathered (idempotent). Gatherings are let
+        finish rather than cancelled: a socket half opened would have no owner to close it."""
+        self._closed = True
+        if self._gathering:
+            await asyncio.wait(set(self._gathering), timeout=CONNECT_TIMEOUT)
+        await self._tasks.aclose()
+        while self._ready:
+            transport, _ = self._ready.popleft()
+            await transport.close()

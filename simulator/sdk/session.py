@@ -29,7 +29,7 @@ from simulator.media.description import MediaLine, fresh_ssrcs, remote_transport
 from simulator.media.impairment import Shaping, impair, shaping
 from simulator.media.lean import OFFERED_CODECS, Binding, LeanPublisher, LeanReceiver, LeanSource, bindings
 from simulator.media.liveness import MediaWatch, Watched
-from simulator.media.ortc import IceDtlsTransport, RemoteTransport
+from simulator.media.ortc import IceDtlsTransport, LocalTransport, RemoteTransport
 from simulator.media.passthrough import stop_decoding
 from simulator.media.paths import make_sources
 from simulator.media.peer import (
@@ -87,6 +87,14 @@ class ConnectPhases:
     """Answer → ICE completed: the connectivity checks and the nomination."""
     dtls_ms: float
     """ICE completed → DTLS connected: the handshake and the SRTP keys."""
+
+
+async def _gather(transport: IceDtlsTransport) -> LocalTransport | None:
+    """``transport``'s candidates and credentials; None if it was closed meanwhile."""
+    try:
+        return await transport.gather()
+    except ConnectionError:
+        return None
 
 
 class SessionState(enum.Enum):
@@ -165,6 +173,8 @@ class CallSession:
         self._transport: IceDtlsTransport | None = None
         """Bundled and lean: the one transport, no peer connection (its offer: ``_offered``)."""
         self._offered: list[MediaLine] = []
+        self._gathered: asyncio.Task[LocalTransport | None] | None = None
+        """Bundled and lean: the transport's gathering, started with the join (``_transport``)."""
         self._offered_at = 0.0
         self._answered_at: float | None = None
         self._ice_completed_at: float | None = None
@@ -235,6 +245,7 @@ class CallSession:
             if not self.active:
                 return
             await self._verify_token()
+            self._gather_ahead()
             while True:
                 try:
                     async with self._client.http.ws_connect(
@@ -504,10 +515,13 @@ class CallSession:
         the offerer and so the DTLS server (the SFU answers ``a=setup:active``)."""
         self._offered_at, self._answered_at = asyncio.get_running_loop().time(), None
         self._lean_receiver = LeanReceiver(self._client.evidence)
-        transport = self._transport = IceDtlsTransport(controlling=True)
-        try:
-            local = await transport.gather()
-        except ConnectionError:
+        ahead, self._gathered = self._gathered, None
+        if ahead is not None and self._transport is not None:
+            transport, local = self._transport, await ahead
+        else:
+            transport = self._transport = IceDtlsTransport(controlling=True)
+            local = await _gather(transport)
+        if local is None:
             return  # the session ended meanwhile
         ssrcs = fresh_ssrcs(len(sources), set())
         receiving = receive.kinds()
@@ -521,6 +535,15 @@ class CallSession:
         self._shape(transport)
         sdp = write_description(self._offered, local, setup="actpass")
         self._outbox.put_nowait(protocol.Publish(sdp=sdp, receive=receive))
+
+    def _gather_ahead(self) -> None:
+        """Bundled and lean: gather the transport while the join goes on, as a browser's ICE
+        candidate pool does, so the offer waits for no gathering (a few turns of a busy event
+        loop). A reconnect's offer gathers its own."""
+        if self._client.transport != "bundled" or not isinstance(self.mic, LeanSource):
+            return
+        transport = self._transport = IceDtlsTransport(controlling=True)  # closed with the session
+        self._gathered = self._tasks.spawn(_gather(transport), "gather")
 
     def _on_lean_answer(self, transport: IceDtlsTransport, sdp: str) -> None:
         """The SFU's answer to a lean bundled offer: the payload types it kept, its SSRC on

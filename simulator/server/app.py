@@ -17,6 +17,7 @@ import psutil
 from aiohttp import web
 
 from simulator import protocol
+from simulator.media.ortc import TransportPool
 from simulator.memory import MemoryKeeper, release_memory
 from simulator.server.admission import Admission, Limits
 from simulator.server.calls import CallService
@@ -85,6 +86,8 @@ class Backend:
             self.store.secret(), app_id=app_id, region=region, ttl=token_ttl, wall_clock=wall_clock
         )
         self.rooms = Rooms()
+        self.transports = TransportPool(controlling=False)
+        """Gathered transports for bundled participants' answers (the SFU is the controlled side)."""
         self.chat = ChatHub(self.store, self.admission)
         self.calls = CallService(self.store, self.chat, wall_clock)
         self.signalling = SignallingHandler(self)
@@ -168,6 +171,7 @@ class Backend:
             await self._runner.cleanup()
         for listener in self._listeners:
             await listener.wait_closed()
+        await self.transports.close()
         await self.tasks.aclose()
         self.store.close()
 

@@ -48,7 +48,7 @@ from aiortc.rtp import RtcpPsfbPacket, RtcpRtpfbPacket
 from simulator import protocol
 from simulator.media.description import fresh_ssrcs
 from simulator.media.liveness import MediaWatch, Watched
-from simulator.media.ortc import IceDtlsTransport
+from simulator.media.ortc import IceDtlsTransport, TransportPool
 from simulator.media.peer import (
     FORWARDED_CODECS,
     close_peer_connection,
@@ -186,9 +186,11 @@ class _Accepted:
 class SfuPeer:
     """The SFU's connections with one participant."""
 
-    def __init__(self, participant: Participant, room: Room) -> None:
+    def __init__(self, participant: Participant, room: Room, transports: TransportPool) -> None:
         self._participant = participant
         self._room = room
+        self._transports = transports
+        """Where a bundled publish takes its transport (the backend's pool, answerers')."""
         self._tasks = TaskSet(f"sfu:{participant.participant_id}")
         self._publish: RTCPeerConnection | None = None
         self._transport: IceDtlsTransport | None = None
@@ -296,12 +298,15 @@ class SfuPeer:
                 zip(receiving, ssrcs, receive.kinds(), strict=True)
             )
         ]
-        self._transport = transport = IceDtlsTransport(controlling=False)  # the offer's answerer
         try:
-            local = await transport.gather()
+            transport, local = await self._transports.take()  # the offer's answerer: controlled
         except ConnectionError:
             left = "the participant left while its offer was answered"
             raise ApiError(Codes.NEGOTIATION_FAILED, left) from None
+        if self._closed:
+            await transport.close()
+            raise ApiError(Codes.NEGOTIATION_FAILED, "the participant left while its offer was answered")
+        self._transport = transport
         answer = write_answer(
             offer,
             [AnsweredLine(line) for line in publishing]

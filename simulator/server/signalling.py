@@ -136,7 +136,7 @@ class SignallingHandler:
             state=state,
             connection=connection,
         )
-        peer = participant.sfu = SfuPeer(participant, room)
+        peer = participant.sfu = SfuPeer(participant, room, backend.transports)
         peer.start()
         backend.calls.participant_joined(room.session_id, user.uid)
         others = room.others(participant)
