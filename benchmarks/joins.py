@@ -38,6 +38,8 @@ from simulator.crowd.plan import QUIET
 from simulator.crowd.runner import RunResult, run_scenario
 from simulator.crowd.scenario import Header, Scenario, Sessions
 from simulator.crowd.steady import SteadyState
+from simulator.media import library
+from simulator.media.tones import TONES_HZ
 from simulator.protocol import Transport
 from simulator.sdk import CallAppSettings, CallAppSettingsBuilder, CallsClient, CallSettingsBuilder, CallView
 from simulator.server import Backend
@@ -190,6 +192,9 @@ async def join_into_a_full_room(transport: Transport, cycles: int = CYCLES) -> d
     row: what a join and its leave cost the backend (its own process, on its own core: its CPU
     less the room-mates' media as read before), the client (this process) and the wait
     (createOffer → connected), with nothing else going on. The figure churn pays per join."""
+    # What the participants send is encoded once per process (a tone each, 18 of them): done
+    # first, as a worker does, or the first cycles would charge it to their joins.
+    library.prepare(TONES_HZ)
     key = secrets.token_hex(8)
     cores = sorted(os.sched_getaffinity(0))
     previous = set(cores)
