@@ -318,6 +318,10 @@ class CallSession:
                     await close_peer_connection(pc)
         if self._transport is not None:
             await self._transport.close()
+        if self._gathered is not None and not self._gathered.done():
+            # Its transport is closed: it ends by itself, which a cancel mid-gathering (the task
+            # set's close) would not let it do, leaving a socket half opened and unowned.
+            await asyncio.wait({self._gathered}, timeout=CONNECT_TIMEOUT)
 
     async def _verify_token(self) -> None:
         try:

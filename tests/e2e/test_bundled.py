@@ -3,6 +3,7 @@ the SFU and named in ``slots``, never a renegotiation for others' comings and go
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from typing import Any
@@ -182,3 +183,17 @@ async def test_a_connect_says_where_its_time_went(join: Join, path: MediaPath, t
     assert {f"{field.name.removesuffix('_ms')}" for field in dataclasses.fields(phases)} == set(
         CONNECT_PHASES
     )
+
+
+async def test_a_lean_session_left_anywhere_in_its_join_leaves_nothing_open(join: Join) -> None:
+    """The transport a lean client gathers while it joins is closed wherever the join is cut:
+    before, during or after its gathering (the leak check counts the sockets)."""
+    for turns in range(0, 80, 2):
+        participant = await join(f"p{turns}", path="lean", wait=False)
+        session = participant.client.session
+        assert session is not None
+        for _ in range(turns):
+            await asyncio.sleep(0)  # not a wait: where the join is cut, one turn of the loop apart
+        participant.client.end_session()
+        async with asyncio.timeout(15):
+            await session.closed.wait()
