@@ -403,6 +403,8 @@ class PublishedJs:
             raise ContractError(
                 str(error["code"]), str(error["message"]), error.get("name"), error.get("details")
             )
+        if "virtualClock" in CAPABILITIES:
+            await self._clock.anchor(client.page)  # its timers (idle) count from about now
         # In the backend, but the SDK has not yet handled the echo of its own presence: a check
         # registering a listener now would see the callbacks of this join (its own onUserJoined).
         left = max(0.0, timeout - (asyncio.get_running_loop().time() - started))

@@ -6,8 +6,16 @@ pings its XMPP server every 10 s and drops the connection after two pings unansw
 within 5 s each; one long jump fires every ping *and* every timeout before a single answer
 can arrive. So :class:`SteppedClock` jumps in steps shorter than the ping timeout and,
 after each step, waits until the traffic has settled: every ping the SDK sent has been
-answered by the server and every frame the door relayed has reached its page. Between
-steps virtual time stands still, so no ping times out that the server did answer.
+answered by the server and every frame the door relayed has reached its page. While a
+step settles, only the page's clock moves; see below.
+
+Playwright's installed clock also flows with real time between the jumps it is told to make
+(pausing it would stall the SDK's own timers while it joins). Settling after each of the 45
+steps of a 180 s jump took real seconds, which the page's clock added on top: an idle timeout
+due at 180 s fired before 179.5 s of the suite's time on a slow machine. So the clock keeps
+each page's *intended* time (where its last jump ended, plus the new one) and each step runs
+only what the page still lacks of it, read from the page's own ``Date.now()``. A page's time
+is first held at its join (:meth:`SteppedClock.anchor`), where its idle timer starts.
 
 The evidence comes from both ends of the socket: the door's taps (``XmppDoor.taps``) see
 each stanza relayed, and a counter wrapped around the page's ``WebSocket`` (observation
@@ -75,12 +83,15 @@ class SteppedClock:
         self._sent: Counter[str] = Counter()
         self._received: Counter[str] = Counter()
         self._changed = asyncio.Event()
+        self._intended: dict[int, float] = {}
+        """Per page (by ``id``): the fake time, in ms, its last jump was to end at."""
 
     def forget(self) -> None:
-        """Drop every socket's accounting (the pages are gone)."""
+        """Drop every socket's accounting and every page's time (the pages are gone)."""
         self._pings.clear()
         self._sent.clear()
         self._received.clear()
+        self._intended.clear()
 
     # --- evidence -----------------------------------------------------------------------------
 
@@ -115,15 +126,28 @@ class SteppedClock:
 
     # --- moving -------------------------------------------------------------------------------
 
+    async def anchor(self, page: Any) -> None:
+        """Hold ``page``'s time now as where the suite's time stands for it (at its join), unless
+        a jump already set it: what its clock runs by itself from here on is taken out of the
+        next jump."""
+        if id(page) not in self._intended:
+            self._intended[id(page)] = (await _now([page]))[0]
+
     async def advance(self, pages: Iterable[Any], seconds: float) -> None:
-        """Run every page's clock ``seconds`` forward, firing each timer due on the way."""
+        """Run every page's clock ``seconds`` past where its last jump ended (from now, for a
+        page never moved), firing each timer due on the way, in settled steps."""
         pages = list(pages)
-        left = max(0.0, seconds)
-        while left > 0:
-            step = min(STEP, left)
-            await asyncio.gather(*(page.clock.run_for(round(step * 1000)) for page in pages))
-            left -= step
+        for page, at in zip(pages, await _now(pages), strict=True):
+            self._intended[id(page)] = self._intended.get(id(page), at) + max(0.0, seconds) * 1000
+        while True:
+            now = await _now(pages)
+            lacking = [(page, self._intended[id(page)] - at) for page, at in zip(pages, now, strict=True)]
+            lacking = [(page, ms) for page, ms in lacking if ms >= 1]
+            if not lacking:
+                return
+            await asyncio.gather(*(page.clock.run_for(round(min(STEP * 1000, ms))) for page, ms in lacking))
             await self._settle()
+            pages = [page for page, _ in lacking]
 
     async def _settle(self) -> None:
         try:
@@ -138,3 +162,8 @@ class SteppedClock:
                 file=sys.stderr,
                 flush=True,
             )
+
+
+async def _now(pages: list[Any]) -> list[float]:
+    """Each page's fake time, in ms (its clock's ``Date.now()``)."""
+    return [float(at) for at in await asyncio.gather(*(page.evaluate("Date.now()") for page in pages))]
