@@ -158,7 +158,25 @@ _JOIN_FIGURES = (
     "backend_cpu_per_join_ms",
     "ramp_lag_p99_ms",
     "steady_lag_p99_ms",
+    "backend_steady_share",
+    "generator_steady_share",
+    "floor_share",
 )
+
+
+def _percent(share: float | None) -> str:
+    return "–" if share is None else f"{share * 100:.0f} %"
+
+
+def _steady_text(figures: dict[str, Any]) -> str:
+    """Each side's share of a core once everyone is in, beside its media floor (benchmarks.floor)."""
+    floor = figures.get("floor_share")
+    if not floor:
+        return "not measured"
+    return (
+        f"SFU {_percent(figures.get('backend_steady_share'))} (floor {_percent(floor['sfu'])}); "
+        f"generator {_percent(figures.get('generator_steady_share'))} (floor {_percent(floor['generator'])})"
+    )
 
 
 def _join_text(figures: dict[str, Any]) -> str:
@@ -197,9 +215,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if joins := _joins(session.benchmarks):
         table = Table(
             title="joins: createOffer → connected p95 (answer · ICE · DTLS p95s); backend CPU per join;"
-            " generator lag p99 (ramp, steady)"
+            " generator lag p99 (ramp, steady); once all are in, each side's share of a core"
+            " and its media floor (kernel + SRTP alone, benchmarks.floor)"
         )
-        for column in ("participants × joins/s", "split", "bundled", "CPU per join"):
+        for column in ("participants × joins/s", "split", "bundled", "CPU per join", "bundled, all in"):
             table.add_column(column)
         for row in joins:
             ratio = "" if row["cpu_ratio"] is None else f"×{row['cpu_ratio']} lower"
@@ -208,6 +227,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                 _join_text(row["split"]),
                 _join_text(row["bundled"]),
                 ratio,
+                _steady_text(row["bundled"]),
             )
         console.print(table)
     if cost := _join_cost(session.benchmarks):

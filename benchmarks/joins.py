@@ -10,7 +10,9 @@ generator to the other), with every participant on one transport:
   message.
 
 Per run: createOffer → connected (p95), the join time (p95), the generator's event-loop lag
-(p99) while people join and once everyone is in, and the **backend's CPU per join**. What
+(p99) while people join and once everyone is in, the **backend's CPU per join**, and the
+share of a core each side uses once everyone is in, beside its media floor
+(:mod:`benchmarks.floor`, measured in the run's process just before it). What
 the backend spends while people join also pays for the media of those already in; the SFU
 times its RTP handlers, and :func:`join_cost_ms` leaves that time out.
 
@@ -31,6 +33,7 @@ from typing import Any, Final
 
 import aiohttp
 
+from benchmarks.floor import measure_floor
 from benchmarks.served import served_backend
 from simulator import eventloop
 from simulator.crowd.metrics import CONNECT_PHASES
@@ -117,6 +120,7 @@ def _ramp_lag_p99(result: RunResult) -> float:
 def measure_joins(transport: Transport, participants: int, rate: float) -> dict[str, Any]:
     """One pinned run of ``participants`` lean participants joining at ``rate`` on ``transport``."""
     joining = participants / rate
+    floor = measure_floor()
     scenario = Scenario(
         scenario=Header(
             name=f"joins-{transport}-{participants}-{rate:g}",
@@ -143,6 +147,13 @@ def measure_joins(transport: Transport, participants: int, rate: float) -> dict[
         "join_p95_ms": joins.get("p95"),
         "backend_cpu_per_join_ms": join_cost_ms(result),
         "backend_steady_share": None if state is None else state.backend_cpu_share,
+        "generator_steady_share": None if state is None else round(state.generator_cpu_share, 3),
+        "media_floor": floor.to_data(),
+        "floor_share": {
+            "sfu": round(participants * floor.sfu_share, 3),
+            "sfu_waking": round(participants * floor.sfu_waking_share, 3),
+            "generator": round(participants * floor.generator_share, 3),
+        },
         "ramp_lag_p99_ms": _ramp_lag_p99(result),
         "steady_lag_p99_ms": None if state is None else state.generator_lag_p99_ms,
         "delivery": None if state is None else state.delivery,
