@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Final, TypeVar
 
-__all__ = ["loop_name", "run"]
+__all__ = ["loop_name", "per_loop", "run"]
 
 T = TypeVar("T")
 
@@ -44,3 +44,20 @@ def run(main: Coroutine[Any, Any, T]) -> T:
 def loop_name() -> str:
     """The running loop's implementation, for reports ("uvloop" or "asyncio")."""
     return "uvloop" if type(asyncio.get_running_loop()).__module__.startswith("uvloop") else "asyncio"
+
+
+def per_loop(factory: Callable[[], T]) -> Callable[[], T]:
+    """A getter of one ``factory()`` per event loop: made at the first call in a running loop,
+    forgotten once that loop has closed (a process may run several loops, one after another)."""
+    made: dict[asyncio.AbstractEventLoop, T] = {}
+
+    def get() -> T:
+        loop = asyncio.get_running_loop()
+        found = made.get(loop)
+        if found is None:
+            found = made[loop] = factory()
+            for closed in [other for other in made if other.is_closed()]:
+                del made[closed]
+        return found
+
+    return get

@@ -31,6 +31,7 @@ from aiortc import RTCDtlsTransport, RTCPeerConnection, RTCRtpCodecParameters
 from aiortc.rtcrtpparameters import RTCRtcpFeedback
 from aiortc.rtp import RtcpPsfbPacket, RtcpRtpfbPacket
 
+from simulator.eventloop import per_loop
 from simulator.media.analysers import FREEZE_GAP, MediaEvidence, ReceivedStream
 from simulator.media.devices import FakeDevices
 from simulator.media.library import EncodedStream, audio_stream, video_stream
@@ -243,18 +244,8 @@ class MediaScheduler:
                 source.tick(now)
 
 
-_schedulers: dict[asyncio.AbstractEventLoop, MediaScheduler] = {}
-
-
-def scheduler() -> MediaScheduler:
-    """The scheduler of the running event loop."""
-    loop = asyncio.get_running_loop()
-    found = _schedulers.get(loop)
-    if found is None:
-        found = _schedulers[loop] = MediaScheduler()
-        for other in [other for other in _schedulers if other.is_closed()]:
-            del _schedulers[other]
-    return found
+scheduler: Final = per_loop(MediaScheduler)
+"""The scheduler of the running event loop."""
 
 
 Binding = tuple[LeanSource, int, int]
