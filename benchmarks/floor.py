@@ -117,9 +117,10 @@ def measure_floor() -> MediaFloor:
     tx = pylibsrtp.Session(pylibsrtp.Policy(key=KEY, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND))
     rx = pylibsrtp.Session(pylibsrtp.Policy(key=KEY, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND))
     send_us = receive_us = receive_clear_us = float("inf")
-    with contextlib.ExitStack() as stack:
-        sink = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
-        source = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as source,
+    ):
         sink.bind(("127.0.0.1", 0))
         address = sink.getsockname()
         clock = time.process_time_ns
@@ -150,19 +151,18 @@ def measure_floor() -> MediaFloor:
 
 
 def _receive_apart(ready: Connection, core: int | None) -> None:
-    """A receiver in its own process: blocks in ``recv`` for each packet, reports the count."""
+    """A receiver in its own process: blocks in ``recv`` for each packet until a second passes
+    without one, then says it is done."""
     if core is not None:
         os.sched_setaffinity(0, {core})
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
         sink.bind(("127.0.0.1", 0))
         sink.settimeout(1.0)
         ready.send(sink.getsockname())
-        received = 0
         with contextlib.suppress(TimeoutError):
             while True:
                 sink.recv(2048)
-                received += 1
-        ready.send(received)
+        ready.send("drained")
 
 
 def _send_waking_us(tx: pylibsrtp.Session) -> float:
@@ -183,7 +183,7 @@ def _send_waking_us(tx: pylibsrtp.Session) -> float:
                 for packet in packets:
                     source.sendto(tx.protect(packet), address)
                 best = min(best, (time.process_time_ns() - start) / len(packets) / 1000)
-        mine.recv()  # the receiver's count: it has drained, and can be joined
+        mine.recv()  # drained: it can be joined
         return best
     finally:
         receiver.join(5)
