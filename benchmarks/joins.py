@@ -1,11 +1,11 @@
-"""Joins at scale: how fast a crowd comes in, split against bundled (issue 17).
+"""Joins at scale: how fast a crowd comes in, split against bundled.
 
 Each measurement is a real ``callsim run`` like :mod:`benchmarks.capacity` (rooms of 4,
 lean participants sending and receiving media, the backend pinned to one core and the
 generator to the other), with every participant on one transport:
 
 * ``split`` — a publish and a subscribe connection per participant; every join renegotiates
-  the subscribe connection of each room-mate (the design before issue 17);
+  the subscribe connection of each room-mate (the earlier design);
 * ``bundled`` — one connection with receive slots; a join costs the room-mates a ``slots``
   message.
 

@@ -1,1 +1,1 @@
-"""The conformance suite (a pytest plugin; its checks arrive with the conformance issue)."""
+"""The conformance suite: a pytest plugin (:mod:`conformance.plugin`) and its checks, by section."""

@@ -2,7 +2,7 @@
 
 ``@check(section, level, items=..., closes=...)`` names the contract items (subsections of
 docs/contract.md, :data:`ITEMS`) a check exercises and the classes of weakness
-(:data:`WEAKNESSES`, issue 13) it closes. Two things are made from them, never by hand:
+(:data:`WEAKNESSES`) it closes. Two things are made from them, never by hand:
 
 - the item → checks table, ``docs/conformance-items.md`` (``python -m conformance.items``;
   a test fails when the committed file differs from what the checks say);
@@ -62,7 +62,7 @@ WEAKNESSES: Final[dict[int, str]] = {
     10: "fixed 3- and 4-party scenarios for audiences and endings",
     11: "MUST items guarded by MUST checks (the verdict lists the items exercised)",
 }
-"""The classes of weakness of issue 13: each a way a check looks at less than the contract says."""
+"""The classes of weakness: each a way a check looks at less than the contract says."""
 
 CHECKS_DIR: Final = Path(__file__).parent / "checks"
 
@@ -151,7 +151,7 @@ def table(checks: list[CheckInfo] | None = None) -> str:
     for item, what in ITEMS.items():
         cells = " | ".join(cell(item, level) for level in ("MUST", "SHOULD", "REFERENCE"))
         lines.append(f"| §{item} | {what} | {cells} |")
-    lines += ["", "## By class of weakness (issue 13)", "", "| class | checks |", "|---|---|"]
+    lines += ["", "## By class of weakness", "", "| class | checks |", "|---|---|"]
     for number, what in WEAKNESSES.items():
         named = [c for c in checks if number in c.closes]
         listed = "<br>".join(f"`{c.id}` ({c.level})" for c in named) or "—"

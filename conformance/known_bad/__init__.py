@@ -202,7 +202,7 @@ def _throwing_listener_aborts() -> None:
     listeners.ListenerRegistry.dispatch = aborting
 
 
-# --- issue 13: one fault per class of weakness, each caught only by a check of its class ---------
+# --- one fault per class of weakness, each caught only by a check of its class -------------------
 
 
 def _list_entries_named_by_uid() -> None:
@@ -380,7 +380,7 @@ FAULTS: dict[str, Fault] = {
               "token/test_token.py", _wrong_auth_token_message),
         Fault("throwing-listener-aborts-dispatch", "one throwing listener stops the others",
               "listeners.registry.a-throwing-listener-does-not-stop-the-others-k8", "listeners", _throwing_listener_aborts),
-        # issue 13: one per class of weakness
+        # one per class of weakness
         Fault("list-entries-named-by-uid", "onUserListUpdated entries carry the uid as the name",
               "session.payloads.every-list-entry-carries-its-participants-identity",
               "session/test_payloads.py", _list_entries_named_by_uid),

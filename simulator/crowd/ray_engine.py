@@ -1,4 +1,4 @@
-"""The run's shards as Ray tasks: beyond one machine (``callsim run --engine ray``, issue 16).
+"""The run's shards as Ray tasks: beyond one machine (``callsim run --engine ray``).
 
 Each shard is one task (one CPU of a node, ``num_cpus=1``: a shard's participants share one
 event loop), placed by Ray where a CPU is free. A task runs exactly what a local worker

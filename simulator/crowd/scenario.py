@@ -1,4 +1,4 @@
-"""Scenarios: who joins which sessions, what they do, and what must hold (issue 5).
+"""Scenarios: who joins which sessions, what they do, and what must hold.
 
 One model, two front doors: a TOML file (:func:`load_scenario`) and the same structs
 built in Python. Validation is msgspec's, so every error names the key and the problem

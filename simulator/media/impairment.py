@@ -1,5 +1,5 @@
 """A participant's network, made worse on purpose: loss, delay, jitter, duplication, a
-bandwidth cap with its queue, each way, changeable over time (issue 16).
+bandwidth cap with its queue, each way, changeable over time.
 
 Every datagram of the participant's media connections passes through it — STUN, DTLS, RTP
 and RTCP alike, as through a real network — on whichever media path the participant uses

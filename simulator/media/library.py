@@ -75,7 +75,7 @@ PROFILES: Final = {
         VideoProfile("hd", 1280, 720, 30, 2_000_000),
     )
 }
-"""The profiles a scenario can name; ``qvga`` is the load-test default (issue 6)."""
+"""The profiles a scenario can name; ``qvga`` is the load-test default."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ Both ends watch: the SFU removes the participant everywhere, the client tells th
 application (``onError``).
 
 :data:`DEAD_AFTER` is shorter than RFC 7675's 30 s on purpose: a call harness wants a dead
-participant gone in under 10 s (issue 15), and loopback answers in microseconds.
+participant gone in under 10 s, and loopback answers in microseconds.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ ICE role (controlled: the DTLS client, ``a=setup:active``; controlling: the serv
 
 Used by a bundled native participant (:mod:`simulator.server.sfu`) and a Jingle endpoint
 (:mod:`simulator.server.jitsi.endpoint`). On joins at 50/s, a bundled publish costs the
-backend about half as much CPU this way as with a peer connection (issue 17).
+backend about half as much CPU this way as with a peer connection.
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ class TransportPool:
 
     Gathering opens a socket in several steps of the event loop, and each step waits for a
     whole turn of the loop: on a backend busy forwarding media that made gathering most of
-    the time an answer took (issue 17: 68 ms median, 200 ms p95 with 100 lean participants on
+    the time an answer took (68 ms median, 200 ms p95 with 100 lean participants on
     one core). The pool starts filling at the first :meth:`take` (an idle backend holds no
     sockets) and refills in the background after each one; an empty pool gathers on the spot.
     """

@@ -8,7 +8,7 @@ passed, whose tasks then run forever. Once ``close()`` has stopped the transport
 nothing can start any more, so a second stop of every sender and receiver (both
 idempotent) catches what started in the gap. (Found by this project's leak fixture.)
 
-Opening carries savings on aiortc's join path (issue 6; found with cProfile on
+Opening carries savings on aiortc's join path (found with cProfile on
 joins at 50 joins/s, where together they were about half of the joining CPU):
 
 * every video receiver builds a receive-side bandwidth estimator at once, ~1.2 ms

@@ -1,4 +1,4 @@
-"""The client's reconnect policy: off unless asked for (issue 15).
+"""The client's reconnect policy: off unless asked for.
 
 The contract has a lost backend end the session: ``onError`` (``UNKNOWN_API_ERROR``), then
 closed (docs/contract.md §H; the published SDK's behaviour). A harness that restarts its

@@ -152,7 +152,7 @@ class CallSession:
         self.closed = asyncio.Event()
         self.media_connected = asyncio.Event()
         self.connect_ms: float | None = None
-        """Publish connection: createOffer → connected, in ms (issue 6's join measure)."""
+        """Publish connection: createOffer → connected, in ms (the join measure)."""
         self.connect_phases: ConnectPhases | None = None
         """Where :attr:`connect_ms` went."""
         self._tasks = TaskSet(f"session:{client.name}")
@@ -619,7 +619,7 @@ class CallSession:
             self._watches.append(self._tasks.spawn(watch.watch(), f"watch-{name}"))
 
     def _on_media_lost(self, reason: str) -> None:
-        """Dead media ends the session like a lost backend: ``onError``, then closed (issue 15)."""
+        """Dead media ends the session like a lost backend: ``onError``, then closed."""
         if not self.active or self._failure is not None:
             return
         logger.warning("%s: media lost: %s", self._client.name, reason)

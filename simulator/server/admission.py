@@ -1,4 +1,4 @@
-"""Admission: what one client may cost the backend (issue 15).
+"""Admission: what one client may cost the backend.
 
 * **Connections**: at most :attr:`Limits.connections_per_ip` open at once from one address,
   and each must send its first request head within :attr:`Limits.handshake_timeout` (TLS:

@@ -1,4 +1,4 @@
-"""What the SFU tells a publisher about what it receives: receiver reports and REMB (issue 11).
+"""What the SFU tells a publisher about what it receives: receiver reports and REMB.
 
 A browser starts sending at its first bandwidth estimate (~300 kb/s) and moves only on
 feedback: receiver reports (loss, round trip) drive its loss-based controller, REMB (the

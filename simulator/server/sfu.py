@@ -6,8 +6,7 @@ connection and a subscribe connection), as its publish offer says (docs/signalli
 * **Publish** — the client offers its microphone, camera and screen slots (in that
   m-line order) once; the SFU answers. Once connected, the connection's RTP moves to
   an :class:`~simulator.media.rtp.RtpLink`, and each announced SSRC feeds a
-  :class:`~simulator.server.forwarder.Forwarder`: the SFU forwards RTP, it never
-  decodes (issue 6).
+  :class:`~simulator.server.forwarder.Forwarder`: the SFU forwards RTP, it never decodes.
 * **Subscribe** — the SFU offers the other participants' streams and renegotiates
   whenever the set changes (someone publishes, leaves, starts or stops sharing). Each
   stream is a send-only slot with an idle track (it gives the SSRC) and an
@@ -597,7 +596,7 @@ class SfuPeer:
             track = SilentTrack(forwarder.kind)
             assert self._subscribe is not None
             # An m-line is never added while one of its kind is spare, so a subscriber's
-            # description stays as long as the most streams it has had at once (issue 15 #3).
+            # description stays as long as the most streams it has had at once.
             spare = next((slot for slot in self._spare if slot.carries == forwarder.kind), None)
             if spare is None:
                 transceiver = self._subscribe.addTransceiver(track, direction="sendonly")

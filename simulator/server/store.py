@@ -125,7 +125,7 @@ class Store:
     ) -> None:
         self.path = str(path)
         self.auth_token_ttl = auth_token_ttl
-        """Seconds an auth token is good for after it is issued (issue 15: tokens expire)."""
+        """Seconds an auth token is good for after it is issued; then it expires."""
         self._wall_clock = wall_clock
         if self.path != ":memory:":
             # The file holds the token secret and auth tokens: the owner's alone. SQLite gives

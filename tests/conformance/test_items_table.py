@@ -1,5 +1,5 @@
 """The item → checks table is made from the checks' metadata and cannot drift; every class
-of weakness of issue 13 has checks; the verdict names the MUST items a run exercised."""
+of weakness has checks; the verdict names the MUST items a run exercised."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The bundled transport (issue 17): one connection per participant, receive slots filled by
+"""The bundled transport: one connection per participant, receive slots filled by
 the SFU and named in ``slots``, never a renegotiation for others' comings and goings."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Media as evidence: who hears whom, and the effects of mute, pause, share and switch (§A.2).
 
 Every test runs on the full path (decoded pictures and tones) and on the lean path
-(marks read from sampled packets): the evidence must be the same on both (issue 6).
+(marks read from sampled packets): the evidence must be the same on both.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ async def test_screen_share_is_a_second_video_stream(join: Join) -> None:
 async def test_subscribe_slots_are_reused_through_churn_and_carry_the_newcomer(
     join: Join, backend: Backend
 ) -> None:
-    """Issue 15 #3 (split): shares and leaves free m-lines that the next stream takes; the
+    """The split transport: shares and leaves free m-lines that the next stream takes; the
     description stays as long as the most streams at once, and a stream on a reused slot is whole."""
     alice, bob = await join("alice", transport="split"), await join("bob", transport="split")
     room = backend.rooms.get("s1")

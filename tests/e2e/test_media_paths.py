@@ -1,4 +1,4 @@
-"""The three media paths in one call, the lean path's own effects, and bad datagrams (issue 6)."""
+"""The three media paths in one call, the lean path's own effects, and bad datagrams."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A participant's network made worse, end to end (issue 16): what the others and the SFU see.
+"""A participant's network made worse, end to end: what the others and the SFU see.
 
 The shapers sit under aioice (simulator/media/impairment.py), so real STUN, DTLS, RTP and RTCP
 go through them; the figures are read where a user would read them: receive statistics,

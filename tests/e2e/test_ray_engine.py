@@ -1,4 +1,4 @@
-"""``callsim run --engine ray`` (issue 16): the default scenario on a two-node Ray cluster
+"""``callsim run --engine ray``: the default scenario on a two-node Ray cluster
 started here, the same report as the local engine, and a failing shard reported as a worker
 error naming its node.
 

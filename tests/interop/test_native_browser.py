@@ -1,4 +1,4 @@
-"""Plain Chromium on the native protocol (issue 11): a page written from docs/signalling.md
+"""Plain Chromium on the native protocol: a page written from docs/signalling.md
 publishes its fake camera and microphone and receives a native virtual participant's.
 
 Media both ways is measured on both sides: the browser's ``getStats`` (frames decoded, audio

@@ -1,6 +1,6 @@
 """The published JavaScript Calls SDK, in headless Chromium, against the reference backend.
 
-Issue 2 asks that the token endpoints speak the JS SDK's own request shape, so that
+The token endpoints speak the JS SDK's own request shape, so that
 the SDK with its ``host`` pointed here can use them. This runs the real SDK
 (``@cometchat/calls-sdk-javascript`` 4.2.6 from npm, installed by ``tox -e interop``)
 in a page served from another loopback origin, so CORS is exercised too.

@@ -1,4 +1,4 @@
-"""What one client may cost the backend (issue 15, docs in simulator/server/admission.py):
+"""What one client may cost the backend (docs in simulator/server/admission.py):
 guessing throttled per address, slow handshakes cut off, connections and sockets capped,
 call tokens rate-limited per user, auth tokens expiring. Every refusal has the API's shape."""
 

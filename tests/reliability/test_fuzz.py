@@ -1,4 +1,4 @@
-"""Fuzzing a live backend (issue 15): every REST endpoint and every socket message type, with
+"""Fuzzing a live backend: every REST endpoint and every socket message type, with
 hypothesis. Whatever arrives, the answer has the API's shape (never a 500, never a crash or a
 silent close), and a witness in another session is untouched.
 

@@ -1,5 +1,5 @@
 """A participant's process killed mid-call, and a participant that joins and leaves as fast as it
-can: the room carries on, and nobody hears an error (issue 15)."""
+can: the room carries on, and nobody hears an error."""
 
 from __future__ import annotations
 

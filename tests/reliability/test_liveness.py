@@ -1,6 +1,6 @@
 """Liveness both ways: a participant that stops answering is removed, and a backend that
 stops answering is reported to the application — each within the heartbeat's 9 s; media that
-dies while the socket lives is noticed by consent and RTP watches on both sides (issue 15)."""
+dies while the socket lives is noticed by consent and RTP watches on both sides."""
 
 from __future__ import annotations
 

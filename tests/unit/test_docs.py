@@ -12,6 +12,8 @@ OUTSIDE = re.compile(
     r"\.\./shared|shared/(?:spec|research|MEDIA|DESIGN|STYLE)|contract-facts\.md|(?<![\w/])MEDIA\.md"
 )
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+TRACKER = re.compile(r"\bissues?\s*#?\d+\b", re.IGNORECASE)
+"""A tracker issue named in the text: an outside reader has no tracker (history is in commits)."""
 
 
 def _tracked() -> list[Path]:
@@ -28,6 +30,18 @@ def test_no_file_points_outside_the_repository() -> None:
         for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
             if OUTSIDE.search(line):
                 offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()[:100]}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_no_file_names_a_tracker_issue() -> None:
+    this = Path(__file__).resolve()
+    offenders = []
+    for path in _tracked():
+        if path == this or path.suffix in (".png", ".svg"):
+            continue
+        # Joined lines too: a reference can break across a line end in prose.
+        text = " ".join(path.read_text(errors="replace").split())
+        offenders += [f"{path.relative_to(ROOT)}: …{m[0]}…" for m in TRACKER.finditer(text)]
     assert not offenders, "\n".join(offenders)
 
 

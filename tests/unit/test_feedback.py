@@ -1,4 +1,4 @@
-"""The SFU's reports to a publisher: loss per stream, and a REMB that follows loss (issue 11)."""
+"""The SFU's reports to a publisher: loss per stream, and a REMB that follows loss."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Network impairment does what it says (issue 16): measured loss, bursts, delay, jitter,
+"""Network impairment does what it says: measured loss, bursts, delay, jitter,
 duplication and bandwidth within tolerance of the setting, a schedule, and the same drops
 for the same seed. On a virtual clock: deterministic and instant."""
 

@@ -266,7 +266,7 @@ def test_audio_is_forwarded_from_the_first_packet() -> None:
 
 
 def test_an_outlet_on_a_reused_slot_carries_on_the_last_streams_numbering() -> None:
-    """Issue 15 #3: the subscriber sees one stream on the slot's SSRC, not a jump back."""
+    """A reused slot: the subscriber sees one stream on the slot's SSRC, not a jump back."""
     forwarder, first, _, subscriber, clock = _forwarder()
     forwarder.forward(_video(40_000, key=True))
     forwarder.forward(_video(40_001, key=False))

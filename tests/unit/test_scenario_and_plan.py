@@ -1,4 +1,4 @@
-"""Issue 5 groundwork: scenarios (TOML + validation) and the deterministic plan."""
+"""Scenarios (TOML + validation) and the deterministic plan."""
 
 from __future__ import annotations
 

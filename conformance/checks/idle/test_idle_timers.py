@@ -1,5 +1,5 @@
 """§E, §B.3: the idle timer followed to its end — after the expiry, a button pressed then,
-non-number and fractional periods (issue 13, class 4)."""
+non-number and fractional periods (weakness class 4)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """§H.2, §H.4, §F.1: ringing refusals compared whole (code, name, message, details), with
-several bad arguments at once, and each call type (issue 13, classes 2, 3, 9)."""
+several bad arguments at once, and each call type (weakness classes 2, 3, 9)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """§F.4, §F.5 group column: group calls ring every member but the initiator; answers go to
-the initiator; one member's refusal does not end the call (issue 13, class 5)."""
+the initiator; one member's refusal does not end the call (weakness class 5)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """§F.3, §F.6: the ringing timer followed to its end: its boundary, after an accept, and
-the values of its ``timeout`` argument (issue 13, class 4)."""
+the values of its ``timeout`` argument (weakness class 4)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """§I: the 500 ms debounce of onMediaDeviceListUpdated at its boundary and under bursts —
-several changes in one window make one update, the last state (issue 13, classes 4, 8)."""
+several changes in one window make one update, the last state (weakness classes 4, 8)."""
 
 from __future__ import annotations
 

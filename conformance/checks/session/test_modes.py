@@ -1,4 +1,4 @@
-"""§J, §B.1: every mode constant, in the builder and in a session (issue 13, class 9)."""
+"""§J, §B.1: every mode constant, in the builder and in a session (weakness class 9)."""
 
 from __future__ import annotations
 

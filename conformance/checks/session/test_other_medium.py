@@ -1,4 +1,4 @@
-"""§A.2 #6, #9: an action on one medium leaves the other alone (issue 13, class 7).
+"""§A.2 #6, #9: an action on one medium leaves the other alone (weakness class 7).
 
 muteAudio silences the microphone, not the camera; pauseVideo freezes the camera, not the
 microphone; and neither reaches the other participant's own media.

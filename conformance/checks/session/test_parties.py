@@ -1,7 +1,7 @@
 """§C with three and four people: who hears of a join or a leave, and who alone hears the end.
 
 Fixed scenarios, so that audiences and endings beyond two people never depend on the
-model check's random walk reaching them (issue 13, class 10).
+model check's random walk reaching them (weakness class 10).
 """
 
 from __future__ import annotations

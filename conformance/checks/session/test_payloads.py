@@ -1,5 +1,5 @@
 """§C, §I: payloads compared whole — every key the contract fixes and every value, in every
-list entry (issue 13, class 1)."""
+list entry (weakness class 1)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """§A.2 #1–#3, §G, §H.3: refusals with several bad arguments at once, compared whole.
 
 With one bad argument per case the order in which the contract checks arguments never
-shows (issue 13, class 2); a refusal is its code, message and the keys it leaves out
+shows (weakness class 2); a refusal is its code, message and the keys it leaves out
 (class 3): the Calls SDK's own errors carry only ``code`` and ``message`` (§H.1, §B.3.6).
 """
 

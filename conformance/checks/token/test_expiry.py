@@ -1,4 +1,4 @@
-"""§G, K25: token lifetimes on the backend's own clock (issue 13, class 6).
+"""§G, K25: token lifetimes on the backend's own clock (weakness class 6).
 
 The SDK never reads a token's ``exp``; the backend does, when the session starts. So
 these checks move the backend's clock (*backendClock*), never the SDK's.

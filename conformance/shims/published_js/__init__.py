@@ -54,8 +54,8 @@ comma-separated, overrides it; empty for none):
   ``.modal-overlay .timer-text``, the mode off the layout's container. Not answered: the
   tiles (the view shows display names, not uids: ``tiles`` is null), an "armed" idle timer
   (no mark in the DOM: it reads "off"), and pressing ``mode`` (a menu here, not a button).
-- ``mediaEvidence``: not declared. Media flows both ways now (the focus speaks Jingle, issue
-  11; measured in ``tests/interop/test_published_sdk_media.py``), but ``Harness.media`` would
+- ``mediaEvidence``: not declared. Media flows both ways now (the focus speaks Jingle;
+  measured in ``tests/interop/test_published_sdk_media.py``), but ``Harness.media`` would
   have to tell who is heard by tone and whose frames arrived from the browser's ``getStats``:
   not written yet.
 - ``devices``: Chromium's fake devices cannot be plugged in or out while it runs.
