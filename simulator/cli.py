@@ -184,11 +184,18 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _conform(args: argparse.Namespace) -> int:
+    import importlib.util
+
     import pytest
 
-    from conformance.plugin import CHECKS_DIR
-
-    options = [str(CHECKS_DIR), "-p", "no:cacheprovider", "--sut-timeout", str(args.sut_timeout)]
+    # Located, not imported: the plugin is loaded by pytest itself (its entry point), and a
+    # module imported before pytest starts escapes its assertion rewriting.
+    spec = importlib.util.find_spec("conformance")
+    assert spec is not None and spec.submodule_search_locations is not None
+    suite = Path(next(iter(spec.submodule_search_locations)))
+    # The suite's own configuration and nothing else: see conformance/pytest.ini.
+    options = ["-c", str(suite / "pytest.ini"), "--rootdir", str(suite), str(suite / "checks")]
+    options += ["--sut-timeout", str(args.sut_timeout)]
     options += (
         ["--sut-cmd", args.sut_cmd] if args.sut_cmd else ["--sut", args.sut, "--sut-media", args.sut_media]
     )

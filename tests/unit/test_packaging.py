@@ -8,6 +8,8 @@ that installs past the lock, and a CI script that no longer runs the README's co
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
 import configparser
 import re
 import sys
@@ -140,3 +142,41 @@ def test_ci_runs_the_readme_test_command_exactly() -> None:
     assert main_job.endswith("callsim run")
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert tests in ci, "the README's test command and .ci/run have drifted apart"
+
+
+def _plain_install_pytest_plugins() -> list[str]:
+    """The pytest plugins (entry points) a plain ``pip install callsim`` brings."""
+    provided = _closure(_runtime_requirements()) | {"callsim"}
+    return sorted(
+        entry.value
+        for distribution in metadata.distributions()
+        if canonicalize_name(distribution.metadata["Name"]) in provided
+        for entry in distribution.entry_points
+        if entry.group == "pytest11"
+    )
+
+
+def test_callsim_conform_collects_with_only_the_plain_install_from_elsewhere(tmp_path: Path) -> None:
+    # `callsim conform` once failed after the documented install: a check's marker came from a
+    # plugin of the test extra, and the checkout's pyproject.toml (found through the editable
+    # install) named another's options. Here only the plain install's plugins load (every
+    # other one installed in this environment is kept out) and the run starts outside the
+    # checkout; --strict-markers and --strict-config turn either fault into a failure.
+    plugins = [arg for plugin in _plain_install_pytest_plugins() for arg in ("-p", plugin)]
+    assert "conformance.plugin" in plugins and "pytest_timeout" in plugins, plugins
+    completed = subprocess.run(
+        [
+            sys.executable, "-c", "import sys; from simulator.cli import main; sys.exit(main())",
+            "conform", "--", *plugins, "--collect-only", "-q",
+        ],  # fmt: skip
+        cwd=tmp_path,
+        env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    output = completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert completed.returncode == 0, output
+    assert re.search(r"^\d{3,} tests? collected", completed.stdout, re.MULTILINE), output
+    assert "warning" not in output.lower(), output
