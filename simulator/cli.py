@@ -191,7 +191,8 @@ def _conform(args: argparse.Namespace) -> int:
     # Located, not imported: the plugin is loaded by pytest itself (its entry point), and a
     # module imported before pytest starts escapes its assertion rewriting.
     spec = importlib.util.find_spec("conformance")
-    assert spec is not None and spec.submodule_search_locations is not None
+    assert spec is not None
+    assert spec.submodule_search_locations is not None
     suite = Path(next(iter(spec.submodule_search_locations)))
     # The suite's own configuration and nothing else: see conformance/pytest.ini.
     options = ["-c", str(suite / "pytest.ini"), "--rootdir", str(suite), str(suite / "checks")]

@@ -42,11 +42,12 @@ class MediaLine:
 
 
 def fresh_ssrcs(count: int, taken: set[int]) -> list[int]:
-    """``count`` random SSRCs clear of ``taken`` and of each other (0 and 1 are never used)."""
+    """``count`` random SSRCs clear of ``taken`` and of each other. 0, 1 and 2 are never
+    chosen: the SFU keeps 1 (its RTCP sender) and 2 (the bridge's placeholder video source)."""
     chosen: list[int] = []
     while len(chosen) < count:
         ssrc = random.getrandbits(32)
-        if ssrc > 1 and ssrc not in taken and ssrc not in chosen:
+        if ssrc > 2 and ssrc not in taken and ssrc not in chosen:
             chosen.append(ssrc)
     return chosen
 

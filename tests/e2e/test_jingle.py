@@ -2,8 +2,8 @@
 
 What lib-jitsi-meet relies on is asserted stanza by stanza (the research behind it is in
 docs/jitsi.md): the session-initiate's shape, source-add and source-remove as natives come
-and go, the screen-share companion's gate, and the bridge channel. Bad Jingle gets an
-error naming what is wrong, and harms nobody else. Media itself is measured with the
+and go, and the bridge channel (the screen-share companion: test_xmpp_companion.py). Bad
+Jingle gets an error naming what is wrong, and harms nobody else. Media itself is measured with the
 published SDK in Chromium (tests/interop/test_published_sdk_media.py).
 """
 
@@ -22,10 +22,10 @@ import pytest
 from simulator import protocol
 from simulator.server import Backend
 from simulator.server.jitsi.endpoint import Endpoint
-from simulator.server.jitsi.jingle import NS_JINGLE, Jingle
+from simulator.server.jitsi.jingle import NS_JINGLE, Jingle, Source
 from tests.conftest import Join
 from tests.e2e.test_xmpp_door import ROOM, call_token
-from tests.e2e.xmpp import CLIENT, JitsiClient, XmppRefusedError, child, local
+from tests.e2e.xmpp import CLIENT, JitsiClient, child, local
 
 SSMA = "urn:xmpp:jingle:apps:rtp:ssma:0"
 pytestmark = [
@@ -76,6 +76,11 @@ async def send_jingle(client: JitsiClient, body: str) -> ET.Element:
     return await client.wait(lambda e: local(e.tag) == "iq" and e.get("id") == ident)
 
 
+def others(sources: list[Source]) -> list[Source]:
+    """The sources of other participants: all but the bridge's placeholders."""
+    return [s for s in sources if s.owner != "jvb"]
+
+
 def error_condition(answer: ET.Element) -> str:
     error = child(answer, "error")
     assert answer.get("type") == "error" and error is not None, ET.tostring(answer)
@@ -111,9 +116,14 @@ async def test_the_session_initiate_offers_what_the_sfu_forwards_and_the_others_
     assert transport.websocket.endswith("/colibri-ws/s1/a1")
     assert all(c.transport == transport for c in offer.contents)  # one bundled transport in each content
 
-    # Bob's microphone and camera, on the bridge's own SSRCs, owned by his occupant.
-    (mic,) = audio.sources
-    (camera,) = video.sources
+    # First the bridge's placeholders (lib-jitsi-meet skips their stream), then Bob's microphone
+    # and camera, on the bridge's own SSRCs, owned by his occupant.
+    assert [(s.name, s.owner, s.msid) for s in (audio.sources[0], video.sources[0])] == [
+        ("jvb-a0", "jvb", "mixedmslabel mixedlabelaudio0"),
+        ("jvb-v0", "jvb", "mixedmslabel mixedlabelvideo0"),
+    ]
+    (mic,) = others(audio.sources)
+    (camera,) = others(video.sources)
     assert (mic.name, camera.name, camera.video_type) == (f"{bob_id}-a0", f"{bob_id}-v0", "camera")
     assert mic.owner == camera.owner == f"{ROOM}/{bob_id}"
     assert mic.msid and camera.msid and mic.msid != camera.msid
@@ -132,7 +142,7 @@ async def test_source_add_and_remove_follow_the_natives(backend: Backend, join: 
         await alice.conference(ROOM)
         await alice.join(ROOM, "a1", "alice", "Alice")
         _, offer = await received(alice, "session-initiate")
-        assert all(not c.sources for c in offer.contents)  # nobody else yet
+        assert all(not others(c.sources) for c in offer.contents)  # nobody else yet
 
         carol = await join("carol")
         assert carol.client.session is not None
@@ -184,43 +194,6 @@ async def test_bad_jingle_is_refused_precisely_and_harms_no_one(backend: Backend
         member = next(p for p in backend.rooms.get("s1") or () if p.record.uid == "alice")
         assert isinstance(member.sfu, Endpoint) and member.sfu.forwarders["mic"].ssrc == 1234
     assert bob.recorder.names().count("on_user_joined") == 1
-
-
-async def test_a_token_less_companion_enters_only_a_live_room(backend: Backend) -> None:
-    async with JitsiClient(backend.url, None) as early:
-        with pytest.raises(XmppRefusedError) as refused:
-            await early.conference(ROOM)  # nobody with a token is there
-        assert refused.value.condition == "not-authorized"
-    async with JitsiClient(backend.url, call_token(backend, "alice", "s1")) as alice:
-        await alice.conference(ROOM)
-        await alice.join(ROOM, "a1", "alice", "Alice")
-        async with JitsiClient(backend.url, None) as share, JitsiClient(backend.url, None) as second:
-            await share.conference(ROOM)
-            # It may claim anything, even a companion's mark: the gate decides what it is.
-            await share.send(
-                f'<presence xmlns="{CLIENT}" to="{ROOM}/sc1"><x xmlns="http://jabber.org/protocol/muc"/>'
-                '<nick xmlns="http://jabber.org/protocol/nick">Alice(Screen)</nick>'
-                '<user_object uid="bob" name="Bob" avatar=""/></presence>'
-            )
-            joined = await share.wait(lambda e: local(e.tag) == "presence" and e.get("from") == f"{ROOM}/sc1")
-            assert joined.get("type") != "error"
-            _, offer = await received(share, "session-initiate")  # the focus has taken it in
-            assert all(not c.sources for c in offer.contents)  # a companion only publishes
-            refused_join = await second.join(ROOM, "sc2", "sc2", "Alice(Screen)")
-            assert error_condition(refused_join) == "not-authorized"  # one companion per token holder
-            room = backend.rooms.get("s1")
-            assert room is not None and [p.record.uid for p in room] == ["alice"]  # a companion is no member
-        # A token holder's own claim to be a companion is taken off by the gate: it is a member.
-        async with JitsiClient(backend.url, call_token(backend, "carol", "s1")) as carol:
-            await carol.conference(ROOM)
-            await carol.send(
-                f'<presence xmlns="{CLIENT}" to="{ROOM}/c1"><x xmlns="http://jabber.org/protocol/muc"/>'
-                '<companion xmlns="urn:callsim:companion"/><user_object uid="carol" name="Carol" avatar=""/>'
-                "</presence>"
-            )
-            await received(carol, "session-initiate")
-            room = backend.rooms.get("s1")
-            assert room is not None and [p.record.uid for p in room] == ["alice", "carol"]
 
 
 async def test_the_bridge_channel_greets_and_takes_receiver_constraints(backend: Backend, join: Join) -> None:

@@ -129,9 +129,13 @@ class JitsiClient:
             )
         return answer
 
-    async def conference(self, room: str) -> ET.Element:
-        """The focus's answer to lib-jitsi-meet's conference request."""
-        answer = await self.iq("set", f"focus.{self.domain}", f'<conference xmlns="{FOCUS}" room="{room}"/>')
+    async def conference(self, room: str, machine_uid: str | None = None) -> ET.Element:
+        """The focus's answer to lib-jitsi-meet's conference request (with the browser's
+        ``machine-uid``, which the SDK's screen-share connection shares with its owner)."""
+        machine = f' machine-uid="{machine_uid}"' if machine_uid is not None else ""
+        answer = await self.iq(
+            "set", f"focus.{self.domain}", f'<conference xmlns="{FOCUS}" room="{room}"{machine}/>'
+        )
         found = child(answer, "conference")
         assert found is not None
         return found

@@ -8,10 +8,10 @@ that installs past the lock, and a CI script that no longer runs the README's co
 from __future__ import annotations
 
 import ast
-import os
-import subprocess
 import configparser
+import os
 import re
+import subprocess
 import sys
 import tomllib
 from functools import cache
@@ -164,11 +164,9 @@ def test_callsim_conform_collects_with_only_the_plain_install_from_elsewhere(tmp
     # checkout; --strict-markers and --strict-config turn either fault into a failure.
     plugins = [arg for plugin in _plain_install_pytest_plugins() for arg in ("-p", plugin)]
     assert "conformance.plugin" in plugins and "pytest_timeout" in plugins, plugins
+    cli = "import sys; from simulator.cli import main; sys.exit(main())"
     completed = subprocess.run(
-        [
-            sys.executable, "-c", "import sys; from simulator.cli import main; sys.exit(main())",
-            "conform", "--", *plugins, "--collect-only", "-q",
-        ],  # fmt: skip
+        [sys.executable, "-c", cli, "conform", "--", *plugins, "--collect-only", "-q"],
         cwd=tmp_path,
         env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
         capture_output=True,

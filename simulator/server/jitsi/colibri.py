@@ -48,8 +48,10 @@ QUEUED: Final = 256
 class _Channel:
     """One open channel: what is to be sent waits in a bounded queue, sent by its handler."""
 
-    def __init__(self, socket: web.WebSocketResponse) -> None:
+    def __init__(self, socket: web.WebSocketResponse, *, receives: bool) -> None:
         self.socket = socket
+        self.receives = receives
+        """False for a companion's channel: nothing is relayed to it."""
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUED)
 
     def send(self, message: dict[str, Any]) -> None:
@@ -81,11 +83,12 @@ class BridgeChannels:
         socket = web.WebSocketResponse(max_msg_size=MAX_MESSAGE, heartbeat=protocol.HEARTBEAT)
         await socket.prepare(request)
         key = (session.lower(), name)
-        channel = self._open[key] = _Channel(socket)
+        channel = self._open[key] = _Channel(socket, receives=endpoint.receives)
         endpoint.channel = channel.send
         endpoint.sender_limit = None  # a new channel is told afresh
         channel.send({"colibriClass": "ServerHello", "version": "callsim"})
-        self.forwarded_changed(endpoint)
+        if endpoint.receives:
+            self.forwarded_changed(endpoint)
         try:
             async with asyncio.TaskGroup() as group:
                 writer = group.create_task(channel.write())
@@ -108,8 +111,8 @@ class BridgeChannels:
         except ValueError:
             logger.info("%s: bridge channel: not JSON, ignored", name)
             return
-        if not isinstance(message, dict):
-            return
+        if not isinstance(message, dict) or not endpoint.receives:
+            return  # a companion's channel carries nothing either way
         match message.get("colibriClass"):
             case "ReceiverVideoConstraints":
                 endpoint.constrain(read_constraints(message))
@@ -117,7 +120,8 @@ class BridgeChannels:
                 relayed = {**message, "from": name}
                 to = message.get("to") or ""
                 for (other_session, other), channel in list(self._open.items()):
-                    if other_session == session.lower() and other != name and to in ("", other):
+                    mine = other_session == session.lower() and other != name
+                    if mine and to in ("", other) and channel.receives:
                         channel.send(relayed)
             case _:
                 pass

@@ -39,7 +39,7 @@ from simulator.media.description import fresh_ssrcs
 from simulator.media.ortc import IceDtlsTransport, RemoteTransport
 from simulator.media.rtp import PSFB_PLI, RTPFB_NACK, RtpLink, header, parse_rtcp, unwrap_retransmission
 from simulator.server.feedback import REPORT_INTERVAL, PublisherFeedback
-from simulator.server.forwarder import Forwarder, Outlet
+from simulator.server.forwarder import SFU_RTCP_SSRC, Forwarder, Outlet
 from simulator.server.jitsi.jingle import (
     Candidate,
     Content,
@@ -51,7 +51,7 @@ from simulator.server.jitsi.jingle import (
 from simulator.server.rooms import Participant, Room
 from simulator.tasks import TaskSet
 
-__all__ = ["OFFERED_CODECS", "Constraints", "Endpoint", "RemoteSource"]
+__all__ = ["OFFERED_CODECS", "PLACEHOLDER_SOURCES", "Constraints", "Endpoint", "RemoteSource"]
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +82,18 @@ The published SDK prefers VP9, which it would send in SVC layers the forwarder c
 select: it is left out, as H264 is. Feedback is REMB (:mod:`~simulator.server.feedback`);
 transport-wide congestion control is not offered, since the bridge sends no TCC reports
 and a browser that negotiated it would wait for them."""
+
+PLACEHOLDER_SOURCES: Final = {
+    "audio": Source(SFU_RTCP_SSRC, name="jvb-a0", owner="jvb", msid="mixedmslabel mixedlabelaudio0"),
+    "video": Source(2, name="jvb-v0", owner="jvb", msid="mixedmslabel mixedlabelvideo0"),
+}
+"""The bridge's own sources, first in each content of every ``session-initiate`` (never in a
+source change), as a Jitsi bridge announces them. lib-jitsi-meet makes the first m-line of each
+kind from them; their stream ID ``mixedmslabel`` is the one it skips. Without them a client
+alone in a room (or a companion, which receives nothing) gets m-lines with no SSRC: Chromium
+makes tracks of its own for them, and lib-jitsi-meet logs "No SSRC lines found in remote SDP"
+then, when the first real sources come, "remote track removal failed". Nothing is ever sent
+on these SSRCs (1 is also the SFU's RTCP sender; :func:`fresh_ssrcs` gives neither)."""
 
 SOURCE_SUFFIX: Final[dict[str, str]] = {"mic": "a0", "camera": "v0", "screen": "v1"}
 """lib-jitsi-meet's source names: ``<endpoint>-a0`` (audio), ``-v0`` (camera), ``-v1`` (a share)."""
@@ -169,8 +181,9 @@ class Endpoint:
         """The last ``SenderSourceConstraints`` height sent to this client for its camera."""
         self.channel: Callable[[dict[str, object]], None] | None = None
         """Sends a message on this client's bridge channel, while it is open."""
-        self._receives = receives
-        """False for a publisher only (the published SDK's screen-share companion)."""
+        self.receives = receives
+        """False for the published SDK's screen-share companion: it publishes a screen only,
+        and receives no media, no source and no bridge-channel message from anyone."""
         self._closed = False
         self.media_lost: str | None = None
 
@@ -258,6 +271,10 @@ class Endpoint:
                 which = (
                     "mic" if kind == "audio" else ("screen" if source.video_type == "desktop" else "camera")
                 )
+                if not self.receives and which != "screen":
+                    # A companion carries its owner's screen: its tab audio or any camera is not forwarded.
+                    logger.info("%s: a companion's %s is not forwarded", self.name, which)
+                    continue
                 if which in self.forwarders or ssrc in self._by_ssrc:
                     continue
                 layers = sim.get(ssrc, [ssrc])
@@ -323,7 +340,7 @@ class Endpoint:
     def resync(self) -> None:
         """Bring the client's remote sources up to date with the room (no renegotiation: the
         focus announces what changed)."""
-        if self._closed or not self._receives:
+        if self._closed or not self.receives:
             return
         wanted: dict[tuple[str, str], Forwarder] = {}
         for other in self.room.others(self._participant):

@@ -40,7 +40,7 @@ from slixmpp.xmlstream.matcher import MatchXPath
 
 from simulator import protocol
 from simulator.server.jitsi.colibri import BridgeChannels
-from simulator.server.jitsi.endpoint import OFFERED_CODECS, Endpoint, RemoteSource
+from simulator.server.jitsi.endpoint import OFFERED_CODECS, PLACEHOLDER_SOURCES, Endpoint, RemoteSource
 from simulator.server.jitsi.jingle import NS_JINGLE, Content, Jingle, JingleError
 from simulator.server.jitsi.presence import (
     NS_COMPONENT,
@@ -341,8 +341,8 @@ class Focus:
         self, conference: _Conference, participant: Participant, *, receives: bool = True
     ) -> None:
         """Offer the occupant its media session: the bridge's transport, the codecs the SFU
-        forwards, everyone else's sources (their later changes go as source-add/remove); a
-        companion (``receives=False``) gets no one's."""
+        forwards, the bridge's placeholders and everyone else's sources (their later changes go
+        as source-add/remove); a companion (``receives=False``) gets no one's."""
         nick = participant.participant_id
         assert conference.room is not None
         endpoint = Endpoint(
@@ -365,7 +365,8 @@ class Focus:
         )
         for kind in ("audio", "video"):
             content = Content(kind, "both", [*OFFERED_CODECS[kind]], transport=transport)
-            content.sources = [r.describe(conference.muc) for r in endpoint.remote.values() if r.kind == kind]
+            remote = [r.describe(conference.muc) for r in endpoint.remote.values() if r.kind == kind]
+            content.sources = [PLACEHOLDER_SOURCES[kind], *remote]
             offer.contents.append(content)
         conference.sessions[nick] = sid
         self._send_jingle(conference, nick, offer)

@@ -100,6 +100,7 @@ def read_occupant(presence: ET.Element, nick: str) -> Occupant:
     avatar = (user.get("avatar") if user is not None else None) or _text(presence, "avatar-url") or ""
     joined = user.get("joinnedAt") if user is not None else None  # sic: the SDK's own spelling
     sources = _sources(presence)
+    mark = presence.find(f"{{{NS_COMPANION}}}companion")
     audio = [bool(v.get("muted")) for k, v in sources.items() if "-a" in k]
     video = [v for k, v in sources.items() if "-v" in k]
     camera = [bool(v.get("muted")) for v in video if v.get("videoType", "camera") == "camera"]
@@ -117,8 +118,9 @@ def read_occupant(presence: ET.Element, nick: str) -> Occupant:
         audio_muted=audio_muted,
         video_muted=video_muted,
         screen_sharing=any(v.get("videoType") == "desktop" and not v.get("muted") for v in video),
-        companion=presence.find(f"{{{NS_COMPANION}}}companion") is not None,
-        companion_of=_shared_for(presence),
+        companion=mark is not None,
+        # The gate names the owner it bound the companion to; the client's own word comes second.
+        companion_of=(mark.get("owner") if mark is not None else None) or _shared_for(presence),
     )
 
 
