@@ -77,13 +77,16 @@ class SdkPage:
 
     def __init__(self, page: Any) -> None:
         self.page = page
+        self.console_errors: list[str] = []
+        """What the page logged as errors (lib-jitsi-meet logs its own failures there)."""
+        page.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)
 
     @classmethod
     async def open(cls, browser: Any, backend: Backend, uid: str, session: str) -> SdkPage:
         auth = backend.provision_user(uid, uid.title(), f"https://avatars.test/{uid}.png")
-        page = await (await browser.new_context(ignore_https_errors=True)).new_page()
-        await page.goto(f"https://{DOMAIN}/sdk/?session={session}&auth={auth}")
-        return cls(page)
+        page = cls(await (await browser.new_context(ignore_https_errors=True)).new_page())
+        await page.page.goto(f"https://{DOMAIN}/sdk/?session={session}&auth={auth}")
+        return page
 
     async def events(self) -> list[list[Any]]:
         return list(await self.page.evaluate("callsim.events"))
