@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.capacity import JOIN_RATE
+from benchmarks.joins import SHORT_LADDER
 from simulator.crowd.metrics import CONNECT_PHASES
 from simulator.media import MEDIA_PATHS
 
@@ -31,6 +32,28 @@ def _version(name: str) -> str:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
         return "absent"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--ladder",
+        choices=("full", "short"),
+        default="full",
+        help="the join ramps: every size and rate, or only those of benchmarks.joins.SHORT_LADDER",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("ladder") == "full":
+        return
+    kept, left = [], []
+    for item in items:
+        params = getattr(item, "callspec", None)
+        ramp = None if params is None else (params.params.get("participants"), params.params.get("rate"))
+        (left if item.name.startswith("test_joins[") and ramp not in SHORT_LADDER else kept).append(item)
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = kept
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:

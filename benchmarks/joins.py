@@ -62,6 +62,10 @@ __all__ = [
 TRANSPORTS: Final[tuple[Transport, ...]] = ("split", "bundled")
 SIZES: Final = (100, 200, 400)
 RATES: Final = (50.0, 100.0)
+SHORT_LADDER: Final = {(100, 50.0), (200, 50.0)}
+"""The ramps ``--ladder short`` keeps (the default run's): the goal's row and the one below it.
+The 400-participant ramps no longer fit a 2-core machine once all are in (docs/media.md), and
+100 joins/s repeats what 50/s shows; ``tox -e bench`` runs the whole ladder."""
 STEADY_SECONDS: Final = 10.0
 """Run time after the last join, at least: settling, then a steady window of a few samples."""
 
