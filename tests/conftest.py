@@ -53,8 +53,11 @@ def _threads() -> set[str]:
     }
 
 
-def _sockets() -> int:
-    return len(psutil.Process().net_connections(kind="inet"))
+def _sockets() -> list[str]:
+    return sorted(
+        f"{c.type.name} {c.laddr} → {c.raddr or '-'} {c.status}"
+        for c in psutil.Process().net_connections(kind="inet")
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -76,7 +79,8 @@ async def no_leaks() -> AsyncIterator[None]:
         await asyncio.sleep(0.05)  # threads report their end asynchronously; bounded wait
         extra_threads = _threads() - threads
     assert not extra_threads, f"threads left running: {extra_threads}"
-    assert _sockets() <= sockets, f"sockets left open: {_sockets() - sockets}"
+    extra = [s for s in _sockets() if s not in sockets]
+    assert len(_sockets()) <= len(sockets), f"sockets left open: {extra}"
 
 
 @pytest.fixture

@@ -497,6 +497,11 @@ class Focus:
         """With no XMPP occupant left, the focus takes its native guests and itself out."""
         if conference.occupants:
             return
+        # A companion outlives its owner only until the gate closes it: its endpoint goes now,
+        # since its own unavailable would find no conference.
+        for nick in list(conference.companions):
+            if (carrier := self._drop_companion(conference, nick)) is not None:
+                self._spawn(carrier.close())
         for participant_id in list(conference.shown):
             self._hide(conference, participant_id)
         self._send_presence(
