@@ -32,9 +32,16 @@ class Fault:
     description: str
     caught_by: str
     """The check (ID) expected to fail."""
-    selection: str
-    """The checks the self-test runs against this fault (a pytest path under conformance/checks)."""
     apply: Callable[[], None]
+
+    @property
+    def node(self) -> str:
+        """The pytest node of the check that must catch it, under conformance/checks (every
+        parameter of a parametrised check): ``session.media.pause-really-freezes`` →
+        ``session/test_media.py::test_pause_really_freezes``. The self-test runs it alone."""
+        *modules, function = self.caught_by.split("[", 1)[0].replace("-", "_").split(".")
+        *folders, module = modules
+        return f"{'/'.join([*folders, f'test_{module}.py'])}::test_{function}"
 
 
 def _wrong_idle_default() -> None:
@@ -343,80 +350,61 @@ def _call_ended_when_two_remain() -> None:
 FAULTS: dict[str, Fault] = {
     f.name: f
     for f in [
-        Fault("wrong-idle-default", "the idle timeout defaults to 240 s", "settings.settings.seed-defaults[getIdleTimeoutPeriod]",
-              "settings", _wrong_idle_default),
+        Fault("wrong-idle-default", "the idle timeout defaults to 240 s", "settings.settings.seed-defaults[getIdleTimeoutPeriod]", _wrong_idle_default),
         Fault("listener-appended-not-replaced", "re-adding a listener id appends a second one",
-              "listeners.registry.re-adding-an-id-replaces-it", "listeners", _append_instead_of_replace),
-        Fault("idle-prompt-too-early", "the idle prompt shows 90 s before the end", "idle.idle.prompt-at-t-minus-60",
-              "idle/test_idle.py", _prompt_too_early),
+              "listeners.registry.re-adding-an-id-replaces-it", _append_instead_of_replace),
+        Fault("idle-prompt-too-early", "the idle prompt shows 90 s before the end", "idle.idle.prompt-at-t-minus-60", _prompt_too_early),
         Fault("call-ended-to-the-leaver", "onCallEnded is sent to the participant who leaves",
-              "session.join-leave.end-session-emits-nothing-locally-k20", "session/test_join_leave.py", _call_ended_to_the_leaver),
+              "session.join-leave.end-session-emits-nothing-locally-k20", _call_ended_to_the_leaver),
         Fault("mute-does-not-silence", "muteAudio updates the state but the microphone keeps sending",
-              "session.media.mute-really-silences", "session/test_media.py", _mute_does_not_silence),
-        Fault("pause-does-not-freeze", "pauseVideo leaves the camera running", "session.media.pause-really-freezes",
-              "session/test_media.py", _pause_does_not_freeze),
+              "session.media.mute-really-silences", _mute_does_not_silence),
+        Fault("pause-does-not-freeze", "pauseVideo leaves the camera running", "session.media.pause-really-freezes", _pause_does_not_freeze),
         Fault("leave-events-out-of-order", "onUserListUpdated comes before onUserLeft",
-              "session.join-leave.leave-order-at-the-others", "session/test_join_leave.py", _leave_events_in_the_wrong_order),
+              "session.join-leave.leave-order-at-the-others", _leave_events_in_the_wrong_order),
         Fault("token-for-another-session", "every call token is issued for one fixed session",
-              "token.token.tokens-differ-per-user-and-session", "token/test_token.py", _token_for_another_session),
-        Fault("idle-119-accepted", "an idle timeout of 119 s is accepted", "settings.settings.idle-119-refused",
-              "settings", _idle_minimum_119),
+              "token.token.tokens-differ-per-user-and-session", _token_for_another_session),
+        Fault("idle-119-accepted", "an idle timeout of 119 s is accepted", "settings.settings.idle-119-refused", _idle_minimum_119),
         Fault("handlers-not-cleared", "handlers survive onCallEnded / onSessionTimeout / end button",
-              "listeners.registry.handlers-cleared-after-on-call-ended-d9", "listeners", _handlers_not_cleared),
+              "listeners.registry.handlers-cleared-after-on-call-ended-d9", _handlers_not_cleared),
         Fault("handlers-cleared-on-end-session", "endSession drops the addCallEventListener handlers",
-              "listeners.registry.handlers-kept-after-end-session-d10", "listeners", _handlers_cleared_on_end_session),
-        Fault("grid-is-grid", "CALL_MODE.GRID is 'GRID' instead of 'TILE'", "session.in-call.call-mode-constants",
-              "session/test_in_call.py", _grid_is_grid),
+              "listeners.registry.handlers-kept-after-end-session-d10", _handlers_cleared_on_end_session),
+        Fault("grid-is-grid", "CALL_MODE.GRID is 'GRID' instead of 'TILE'", "session.in-call.call-mode-constants", _grid_is_grid),
         Fault("join-keeps-the-countdown", "a join does not cancel a visible idle countdown (the bundle's way)",
-              "idle.idle.a-join-cancels-the-timeout-k15", "idle/test_idle.py", _join_does_not_cancel_the_countdown),
+              "idle.idle.a-join-cancels-the-timeout-k15", _join_does_not_cancel_the_countdown),
         Fault("never-unanswered", "the ringing timer never marks the call unanswered",
-              "ringing.ringing.unanswered-after-the-timeout", "ringing/test_ringing.py", _never_unanswered),
+              "ringing.ringing.unanswered-after-the-timeout", _never_unanswered),
         Fault("screen-share-event-to-everyone", "onScreenShareStarted reaches the other participants too",
-              "session.in-call.screen-share-events-are-local", "session/test_in_call.py", _screen_share_event_to_everyone),
-        Fault("user-joined-for-oneself", "onUserJoined fires for the local user", "session.join-leave.no-on-user-joined-for-oneself-k9",
-              "session/test_join_leave.py", _user_joined_for_oneself),
+              "session.in-call.screen-share-events-are-local", _screen_share_event_to_everyone),
+        Fault("user-joined-for-oneself", "onUserJoined fires for the local user", "session.join-leave.no-on-user-joined-for-oneself-k9", _user_joined_for_oneself),
         Fault("wrong-auth-token-message", "a non-string authToken gets the wrong message",
-              "token.token.non-string-arguments-exact-messages[auth-token-number]",
-              "token/test_token.py", _wrong_auth_token_message),
+              "token.token.non-string-arguments-exact-messages[auth-token-number]", _wrong_auth_token_message),
         Fault("throwing-listener-aborts-dispatch", "one throwing listener stops the others",
-              "listeners.registry.a-throwing-listener-does-not-stop-the-others-k8", "listeners", _throwing_listener_aborts),
+              "listeners.registry.a-throwing-listener-does-not-stop-the-others-k8", _throwing_listener_aborts),
         # one per class of weakness
         Fault("list-entries-named-by-uid", "onUserListUpdated entries carry the uid as the name",
-              "session.payloads.every-list-entry-carries-its-participants-identity",
-              "session/test_payloads.py", _list_entries_named_by_uid),
+              "session.payloads.every-list-entry-carries-its-participants-identity", _list_entries_named_by_uid),
         Fault("session-id-checked-first", "generateToken checks sessionID before authToken",
-              "token.arguments.auth-token-is-checked-before-the-session-id[numbers]",
-              "token/test_arguments.py", _session_id_checked_first),
+              "token.arguments.auth-token-is-checked-before-the-session-id[numbers]", _session_id_checked_first),
         Fault("already-initiated-without-name", "CALL_ALREADY_INITIATED has the right code but no name or details",
-              "ringing.errors.call-already-initiated-whole-entry", "ringing/test_errors.py",
-              _already_initiated_without_name),
+              "ringing.errors.call-already-initiated-whole-entry", _already_initiated_without_name),
         Fault("server-errors-replaced", "the server's error code and message become UNKNOWN_API_ERROR",
-              "token.arguments.an-unknown-auth-token-relays-the-servers-error", "token/test_arguments.py",
-              _server_errors_replaced),
+              "token.arguments.an-unknown-auth-token-relays-the-servers-error", _server_errors_replaced),
         Fault("ringing-timeout-rounded-up", "a fractional ringing timeout is rounded up",
-              "ringing.timers.the-timeout-argument-is-normalised[fraction]", "ringing/test_timers.py",
-              _ringing_timeout_rounded_up),
+              "ringing.timers.the-timeout-argument-is-normalised[fraction]", _ringing_timeout_rounded_up),
         Fault("string-idle-period-parsed", "a string idle period is read as a number",
-              "idle.idle-timers.a-non-number-period-means-180[string]", "idle/test_idle_timers.py",
-              _string_idle_period_parsed),
+              "idle.idle-timers.a-non-number-period-means-180[string]", _string_idle_period_parsed),
         Fault("group-rejection-ends-the-call", "one member's rejection ends a group call at the initiator",
-              "ringing.groups.one-members-refusal-does-not-end-a-group-call", "ringing/test_groups.py",
-              _group_rejection_ends_the_call),
+              "ringing.groups.one-members-refusal-does-not-end-a-group-call", _group_rejection_ends_the_call),
         Fault("tokens-never-expire", "the backend never expires a call token",
-              "token.expiry.an-expired-token-reaches-on-error-with-the-servers-error", "token/test_expiry.py",
-              _tokens_never_expire),
+              "token.expiry.an-expired-token-reaches-on-error-with-the-servers-error", _tokens_never_expire),
         Fault("mute-pauses-the-camera", "muteAudio also stops the camera",
-              "session.other-medium.mute-audio-keeps-the-video-going", "session/test_other_medium.py",
-              _mute_pauses_the_camera),
+              "session.other-medium.mute-audio-keeps-the-video-going", _mute_pauses_the_camera),
         Fault("debounce-not-restarted", "a second device change does not restart the 500 ms window",
-              "session.devices.a-burst-of-changes-makes-one-update-with-the-last-state", "session/test_devices.py",
-              _debounce_not_restarted),
+              "session.devices.a-burst-of-changes-makes-one-update-with-the-last-state", _debounce_not_restarted),
         Fault("tile-refused-at-runtime", "setMode in a session ignores TILE",
-              "session.modes.set-mode-in-a-session-takes-each-mode[GRID]", "session/test_modes.py",
-              _tile_refused_at_runtime),
+              "session.modes.set-mode-in-a-session-takes-each-mode[GRID]", _tile_refused_at_runtime),
         Fault("call-ended-when-two-remain", "onCallEnded reaches those left when only two remain",
-              "session.parties.four-leave-one-by-one-only-the-last-hears-the-end", "session/test_parties.py",
-              _call_ended_when_two_remain),
+              "session.parties.four-leave-one-by-one-only-the-last-hears-the-end", _call_ended_when_two_remain),
     ]
 }  # fmt: skip
 
