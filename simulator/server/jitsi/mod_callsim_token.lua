@@ -21,7 +21,8 @@
 --     `callsim_companion_deadline` seconds of the join;
 --   * it hears only the focus and itself: no other occupant's presence, no message, no IQ
 --     from anyone but the focus; it may send only to its room, the focus and the server;
---   * it is closed when its holder leaves the room or disconnects.
+--   * it is closed when its holder leaves the room or disconnects; once it has left the room,
+--     its holder is free to share again and it may not come back.
 -- Anything else it tries closes its stream with `not-authorized`.
 
 local jwt = require "util.jwt";
@@ -174,7 +175,9 @@ if module:get_host_type() == "local" then
 		end
 		if not origin.callsim_companion then return; end
 		local why;
-		if origin.callsim_owner then
+		if origin.callsim_spent then
+			why = "a companion shares once: it left";
+		elseif origin.callsim_owner then
 			if origin.callsim_owner.callsim_room == room then return; end -- asked again (a retry)
 			why = "a companion shares into one room only";
 		elseif not machine or machine == "" then
@@ -231,6 +234,9 @@ else
 	local function mark_and_check_share(origin, stanza, room)
 		local owner = origin.callsim_owner;
 		local owner_nick = owner and live(owner) and room.jid:lower() == owner.callsim_room and nick_in_room(owner);
+		if origin.callsim_spent then
+			return "a companion shares once: it left";
+		end
 		if not owner_nick then
 			return "a companion joins only the room its owner is in";
 		end
@@ -295,6 +301,11 @@ else
 		for _, session in pairs(sessions) do
 			local companion = session.callsim_companion_session;
 			if live(companion) then refuse_later(companion, "its owner left"); end
+			-- A companion that leaves has shared its one share: its holder may share again at
+			-- once (the SDK dials its next share while the last one may still be connected).
+			local owner = session.callsim_owner;
+			if owner and owner.callsim_companion_session == session then owner.callsim_companion_session = nil; end
+			if session.callsim_companion then session.callsim_spent = true; end
 		end
 	end);
 end
