@@ -20,9 +20,9 @@ import aiohttp
 import pytest
 
 from simulator import protocol
+from simulator.jitsi.jingle import NS_JINGLE, Jingle, Source
 from simulator.server import Backend
 from simulator.server.jitsi.endpoint import Endpoint
-from simulator.server.jitsi.jingle import NS_JINGLE, Jingle, Source
 from tests.conftest import Join
 from tests.e2e.test_xmpp_door import ROOM, call_token
 from tests.e2e.xmpp import CLIENT, JitsiClient, child, local

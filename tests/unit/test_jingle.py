@@ -9,9 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulator.server.jitsi.colibri import read_constraints
-from simulator.server.jitsi.endpoint import Constraints
-from simulator.server.jitsi.jingle import (
+from simulator.jitsi.colibri import Constraints, read_constraints
+from simulator.jitsi.jingle import (
     NS_JINGLE,
     Candidate,
     Content,

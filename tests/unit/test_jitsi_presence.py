@@ -6,7 +6,7 @@ import json
 from xml.etree import ElementTree as ET
 
 from simulator import protocol
-from simulator.server.jitsi.presence import native_presence, read_occupant
+from simulator.jitsi.presence import native_presence, read_occupant
 from simulator.server.jitsi.prosody import configuration
 
 # As the published SDK sent it (the research capture), in the focus's stream namespace.

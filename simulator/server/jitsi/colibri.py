@@ -34,9 +34,10 @@ from typing import Any, Final
 from aiohttp import WSMsgType, web
 
 from simulator import protocol
-from simulator.server.jitsi.endpoint import Constraints, Endpoint
+from simulator.jitsi.colibri import read_constraints
+from simulator.server.jitsi.endpoint import Endpoint
 
-__all__ = ["BridgeChannels", "read_constraints"]
+__all__ = ["BridgeChannels"]
 
 logger = logging.getLogger(__name__)
 
@@ -132,18 +133,3 @@ class BridgeChannels:
         if channel is not None:
             names = [r.describe("").name for r in endpoint.remote.values() if r.kind == "video"]
             channel.send({"colibriClass": "ForwardedSources", "forwardedSources": names})
-
-
-def read_constraints(message: dict[str, Any]) -> Constraints:
-    """A ``ReceiverVideoConstraints`` message's heights: the default and those per source
-    (``-1``, or anything not a number, means no limit)."""
-
-    def height(constraint: object) -> int | None:
-        value = constraint.get("maxHeight") if isinstance(constraint, dict) else None
-        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-    per_source = message.get("constraints")
-    return Constraints(
-        height(message.get("defaultConstraints")),
-        {str(name): height(c) for name, c in per_source.items()} if isinstance(per_source, dict) else {},
-    )

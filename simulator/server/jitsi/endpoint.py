@@ -1,7 +1,7 @@
 """The bridge's side of one XMPP participant: one bundled ICE + DTLS transport, both ways.
 
 A Jitsi-style client (the published SDK) gets its media session from the focus in Jingle,
-not SDP (:mod:`~simulator.server.jitsi.jingle`), so nothing here needs an SDP peer
+not SDP (:mod:`~simulator.jitsi.jingle`), so nothing here needs an SDP peer
 connection: the endpoint has an ORTC transport (:class:`~simulator.media.ortc.IceDtlsTransport`,
 controlling as the offerer, hence the DTLS server: the focus offers ``actpass`` and the
 browser answers ``active``) and hands it, connected, to an
@@ -29,18 +29,14 @@ import asyncio
 import collections
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 from aiortc import RTCDtlsFingerprint, RTCIceCandidate, RTCIceParameters
 from aiortc.rtp import RtcpPsfbPacket, RtcpRtpfbPacket
 
-from simulator.media.description import fresh_ssrcs
-from simulator.media.ortc import IceDtlsTransport, RemoteTransport
-from simulator.media.rtp import PSFB_PLI, RTPFB_NACK, RtpLink, header, parse_rtcp, unwrap_retransmission
-from simulator.server.feedback import REPORT_INTERVAL, PublisherFeedback
-from simulator.server.forwarder import SFU_RTCP_SSRC, Forwarder, Outlet
-from simulator.server.jitsi.jingle import (
+from simulator.jitsi.colibri import Constraints
+from simulator.jitsi.jingle import (
     Candidate,
     Content,
     Fingerprint,
@@ -48,10 +44,15 @@ from simulator.server.jitsi.jingle import (
     Source,
     Transport,
 )
+from simulator.media.description import fresh_ssrcs
+from simulator.media.ortc import IceDtlsTransport, RemoteTransport
+from simulator.media.rtp import PSFB_PLI, RTPFB_NACK, RtpLink, header, parse_rtcp, unwrap_retransmission
+from simulator.server.feedback import REPORT_INTERVAL, PublisherFeedback
+from simulator.server.forwarder import SFU_RTCP_SSRC, Forwarder, Outlet
 from simulator.server.rooms import Participant, Room
 from simulator.tasks import TaskSet
 
-__all__ = ["OFFERED_CODECS", "PLACEHOLDER_SOURCES", "Constraints", "Endpoint", "RemoteSource"]
+__all__ = ["OFFERED_CODECS", "PLACEHOLDER_SOURCES", "Endpoint", "RemoteSource"]
 
 logger = logging.getLogger(__name__)
 
@@ -133,18 +134,6 @@ class RemoteSource:
 
 SENDER_FLOOR: Final = 180
 """The least a publisher is asked to keep sending of its camera (its lowest layer)."""
-
-
-@dataclass(frozen=True)
-class Constraints:
-    """A client's ``ReceiverVideoConstraints``: a default height and some per source name
-    (None: no limit)."""
-
-    default: int | None = None
-    sources: dict[str, int | None] = field(default_factory=dict)
-
-    def height(self, source_name: str) -> int | None:
-        return self.sources.get(source_name, self.default)
 
 
 SourcesChanged = Callable[[list[RemoteSource], list[RemoteSource]], None]

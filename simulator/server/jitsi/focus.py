@@ -8,12 +8,12 @@ of the same session, so one session is one room whichever door its members use:
   Jicofo does);
 * every native participant of the session is shown in the MUC as an occupant
   (``<participantId>@focus.<domain>/native``) with the presence the SDK reads
-  (:func:`presence.native_presence`), updated on mute and removed on leave;
+  (:func:`simulator.jitsi.presence.native_presence`), updated on mute and removed on leave;
 * every XMPP occupant becomes a member of the backend's room (no connection of its own):
   native participants get ``participant-joined``, ``participant-state`` and
   ``participant-left`` for it like for anyone else.
 
-* every XMPP occupant gets its media session in Jingle (:mod:`jingle`) from the focus's
+* every XMPP occupant gets its media session in Jingle (:mod:`simulator.jitsi.jingle`) from the focus's
   occupant JID: ``session-initiate`` with the bridge's transport
   (:class:`~simulator.server.jitsi.endpoint.Endpoint`), the codecs the SFU forwards and the
   sources of everyone else; its ``session-accept`` starts ICE/DTLS and its publishing;
@@ -39,10 +39,8 @@ from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
 from simulator import protocol
-from simulator.server.jitsi.colibri import BridgeChannels
-from simulator.server.jitsi.endpoint import OFFERED_CODECS, PLACEHOLDER_SOURCES, Endpoint, RemoteSource
-from simulator.server.jitsi.jingle import NS_JINGLE, Content, Jingle, JingleError
-from simulator.server.jitsi.presence import (
+from simulator.jitsi.jingle import NS_JINGLE, Content, Jingle, JingleError
+from simulator.jitsi.presence import (
     NS_COMPONENT,
     NS_FOCUS,
     NS_MUC,
@@ -51,6 +49,8 @@ from simulator.server.jitsi.presence import (
     native_presence,
     read_occupant,
 )
+from simulator.server.jitsi.colibri import BridgeChannels
+from simulator.server.jitsi.endpoint import OFFERED_CODECS, PLACEHOLDER_SOURCES, Endpoint, RemoteSource
 from simulator.server.rooms import MediaMember, Participant, Room
 
 if TYPE_CHECKING:
