@@ -21,11 +21,11 @@ import pytest
 
 from simulator import protocol
 from simulator.jitsi.jingle import NS_JINGLE, Jingle, Source
+from simulator.sdk.jitsi.xmpp import CLIENT, JitsiClient, child, local
 from simulator.server import Backend
 from simulator.server.jitsi.endpoint import Endpoint
 from tests.conftest import Join
 from tests.e2e.test_xmpp_door import ROOM, call_token
-from tests.e2e.xmpp import CLIENT, JitsiClient, child, local
 
 SSMA = "urn:xmpp:jingle:apps:rtp:ssma:0"
 pytestmark = [

@@ -19,11 +19,11 @@ from xml.etree import ElementTree as ET
 import aiohttp
 import pytest
 
+from simulator.sdk.jitsi.xmpp import CLIENT, JitsiClient, XmppRefusedError, child, local, text
 from simulator.server import Backend
 from tests.conftest import Join
 from tests.e2e.test_jingle import others, received
 from tests.e2e.test_xmpp_door import ROOM, call_token, pytestmark  # noqa: F401 - the skip marks
-from tests.e2e.xmpp import CLIENT, JitsiClient, XmppRefusedError, child, local, text
 
 MACHINE = "3f5c2a9e-alices-browser"
 OWNER = "a1"

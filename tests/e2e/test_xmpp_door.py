@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator
 import jwt
 import pytest
 
+from simulator.sdk.jitsi.xmpp import JitsiClient, XmppRefusedError, attributes, child, local, text
 from simulator.server import Backend
 from tests.conftest import Join
-from tests.e2e.xmpp import JitsiClient, XmppRefusedError, attributes, child, local, text
 
 pytestmark = [
     pytest.mark.e2e,

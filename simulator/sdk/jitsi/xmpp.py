@@ -1,8 +1,8 @@
-"""A Jitsi-style XMPP client for tests: what lib-jitsi-meet sends, over RFC 7395 WebSocket.
+"""XMPP over WebSocket (RFC 7395) as lib-jitsi-meet speaks it, for one participant.
 
-It logs in the way the published SDK does (SASL ANONYMOUS, the call token in the URL),
-asks the focus for the conference, joins the MUC with the SDK's presence children, and
-keeps every stanza it receives so that tests can wait for one.
+:class:`JitsiClient` logs in the way the published SDK does (SASL ANONYMOUS, the call token in
+the URL), asks the focus for the conference, joins the MUC with the SDK's presence children,
+and keeps every stanza it receives, so that its user can wait for one.
 """
 
 from __future__ import annotations
@@ -11,14 +11,17 @@ import asyncio
 import itertools
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Final
 from xml.etree import ElementTree as ET
 
 import aiohttp
 
-FRAMING = "urn:ietf:params:xml:ns:xmpp-framing"
-CLIENT = "jabber:client"
-FOCUS = "http://jitsi.org/protocol/focus"
+__all__ = ["CLIENT", "FOCUS", "JitsiClient", "XmppRefusedError", "attributes", "child", "local", "text"]
+
+FRAMING: Final = "urn:ietf:params:xml:ns:xmpp-framing"
+CLIENT: Final = "jabber:client"
+FOCUS: Final = "http://jitsi.org/protocol/focus"
+STREAMS: Final = "{http://etherx"
 
 
 class XmppRefusedError(Exception):
@@ -30,15 +33,33 @@ class XmppRefusedError(Exception):
 
 
 def local(tag: str) -> str:
+    """An element's name without its namespace."""
     return tag.rsplit("}", 1)[-1]
 
 
 def child(element: ET.Element, name: str) -> ET.Element | None:
+    """``element``'s first child named ``name`` (any namespace)."""
     return next((c for c in element if local(c.tag) == name), None)
 
 
+def text(element: ET.Element, name: str) -> str | None:
+    """The text of ``element``'s child ``name`` (None when absent)."""
+    found = child(element, name)
+    return None if found is None else found.text
+
+
+def attributes(element: ET.Element, name: str) -> dict[str, str]:
+    """The attributes of ``element``'s child ``name`` (empty when absent)."""
+    found = child(element, name)
+    return {} if found is None else dict(found.attrib)
+
+
 class JitsiClient:
-    """One published-SDK-like participant: ``async with JitsiClient(url, token, domain)``."""
+    """One published-SDK-like participant: ``async with JitsiClient(url, token, domain)``.
+
+    ``url`` is the backend's base URL (its ``/xmpp-websocket`` is dialled); ``token`` the call
+    token, or None for a connection without one (the SDK's screen share dials so).
+    """
 
     def __init__(self, base_url: str, token: str | None, domain: str = "callsim.test") -> None:
         query = f"?token={token}" if token is not None else ""
@@ -46,6 +67,7 @@ class JitsiClient:
         self.domain = domain
         self.jid = ""
         self.received: list[ET.Element] = []
+        """Every stanza received, in order (a waiter sees old ones too)."""
         self._arrived = asyncio.Condition()
         self._ids = itertools.count(1)
         self._http: aiohttp.ClientSession | None = None
@@ -86,16 +108,17 @@ class JitsiClient:
             self._arrived.notify_all()
 
     async def send(self, xml: str) -> None:
+        """Send one top-level element, as written."""
         assert self._ws is not None
         await self._ws.send_str(xml)
 
     async def wait(self, match: Callable[[ET.Element], bool], timeout: float = 10.0) -> ET.Element:
-        """The first received stanza (old or new) that ``match``es; XmppRefused if the stream
-        ends first or carries a stream error."""
+        """The first received stanza (old or new) that ``match``es; XmppRefusedError if the
+        stream ends first or carries a stream error."""
         async with asyncio.timeout(timeout), self._arrived:
             while True:
                 for element in self.received:
-                    if local(element.tag) == "error" and element.tag.startswith("{http://etherx"):
+                    if local(element.tag) == "error" and element.tag.startswith(STREAMS):
                         condition = next((local(c.tag) for c in element if local(c.tag) != "text"), "?")
                         raise XmppRefusedError(condition, text(element, "text") or "")
                     if match(element):
@@ -119,6 +142,7 @@ class JitsiClient:
         self.jid = "".join(bound.itertext())
 
     async def iq(self, kind: str, to: str, payload: str) -> ET.Element:
+        """Send an IQ and wait for its answer; XmppRefusedError (its condition) if refused."""
         ident = f"q{next(self._ids)}"
         await self.send(f'<iq xmlns="{CLIENT}" id="{ident}" type="{kind}" to="{to}">{payload}</iq>')
         answer = await self.wait(lambda e: local(e.tag) == "iq" and e.get("id") == ident)
@@ -140,42 +164,42 @@ class JitsiClient:
         assert found is not None
         return found
 
-    async def join(self, room: str, nick: str, uid: str, name: str, *, muted: bool = False) -> ET.Element:
-        """Join the MUC as the SDK does; the room's own presence for us (status 110)."""
-        await self.presence(room, nick, uid, name, muted=muted, joining=True)
+    async def join(
+        self, room: str, nick: str, uid: str, name: str, *, muted: bool = False, avatar: str = ""
+    ) -> ET.Element:
+        """Join the MUC as the SDK does; the room's own presence for us (status 110), or its error."""
+        await self.presence(room, nick, uid, name, muted=muted, avatar=avatar, joining=True)
         return await self.wait(
             lambda e: (local(e.tag) == "presence" and e.get("from") == f"{room}/{nick}") or _is_error(e, room)
         )
 
     async def presence(
-        self, room: str, nick: str, uid: str, name: str, *, muted: bool = False, joining: bool = False
+        self,
+        room: str,
+        nick: str,
+        uid: str,
+        name: str,
+        *,
+        muted: bool = False,
+        avatar: str = "",
+        joining: bool = False,
     ) -> None:
-        sources = json.dumps(
-            {f"{nick}-a0": {"muted": muted}, f"{nick}-v0": {"muted": False, "videoType": "camera"}}
-        )
-        marker = '<x xmlns="http://jabber.org/protocol/muc"/>' if joining else ""
-        await self.send(
-            f'<presence xmlns="{CLIENT}" to="{room}/{nick}">{marker}<stats-id>{uid}-stats</stats-id>'
-            f"<SourceInfo>{sources}</SourceInfo>"
-            f'<nick xmlns="http://jabber.org/protocol/nick">{name}</nick>'
-            f'<user_object uid="{uid}" name="{name}" avatar="https://avatars.test/{uid}.png" joinnedAt="1"/>'
-            "</presence>"
-        )
+        """The SDK's presence: stats-id, SourceInfo (mute), nick, user_object."""
+        sources = {f"{nick}-a0": {"muted": muted}, f"{nick}-v0": {"muted": False, "videoType": "camera"}}
+        presence = ET.Element(f"{{{CLIENT}}}presence", to=f"{room}/{nick}")
+        if joining:
+            ET.SubElement(presence, "{http://jabber.org/protocol/muc}x")
+        # The SDK's own children are in the stanza's namespace (its default one), as here.
+        ET.SubElement(presence, f"{{{CLIENT}}}stats-id").text = f"{uid}-stats"
+        ET.SubElement(presence, f"{{{CLIENT}}}SourceInfo").text = json.dumps(sources)
+        ET.SubElement(presence, "{http://jabber.org/protocol/nick}nick").text = name
+        ET.SubElement(presence, f"{{{CLIENT}}}user_object", uid=uid, name=name, avatar=avatar, joinnedAt="1")
+        await self.send(ET.tostring(presence, encoding="unicode"))
 
     async def leave(self, room: str, nick: str) -> None:
+        """Leave the MUC (``unavailable``): the SDK sends no Jingle ``session-terminate``."""
         await self.send(f'<presence xmlns="{CLIENT}" to="{room}/{nick}" type="unavailable"/>')
 
 
 def _is_error(element: ET.Element, room: str) -> bool:
     return element.get("type") == "error" and (element.get("from") or "").startswith(room)
-
-
-def text(element: ET.Element, name: str) -> str | None:
-    """The text of ``element``'s child ``name`` (None when absent)."""
-    found = child(element, name)
-    return None if found is None else found.text
-
-
-def attributes(element: ET.Element, name: str) -> dict[str, Any]:
-    found = child(element, name)
-    return {} if found is None else dict(found.attrib)
