@@ -68,6 +68,8 @@ class JitsiClient:
         self.jid = ""
         self.received: list[ET.Element] = []
         """Every stanza received, in order (a waiter sees old ones too)."""
+        self.on_stanza: list[Callable[[ET.Element], None]] = []
+        """Called with each stanza as it arrives, in order, before any waiter sees it."""
         self._arrived = asyncio.Condition()
         self._ids = itertools.count(1)
         self._http: aiohttp.ClientSession | None = None
@@ -100,6 +102,8 @@ class JitsiClient:
             if message.type is not aiohttp.WSMsgType.TEXT:
                 break
             element = ET.fromstring(message.data)
+            for handler in self.on_stanza:
+                handler(element)
             async with self._arrived:
                 self.received.append(element)
                 self._arrived.notify_all()

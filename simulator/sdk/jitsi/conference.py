@@ -1,0 +1,119 @@
+"""A virtual participant in a Jitsi-style conference, with the published SDK's callbacks.
+
+:class:`JitsiParticipant` joins a session the way the published SDK does (the call token in
+the WebSocket URL, the focus's ``conference`` IQ, its presence in the MUC) and fires the
+``OngoingCallListener`` callbacks as the SDK derives them from MUC presence
+(docs/jitsi.md, "The contract against the real SDK"):
+
+* ``on_user_joined`` for each occupant already in the room, then for itself (the SDK's
+  self-join, from its own presence echo: K9 as the SDK does it, not as the reference does);
+* ``on_user_list_updated`` after every join and leave, the local user included;
+* ``on_user_left`` when an occupant's ``unavailable`` comes, and ``on_call_ended`` once the
+  others have all gone;
+* nothing for another's own mute (its presence changes; the SDK fires no ``onUserMuted``).
+
+The focus's own occupant and screen-share companions (the token gate's mark) are not
+participants. Media (Jingle, ICE, DTLS, RTP) is not yet negotiated by this door.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Final
+from xml.etree import ElementTree as ET
+
+from simulator.jitsi.presence import Occupant, read_occupant
+from simulator.sdk.events import CallUser, ListedUser
+from simulator.sdk.jitsi.xmpp import JitsiClient, XmppRefusedError, local
+from simulator.sdk.listeners import ListenerRegistry
+
+__all__ = ["JitsiParticipant"]
+
+FOCUS_NICK: Final = "focus"
+JOIN_TIMEOUT: Final = 15.0
+
+
+class JitsiParticipant:
+    """One participant through the XMPP door: ``async with JitsiParticipant(...) as p``.
+
+    ``listeners`` is its registry (``p.listeners.add("id", OngoingCallListener(...))``);
+    ``occupants`` the participants it sees, itself included, by nick (lib-jitsi-meet's
+    endpoint ID).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        session_id: str,
+        uid: str,
+        name: str,
+        avatar: str = "",
+        domain: str = "callsim.test",
+        nick: str | None = None,
+    ) -> None:
+        self.uid, self.name, self.avatar = uid, name, avatar
+        self.nick = nick or secrets.token_hex(4)  # lib-jitsi-meet's endpoint IDs: 8 hex digits
+        self.room = f"{session_id.lower()}@conference.{domain}"
+        self.client = JitsiClient(base_url, token, domain)
+        self.listeners = ListenerRegistry()
+        self.occupants: dict[str, Occupant] = {}
+        self._others_seen = False
+        self.client.on_stanza.append(self._on_stanza)
+
+    async def __aenter__(self) -> JitsiParticipant:
+        await self.client.__aenter__()
+        try:
+            await self.client.conference(self.room)
+            joined = await self.client.join(self.room, self.nick, self.uid, self.name, avatar=self.avatar)
+            if joined.get("type") == "error":
+                condition = next((local(c.tag) for e in joined if local(e.tag) == "error" for c in e), "?")
+                raise XmppRefusedError(condition, "the room refused the join")
+        except BaseException:
+            await self.client.__aexit__()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if not self.client.closed.is_set():
+            await self.client.leave(self.room, self.nick)
+        await self.client.__aexit__()
+
+    async def set_audio_muted(self, muted: bool) -> None:
+        """Mute or unmute the microphone: a presence change, as the SDK sends it."""
+        await self.client.presence(self.room, self.nick, self.uid, self.name, muted=muted, avatar=self.avatar)
+
+    def _on_stanza(self, element: ET.Element) -> None:
+        sender = element.get("from") or ""
+        room, _, nick = sender.partition("/")
+        if local(element.tag) != "presence" or room != self.room or not nick or nick == FOCUS_NICK:
+            return
+        kind = element.get("type")
+        if kind == "error":
+            return
+        if kind == "unavailable":
+            gone = self.occupants.pop(nick, None)
+            if gone is None or nick == self.nick:
+                return
+            self.listeners.dispatch("on_user_left", CallUser(gone.uid, gone.name, gone.avatar))
+            self.listeners.dispatch("on_user_list_updated", self._listed())
+            if self._others_seen and set(self.occupants) <= {self.nick}:
+                self.listeners.dispatch("on_call_ended")
+            return
+        occupant = read_occupant(element, nick)
+        if occupant.companion:
+            return  # someone's screen share: their screen, not a participant
+        known = nick in self.occupants
+        self.occupants[nick] = occupant
+        if known:
+            return  # a mute or a source change: the SDK fires nothing for another's own
+        if nick != self.nick:
+            self._others_seen = True
+        joined_at = None if occupant.joined_at is None else str(occupant.joined_at)
+        user = CallUser(occupant.uid, occupant.name, occupant.avatar, joined_at, False)
+        self.listeners.dispatch("on_user_joined", user)
+        self.listeners.dispatch("on_user_list_updated", self._listed())
+
+    def _listed(self) -> list[ListedUser]:
+        return [ListedUser(o.nick, o.name, o.avatar, o.uid) for o in self.occupants.values()]
