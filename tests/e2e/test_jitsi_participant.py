@@ -8,18 +8,54 @@ import asyncio
 
 import pytest
 
-from simulator.sdk.recorder import EventRecorder
+from simulator.media.tones import TONES_HZ
 from simulator.sdk.jitsi import JitsiParticipant, XmppRefusedError
+from simulator.sdk.recorder import EventRecorder
 from simulator.server import Backend
 from tests.conftest import Join
 from tests.e2e.test_xmpp_companion import backend  # noqa: F401 - the fixture
 from tests.e2e.test_xmpp_door import call_token, pytestmark  # noqa: F401 - the skip marks
 
+MEDIA = 30.0
+"""Seconds for media evidence to show (a loaded 2-core machine)."""
 
-def participant(backend: Backend, uid: str, token: str | None = None) -> JitsiParticipant:  # noqa: F811
+
+def participant(backend: Backend, uid: str, token: str | None = None, **media: int) -> JitsiParticipant:  # noqa: F811
     return JitsiParticipant(
-        backend.url, token or call_token(backend, uid, "s1"), session_id="s1", uid=uid, name=uid.title()
+        backend.url,
+        token or call_token(backend, uid, "s1"),
+        session_id="s1",
+        uid=uid,
+        name=uid.title(),
+        **media,
     )
+
+
+async def test_its_lean_media_is_seen_and_heard_both_ways_and_its_mute_is_silence(
+    backend: Backend,  # noqa: F811
+    join: Join,
+) -> None:
+    bob = await join("bob", path="lean")  # the fixture's first participant: TONES_HZ[0]
+    async with participant(backend, "alice", tone_hz=TONES_HZ[5], publisher_tag=9) as alice:
+        await alice.evidence.wait_for(
+            lambda: (
+                alice.evidence.heard().get("bob") == TONES_HZ[0] and alice.evidence.frames_from("bob") >= 5
+            ),
+            MEDIA,
+        )
+        await bob.evidence.wait_for(
+            lambda: (
+                bob.evidence.heard().get("alice") == TONES_HZ[5] and bob.evidence.frames_from("alice") >= 5
+            ),
+            MEDIA,
+        )
+        assert alice.media.failure is None
+        await alice.set_audio_muted(True)
+        await bob.evidence.wait_for(lambda: "alice" not in bob.evidence.heard(), MEDIA)
+        frames = bob.evidence.frames_from("alice")
+        await bob.evidence.wait_for(
+            lambda: bob.evidence.frames_from("alice") >= frames + 5, MEDIA
+        )  # still seen
 
 
 async def test_it_sees_the_natives_and_itself_join_as_the_sdk_does(backend: Backend, join: Join) -> None:  # noqa: F811

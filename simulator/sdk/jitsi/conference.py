@@ -13,7 +13,8 @@ the WebSocket URL, the focus's ``conference`` IQ, its presence in the MUC) and f
 * nothing for another's own mute (its presence changes; the SDK fires no ``onUserMuted``).
 
 The focus's own occupant and screen-share companions (the token gate's mark) are not
-participants. Media (Jingle, ICE, DTLS, RTP) is not yet negotiated by this door.
+participants. Media is the lean path's, through the focus's Jingle session
+(:class:`~simulator.sdk.jitsi.media.JingleMedia`): what it receives is in :attr:`evidence`.
 """
 
 from __future__ import annotations
@@ -23,8 +24,12 @@ from typing import Final
 from xml.etree import ElementTree as ET
 
 from simulator.jitsi.presence import Occupant, read_occupant
+from simulator.media.analysers import MediaEvidence
+from simulator.media.lean import LeanSource
+from simulator.media.tones import tone_for
 from simulator.sdk.events import CallUser, ListedUser
-from simulator.sdk.jitsi.xmpp import JitsiClient, XmppRefusedError, local
+from simulator.sdk.jitsi.media import JingleMedia
+from simulator.sdk.jitsi.xmpp import CLIENT, JitsiClient, XmppRefusedError, local
 from simulator.sdk.listeners import ListenerRegistry
 
 __all__ = ["JitsiParticipant"]
@@ -52,6 +57,8 @@ class JitsiParticipant:
         avatar: str = "",
         domain: str = "callsim.test",
         nick: str | None = None,
+        tone_hz: int | None = None,
+        publisher_tag: int = 0,
     ) -> None:
         self.uid, self.name, self.avatar = uid, name, avatar
         self.nick = nick or secrets.token_hex(4)  # lib-jitsi-meet's endpoint IDs: 8 hex digits
@@ -60,6 +67,18 @@ class JitsiParticipant:
         self.listeners = ListenerRegistry()
         self.occupants: dict[str, Occupant] = {}
         self._others_seen = False
+        self.evidence = MediaEvidence()
+        """What it received: a stream per source the bridge sends it (marks, tones)."""
+        self.media = JingleMedia(
+            self.nick,
+            f"{self.room}/{FOCUS_NICK}",
+            mic=LeanSource("audio", tone_hz=tone_hz if tone_hz is not None else tone_for(uid)),
+            camera=LeanSource("video", publisher_tag=publisher_tag),
+            evidence=self.evidence,
+            uid_of=lambda nick: self.occupants[nick].uid if nick in self.occupants else nick,
+            send_iq=lambda to, payload: self.client.iq("set", to, payload),
+            answer=self._answer,
+        )
         self.client.on_stanza.append(self._on_stanza)
 
     async def __aenter__(self) -> JitsiParticipant:
@@ -78,16 +97,28 @@ class JitsiParticipant:
     async def __aexit__(self, *exc: object) -> None:
         if not self.client.closed.is_set():
             await self.client.leave(self.room, self.nick)
-        await self.client.__aexit__()
+        await self.client.__aexit__()  # nothing more arrives for the media to act on
+        await self.media.close()
 
     async def set_audio_muted(self, muted: bool) -> None:
-        """Mute or unmute the microphone: a presence change, as the SDK sends it."""
+        """Mute or unmute the microphone: silence at once, and a presence change, as the SDK does."""
+        self.media.mic.muted = muted
         await self.client.presence(self.room, self.nick, self.uid, self.name, muted=muted, avatar=self.avatar)
+
+    async def _answer(self, iq: ET.Element) -> None:
+        await self.client.send(
+            f'<iq xmlns="{CLIENT}" type="result" id="{iq.get("id")}" to="{iq.get("from")}"/>'
+        )
 
     def _on_stanza(self, element: ET.Element) -> None:
         sender = element.get("from") or ""
         room, _, nick = sender.partition("/")
-        if local(element.tag) != "presence" or room != self.room or not nick or nick == FOCUS_NICK:
+        if room != self.room or not nick:
+            return
+        if local(element.tag) == "iq" and element.get("type") == "set" and nick == FOCUS_NICK:
+            self.media.on_jingle(element)
+            return
+        if local(element.tag) != "presence" or nick == FOCUS_NICK:
             return
         kind = element.get("type")
         if kind == "error":

@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 from collections.abc import Callable
 from typing import Final
 from xml.etree import ElementTree as ET
 
 import aiohttp
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["CLIENT", "FOCUS", "JitsiClient", "XmppRefusedError", "attributes", "child", "local", "text"]
 
@@ -103,7 +106,10 @@ class JitsiClient:
                 break
             element = ET.fromstring(message.data)
             for handler in self.on_stanza:
-                handler(element)
+                try:
+                    handler(element)
+                except Exception:  # one handler's bug must not stop the stream for the others
+                    logger.exception("a stanza handler failed on %s", local(element.tag))
             async with self._arrived:
                 self.received.append(element)
                 self._arrived.notify_all()

@@ -1,0 +1,177 @@
+"""A virtual participant's media through the XMPP door, on the lean path.
+
+The focus offers the session in Jingle; :class:`JingleMedia` answers it as lib-jitsi-meet
+does: ``result`` at once, then ``session-accept`` with its own transport (``setup="active"``:
+the bridge is ICE-controlling and the DTLS server) and its sources (``<nick>-a0``,
+``<nick>-v0``, one layer each), on an ORTC transport (:class:`~simulator.media.ortc.IceDtlsTransport`)
+rather than a peer connection: Jingle is not SDP. The pre-encoded microphone and camera go
+out through a :class:`~simulator.media.lean.LeanPublisher`; every source the focus announces
+(the session's own, then ``source-add`` / ``source-remove``) is counted into the participant's
+:class:`~simulator.media.analysers.MediaEvidence` by a :class:`~simulator.media.lean.LeanReceiver`,
+so marks, tones and silence are evidence here as on the native lean path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Final, Literal
+from xml.etree import ElementTree as ET
+
+from aiortc import RTCDtlsFingerprint, RTCIceCandidate, RTCIceParameters
+
+from simulator.jitsi.jingle import NS_JINGLE, Candidate, Content, Fingerprint, Jingle, Source, Transport
+from simulator.media.analysers import MediaEvidence, ReceivedStream
+from simulator.media.description import fresh_ssrcs
+from simulator.media.lean import LeanPublisher, LeanReceiver, LeanSource
+from simulator.media.ortc import IceDtlsTransport, RemoteTransport
+from simulator.tasks import TaskSet
+
+__all__ = ["JingleMedia"]
+
+logger = logging.getLogger(__name__)
+
+BRIDGE_OWNER: Final = "jvb"
+"""The owner of the bridge's placeholder sources, which carry no one's media."""
+
+SendIq = Callable[[str, str], Awaitable[ET.Element]]
+"""``(to, payload XML)`` → the answer of an IQ ``set`` (raises if refused)."""
+
+
+class JingleMedia:
+    """The Jingle session of one participant, lean: ``on_jingle`` takes the focus's IQs."""
+
+    def __init__(
+        self,
+        nick: str,
+        focus: str,
+        *,
+        mic: LeanSource,
+        camera: LeanSource,
+        evidence: MediaEvidence,
+        uid_of: Callable[[str], str],
+        send_iq: SendIq,
+        answer: Callable[[ET.Element], Awaitable[None]],
+    ) -> None:
+        self.nick = nick
+        self._focus = focus
+        self.mic, self.camera = mic, camera
+        self._evidence = evidence
+        self._uid_of = uid_of
+        self._send_iq = send_iq
+        self._answer = answer
+        self._transport = IceDtlsTransport(controlling=False)  # the bridge offers, and controls
+        self._receiver = LeanReceiver(evidence)
+        self._publisher: LeanPublisher | None = None
+        self._streams: dict[int, ReceivedStream] = {}
+        """What each announced SSRC carries."""
+        self._sid: str | None = None
+        self._tasks = TaskSet(f"jingle:{nick}")
+        self.failure: str | None = None
+        """Why the media session did not connect (None while it has not failed)."""
+        self._closed = False
+
+    @property
+    def connected(self) -> bool:
+        return self._publisher is not None
+
+    def on_jingle(self, iq: ET.Element) -> None:
+        """A Jingle IQ from the focus: answered ``result`` at once (lib-jitsi-meet queues every
+        later source change until it has), then acted on."""
+        found = iq.find(f"{{{NS_JINGLE}}}jingle")
+        if found is None or self._closed:
+            return
+        self._tasks.spawn(self._handle(iq, found), "jingle")
+
+    async def _handle(self, iq: ET.Element, found: ET.Element) -> None:
+        await self._answer(iq)
+        jingle = Jingle.parse(found)
+        match jingle.action:
+            case "session-initiate" if self._sid is None:
+                self._sid = jingle.sid
+                self._announced(jingle.contents, added=True)
+                await self._accept(jingle)
+            case "source-add" if jingle.sid == self._sid:
+                self._announced(jingle.contents, added=True)
+            case "source-remove" if jingle.sid == self._sid:
+                self._announced(jingle.contents, added=False)
+            case _:
+                logger.info("%s: Jingle %s ignored", self.nick, jingle.action)
+
+    async def _accept(self, offer: Jingle) -> None:
+        bridge = offer.transport
+        if bridge is None:
+            self.failure = "the session-initiate has no transport"
+            return
+        local = await self._transport.gather()
+        audio_ssrc, video_ssrc = fresh_ssrcs(2, set(self._streams))
+        ours = Transport(
+            local.ufrag,
+            local.pwd,
+            [Fingerprint(f.algorithm, f.value, "active") for f in local.fingerprints],
+            [
+                Candidate(c.foundation, c.component, c.protocol, c.priority, c.ip, c.port, c.type)
+                for c in local.candidates
+            ],
+        )
+        bound: list[tuple[LeanSource, int, int]] = []
+        accept = Jingle("session-accept", offer.sid, responder=self.nick, bundle=offer.bundle)
+        for content in offer.contents:
+            if content.name not in ("audio", "video") or not content.payload_types:
+                continue
+            source, ssrc, suffix = (
+                (self.mic, audio_ssrc, "a0") if content.name == "audio" else (self.camera, video_ssrc, "v0")
+            )
+            name = f"{self.nick}-{suffix}"
+            announced = Source(
+                ssrc, name=name, video_type="camera" if content.name == "video" else "", msid=f"{name} {name}"
+            )
+            accept.contents.append(
+                Content(content.name, "both", content.payload_types, sources=[announced], transport=ours)
+            )
+            bound.append((source, ssrc, content.payload_types[0].id))
+        await self._send_iq(self._focus, ET.tostring(accept.to_xml(), encoding="unicode"))
+        remote = RemoteTransport(
+            RTCIceParameters(usernameFragment=bridge.ufrag, password=bridge.pwd),
+            [
+                RTCIceCandidate(c.component, c.foundation, c.ip, c.port, c.priority, c.protocol, c.type)
+                for c in bridge.candidates
+                if c.protocol == "udp"
+            ],
+            complete=True,
+            fingerprints=[RTCDtlsFingerprint(f.hash, f.value) for f in bridge.fingerprints],
+        )
+        if not await self._transport.connect(remote):
+            self.failure = self._transport.failure or "closed"
+            return
+        self._publisher = LeanPublisher(self._transport.dtls, bound, on_rtp=self._receiver.on_rtp)
+        self._receiver.use(self._publisher.link)
+
+    def _announced(self, contents: list[Content], *, added: bool) -> None:
+        """The sources of others the bridge sends (or stops sending) this participant."""
+        for content in contents:
+            for source in content.sources:
+                owner = source.owner.rpartition("/")[2]
+                if owner == BRIDGE_OWNER or not owner:
+                    continue
+                if not added:
+                    if (gone := self._streams.pop(source.ssrc, None)) is not None:
+                        gone.active = False
+                    continue
+                which: Literal["mic", "camera", "screen"] = "mic"
+                if content.name == "video":
+                    which = "screen" if source.video_type == "desktop" else "camera"
+                stream = ReceivedStream(owner, self._uid_of(owner), which, content.name)
+                self._streams[source.ssrc] = stream
+                self._evidence.add(stream)
+                self._receiver.bind(source.ssrc, stream)
+
+    async def close(self) -> None:
+        """Stop sending and receiving; close the transport (idempotent)."""
+        self._closed = True
+        await self._tasks.aclose()
+        if self._publisher is not None:
+            self._publisher.close()
+            self._publisher = None
+        self._receiver.close()
+        await self._transport.close()
