@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,27 +22,31 @@ def _tracked() -> list[Path]:
     return [ROOT / line for line in listed.splitlines() if (ROOT / line).is_file()]
 
 
-def test_no_file_points_outside_the_repository() -> None:
+def _texts() -> Iterator[tuple[Path, str]]:
+    """Every tracked text file but this one (which names what it looks for), with its text."""
     this = Path(__file__).resolve()
-    offenders = []
     for path in _tracked():
-        if path == this or path.suffix in (".png", ".svg"):
-            continue
-        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
-            if OUTSIDE.search(line):
-                offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()[:100]}")
+        if path != this and path.suffix not in (".png", ".svg"):
+            yield path, path.read_text(errors="replace")
+
+
+def test_no_file_points_outside_the_repository() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()[:100]}"
+        for path, text in _texts()
+        for number, line in enumerate(text.splitlines(), 1)
+        if OUTSIDE.search(line)
+    ]
     assert not offenders, "\n".join(offenders)
 
 
 def test_no_file_names_a_tracker_issue() -> None:
-    this = Path(__file__).resolve()
-    offenders = []
-    for path in _tracked():
-        if path == this or path.suffix in (".png", ".svg"):
-            continue
-        # Joined lines too: a reference can break across a line end in prose.
-        text = " ".join(path.read_text(errors="replace").split())
-        offenders += [f"{path.relative_to(ROOT)}: …{m[0]}…" for m in TRACKER.finditer(text)]
+    # Joined lines too: a reference can break across a line end in prose.
+    offenders = [
+        f"{path.relative_to(ROOT)}: …{match[0]}…"
+        for path, text in _texts()
+        for match in TRACKER.finditer(" ".join(text.split()))
+    ]
     assert not offenders, "\n".join(offenders)
 
 
