@@ -21,7 +21,7 @@ __all__ = [
     "NS_MUC",
     "SCREEN_SHARE_SUFFIX",
     "Occupant",
-    "native_presence",
+    "occupant_presence",
     "read_occupant",
 ]
 
@@ -140,8 +140,12 @@ def _text(presence: ET.Element, name: str) -> str | None:
     return None if element is None or element.text is None else element.text
 
 
-def native_presence(record: protocol.ParticipantRecord, *, joining: bool) -> list[ET.Element]:
-    """The children of the presence that shows native participant ``record`` in a MUC room.
+def occupant_presence(
+    record: protocol.ParticipantRecord, *, joining: bool, namespace: str = NS_COMPONENT
+) -> list[ET.Element]:
+    """The children of the presence that shows participant ``record`` in a MUC room, as the
+    published SDK writes its own: the focus's for a native participant, and a Jitsi-protocol
+    virtual participant's for itself (``namespace``: the stream's, ``jabber:client`` there).
 
     ``joining`` adds the MUC join marker (the first presence into the room only).
     """
@@ -156,13 +160,13 @@ def native_presence(record: protocol.ParticipantRecord, *, joining: bool) -> lis
         ("uid", record.uid),
         ("avatar-url", record.avatar),
     ):
-        element = ET.Element(f"{{{NS_COMPONENT}}}{name}")
+        element = ET.Element(f"{{{namespace}}}{name}")
         element.text = text
         elements.append(element)
     nick_element = ET.Element(f"{{{NS_NICK}}}nick")
     nick_element.text = record.name
     elements.append(nick_element)
-    sources = ET.Element(f"{{{NS_COMPONENT}}}SourceInfo")
+    sources = ET.Element(f"{{{namespace}}}SourceInfo")
     described: dict[str, dict[str, object]] = {
         f"{nick}-a0": {"muted": record.audio_muted},
         f"{nick}-v0": {"muted": record.video_muted, "videoType": "camera"},
@@ -174,7 +178,7 @@ def native_presence(record: protocol.ParticipantRecord, *, joining: bool) -> lis
     elements.append(sources)
     elements.append(
         ET.Element(
-            f"{{{NS_COMPONENT}}}user_object",
+            f"{{{namespace}}}user_object",
             uid=record.uid,
             name=record.name,
             avatar=record.avatar,

@@ -6,7 +6,7 @@ import json
 from xml.etree import ElementTree as ET
 
 from simulator import protocol
-from simulator.jitsi.presence import native_presence, read_occupant
+from simulator.jitsi.presence import occupant_presence, read_occupant
 from simulator.server.jitsi.prosody import configuration
 
 # As the published SDK sent it (the research capture), in the focus's stream namespace.
@@ -63,7 +63,7 @@ def test_a_native_participant_is_shown_with_what_the_sdk_reads() -> None:
         participant_id="p7", uid="bob", name="Bob", avatar="https://a/b.png", joined_at=42, audio_muted=True
     )
     presence = ET.Element("{jabber:component:accept}presence")
-    presence.extend(native_presence(record, joining=True))
+    presence.extend(occupant_presence(record, joining=True))
     # What the SDK writes, the focus reads back the same: one format for both directions.
     occupant = read_occupant(ET.fromstring(ET.tostring(presence)), "p7")
     assert (occupant.uid, occupant.name, occupant.avatar, occupant.joined_at) == (
@@ -77,7 +77,7 @@ def test_a_native_participant_is_shown_with_what_the_sdk_reads() -> None:
     assert "<stats-id>bob</stats-id>" in text.replace("ns0:", "")
     assert "http://jabber.org/protocol/muc" in text
     assert "http://jabber.org/protocol/muc" not in ET.tostring(
-        _wrapped(native_presence(record, joining=False)), encoding="unicode"
+        _wrapped(occupant_presence(record, joining=False)), encoding="unicode"
     )
 
 

@@ -20,6 +20,7 @@ participants. Media is the lean path's, through the focus's Jingle session
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Final
 from xml.etree import ElementTree as ET
 
@@ -67,6 +68,8 @@ class JitsiParticipant:
         self.listeners = ListenerRegistry()
         self.occupants: dict[str, Occupant] = {}
         self._others_seen = False
+        self.joined_at = 0
+        """When it joined (wall-clock ms): its ``joinnedAt`` for the others."""
         self.evidence = MediaEvidence()
         """What it received: a stream per source the bridge sends it (marks, tones)."""
         self.media = JingleMedia(
@@ -85,7 +88,10 @@ class JitsiParticipant:
         await self.client.__aenter__()
         try:
             await self.client.conference(self.room)
-            joined = await self.client.join(self.room, self.nick, self.uid, self.name, avatar=self.avatar)
+            self.joined_at = int(time.time() * 1000)  # the SDK's joinnedAt: wall-clock milliseconds
+            joined = await self.client.join(
+                self.room, self.nick, self.uid, self.name, avatar=self.avatar, joined_at=self.joined_at
+            )
             if joined.get("type") == "error":
                 condition = next((local(c.tag) for e in joined if local(e.tag) == "error" for c in e), "?")
                 raise XmppRefusedError(condition, "the room refused the join")
@@ -103,7 +109,15 @@ class JitsiParticipant:
     async def set_audio_muted(self, muted: bool) -> None:
         """Mute or unmute the microphone: silence at once, and a presence change, as the SDK does."""
         self.media.mic.muted = muted
-        await self.client.presence(self.room, self.nick, self.uid, self.name, muted=muted, avatar=self.avatar)
+        await self.client.presence(
+            self.room,
+            self.nick,
+            self.uid,
+            self.name,
+            muted=muted,
+            avatar=self.avatar,
+            joined_at=self.joined_at,
+        )
 
     async def _answer(self, iq: ET.Element) -> None:
         await self.client.send(

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 from collections.abc import Callable
 from typing import Final
 from xml.etree import ElementTree as ET
 
 import aiohttp
+
+from simulator import protocol
+from simulator.jitsi.presence import occupant_presence
 
 logger = logging.getLogger(__name__)
 
@@ -175,10 +177,20 @@ class JitsiClient:
         return found
 
     async def join(
-        self, room: str, nick: str, uid: str, name: str, *, muted: bool = False, avatar: str = ""
+        self,
+        room: str,
+        nick: str,
+        uid: str,
+        name: str,
+        *,
+        muted: bool = False,
+        avatar: str = "",
+        joined_at: int = 0,
     ) -> ET.Element:
         """Join the MUC as the SDK does; the room's own presence for us (status 110), or its error."""
-        await self.presence(room, nick, uid, name, muted=muted, avatar=avatar, joining=True)
+        await self.presence(
+            room, nick, uid, name, muted=muted, avatar=avatar, joined_at=joined_at, joining=True
+        )
         return await self.wait(
             lambda e: (local(e.tag) == "presence" and e.get("from") == f"{room}/{nick}") or _is_error(e, room)
         )
@@ -192,18 +204,14 @@ class JitsiClient:
         *,
         muted: bool = False,
         avatar: str = "",
+        joined_at: int = 0,
         joining: bool = False,
     ) -> None:
-        """The SDK's presence: stats-id, SourceInfo (mute), nick, user_object."""
-        sources = {f"{nick}-a0": {"muted": muted}, f"{nick}-v0": {"muted": False, "videoType": "camera"}}
+        """The SDK's presence (the wire's :func:`occupant_presence`): stats-id, nick,
+        user_object, mute state."""
+        me = protocol.ParticipantRecord(nick, uid, name, avatar, joined_at, audio_muted=muted)
         presence = ET.Element(f"{{{CLIENT}}}presence", to=f"{room}/{nick}")
-        if joining:
-            ET.SubElement(presence, "{http://jabber.org/protocol/muc}x")
-        # The SDK's own children are in the stanza's namespace (its default one), as here.
-        ET.SubElement(presence, f"{{{CLIENT}}}stats-id").text = f"{uid}-stats"
-        ET.SubElement(presence, f"{{{CLIENT}}}SourceInfo").text = json.dumps(sources)
-        ET.SubElement(presence, "{http://jabber.org/protocol/nick}nick").text = name
-        ET.SubElement(presence, f"{{{CLIENT}}}user_object", uid=uid, name=name, avatar=avatar, joinnedAt="1")
+        presence.extend(occupant_presence(me, joining=joining, namespace=CLIENT))
         await self.send(ET.tostring(presence, encoding="unicode"))
 
     async def leave(self, room: str, nick: str) -> None:

@@ -8,7 +8,7 @@ of the same session, so one session is one room whichever door its members use:
   Jicofo does);
 * every native participant of the session is shown in the MUC as an occupant
   (``<participantId>@focus.<domain>/native``) with the presence the SDK reads
-  (:func:`simulator.jitsi.presence.native_presence`), updated on mute and removed on leave;
+  (:func:`simulator.jitsi.presence.occupant_presence`), updated on mute and removed on leave;
 * every XMPP occupant becomes a member of the backend's room (no connection of its own):
   native participants get ``participant-joined``, ``participant-state`` and
   ``participant-left`` for it like for anyone else.
@@ -46,7 +46,7 @@ from simulator.jitsi.presence import (
     NS_MUC,
     SCREEN_SHARE_SUFFIX,
     Occupant,
-    native_presence,
+    occupant_presence,
     read_occupant,
 )
 from simulator.server.jitsi.colibri import BridgeChannels
@@ -534,7 +534,7 @@ class Focus:
         self._send_presence(
             self._native_jid(record.participant_id),
             f"{conference.muc}/{record.participant_id}",
-            native_presence(record, joining=joining),
+            occupant_presence(record, joining=joining),
         )
 
     def _hide(self, conference: _Conference, participant_id: str) -> None:
