@@ -36,7 +36,6 @@ from simulator.sdk.listeners import ListenerRegistry
 __all__ = ["JitsiParticipant"]
 
 FOCUS_NICK: Final = "focus"
-JOIN_TIMEOUT: Final = 15.0
 
 
 class JitsiParticipant:

@@ -71,10 +71,6 @@ class JingleMedia:
         """Why the media session did not connect (None while it has not failed)."""
         self._closed = False
 
-    @property
-    def connected(self) -> bool:
-        return self._publisher is not None
-
     def on_jingle(self, iq: ET.Element) -> None:
         """A Jingle IQ from the focus: answered ``result`` at once (lib-jitsi-meet queues every
         later source change until it has), then acted on."""

@@ -240,10 +240,11 @@ else
 		if not owner_nick then
 			return "a companion joins only the room its owner is in";
 		end
-		if names_holder(stanza, owner_nick) == false then
+		local named = names_holder(stanza, owner_nick);
+		if named == false then
 			return "the share names another owner";
 		end
-		if names_holder(stanza, owner_nick) then origin.callsim_confirmed = true; end
+		if named then origin.callsim_confirmed = true; end
 		stanza:tag("companion", { xmlns = COMPANION_NS, owner = owner_nick }):up();
 	end
 
