@@ -7,14 +7,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from simulator import eventloop
 from simulator.media import MEDIA_PATHS
+
+if TYPE_CHECKING:
+    from simulator.crowd.jitsi import JitsiTarget
 
 __all__ = ["main"]
 
@@ -94,17 +98,45 @@ def _keep_api_key(args: argparse.Namespace, key: str) -> str:
     return f"in {path} (readable by you alone)"
 
 
-def _backend_url_problem(url: str) -> str | None:
-    """Why ``--backend`` is not a usable base URL, or None."""
+def _url_problem(option: str, url: str) -> str | None:
+    """Why ``option``'s URL is not a usable base URL, or None."""
     from yarl import URL
 
     try:
         parsed = URL(url)
     except ValueError as exc:
-        return f"--backend {url!r} is not a URL ({exc})"
+        return f"{option} {url!r} is not a URL ({exc})"
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        return f"--backend {url!r} is not an http(s) URL with a host, e.g. http://127.0.0.1:8080/"
+        return f"{option} {url!r} is not an http(s) URL with a host, e.g. http://127.0.0.1:8080/"
     return None
+
+
+def _jitsi_target(args: argparse.Namespace) -> JitsiTarget | None:
+    """``--target`` and its token options as a :class:`JitsiTarget`; ValueError if they conflict."""
+    from yarl import URL
+
+    from simulator.crowd.jitsi import JitsiTarget
+
+    secret = args.jwt_secret or os.environ.get("CALLSIM_JWT_SECRET") or ""
+    if args.target is None:
+        used = [o for o, v in (("--xmpp-url", args.xmpp_url), ("--xmpp-domain", args.xmpp_domain),
+                               ("--jwt-secret", args.jwt_secret), ("--anonymous", args.anonymous),
+                               ("--insecure", args.insecure)) if v]  # fmt: skip
+        if used:
+            raise ValueError(f"{used[0]} is for --target (an external Jitsi-style deployment)")
+        return None
+    if args.backend is not None:
+        raise ValueError("--target and --backend are two different runs: give one")
+    base = args.target if args.target.endswith("/") else f"{args.target}/"
+    return JitsiTarget(
+        args.xmpp_url or base,
+        args.xmpp_domain or str(URL(base).host),
+        "jwt" if secret and not args.anonymous else "none" if args.anonymous else "rest",
+        rest=base,
+        jwt_secret=secret,
+        jwt_app_id=args.jwt_app_id,
+        verify_tls=not args.insecure,
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -118,8 +150,17 @@ def _run(args: argparse.Namespace) -> int:
     from simulator.crowd.scenario import DEFAULT_SCENARIO, ScenarioError, load_scenario
 
     console = Console()
-    if args.backend is not None and (problem := _backend_url_problem(args.backend)):
-        return _fail(problem)
+    for option, url in (
+        ("--backend", args.backend),
+        ("--target", args.target),
+        ("--xmpp-url", args.xmpp_url),
+    ):
+        if url is not None and (problem := _url_problem(option, url)):
+            return _fail(problem)
+    try:
+        target = _jitsi_target(args)
+    except ValueError as exc:
+        return _fail(str(exc))
     try:
         scenario = load_scenario(Path(args.scenario)) if args.scenario else DEFAULT_SCENARIO
         scenario = scenario.with_overrides(
@@ -128,6 +169,7 @@ def _run(args: argparse.Namespace) -> int:
             duration=args.duration,
             seed=args.seed,
             media=args.media,
+            door="jitsi" if target is not None else None,
         )
     except ScenarioError as exc:
         return _fail(f"scenario error: {exc}")
@@ -158,6 +200,7 @@ def _run(args: argparse.Namespace) -> int:
                 console=None if args.no_live else console,
                 log=console.print,
                 engine=engine,
+                target=target,
             )
         )
     except RunSetupError as exc:
@@ -233,8 +276,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument(
         "--pin", action="store_true", help="backend/SFU on the last core, workers on the others (Linux)"
     )
-    run.add_argument("--backend", metavar="URL", help="a running backend (default: the embedded one)")
-    run.add_argument("--api-key", help="the running backend's apiKey (to provision users)")
+    run.add_argument("--backend", metavar="URL", help="a running callsim backend (default: the embedded one)")
+    run.add_argument("--api-key", help="the running backend's apiKey (to provision users and auth tokens)")
+    jitsi = run.add_argument_group(
+        "an external Jitsi-style deployment (every participant speaks the Jitsi protocol)"
+    )
+    jitsi.add_argument("--target", metavar="URL", help="the deployment, e.g. https://meet.example.com/")
+    jitsi.add_argument("--xmpp-url", metavar="URL", help="where its xmpp-websocket is (default: the target)")
+    jitsi.add_argument("--xmpp-domain", help="its XMPP domain (default: the target's host name)")
+    tokens = jitsi.add_mutually_exclusive_group()
+    tokens.add_argument(
+        "--jwt-secret",
+        help="sign Jitsi JWTs (room claim) with this secret (or set CALLSIM_JWT_SECRET); "
+        "default: CometChat-style call_tokens with --api-key",
+    )
+    tokens.add_argument("--anonymous", action="store_true", help="no token: the deployment's rooms are open")
+    jitsi.add_argument("--jwt-app-id", default="callsim", help="the JWTs' iss and aud (default: callsim)")
+    jitsi.add_argument(
+        "--insecure",
+        action="store_true",
+        help="do not verify TLS certificates (self-signed test deployments)",
+    )
     run.add_argument("--report", metavar="DIR", help="the report folder (default: reports/run-<time>)")
     run.add_argument("--no-live", action="store_true", help="no live display (CI logs)")
 

@@ -1,5 +1,10 @@
-"""A virtual participant: a Calls SDK client (and a Chat SDK client for ringing) acting
-out its planned actions and recording what it measured.
+"""A virtual participant: a client of one of the backend's doors (and a Chat SDK client for
+ringing) acting out its planned actions and recording what it measured.
+
+:class:`VirtualParticipant` is what every door shares: the plan's actions, ringing, the
+callbacks counted, the media evidence harvested. :class:`NativeParticipant` speaks callsim's
+own signalling through the Python Calls SDK; the Jitsi door's participant is in
+:mod:`simulator.crowd.jitsi`.
 
 Times are seconds since the run's start (``clock()``), the same origin in every worker.
 """
@@ -18,7 +23,9 @@ import aiohttp
 from simulator.chat import Call, ChatClient
 from simulator.crowd.metrics import Metrics
 from simulator.crowd.plan import CALL_OUTCOME_TIMEOUT, RING_TIMEOUT, Action, PlannedParticipant
+from simulator.media.analysers import MediaEvidence
 from simulator.media.devices import FakeDevices
+from simulator.media.lean import ReceiveStats
 from simulator.sdk import (
     CallAppSettings,
     CallsClient,
@@ -30,7 +37,7 @@ from simulator.sdk import (
 from simulator.sdk.names import CALLBACKS
 from simulator.tasks import TaskSet
 
-__all__ = ["VirtualParticipant"]
+__all__ = ["NativeParticipant", "VirtualParticipant"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +48,8 @@ ACCEPTED_CALL_LENGTH: Final = 2.0
 
 
 class VirtualParticipant:
-    """One planned participant."""
+    """One planned participant; a door's subclass connects it (``_join``/``_leave``) and
+    carries out what only that door can do (``_act_in_session``)."""
 
     def __init__(
         self,
@@ -61,20 +69,11 @@ class VirtualParticipant:
         self._auth_token = auth_token
         self._metrics = metrics
         self._clock = clock
+        self._http = http
         self._ringing = ringing
         self._networks = networks or {}
         self.devices = FakeDevices()
-        self.client = CallsClient(
-            name=self.uid,
-            devices=self.devices,
-            media=MediaProfile(planned.tone_hz, planned.index + 1),
-            http=http,
-            media_path=planned.media_path,
-            network=planned.network,
-            transport=planned.transport,
-        )
         self.chat = ChatClient(name=self.uid, http=http) if ringing else None
-        self.view = CallView(self.uid)
         self.in_session = False
         self._tasks = TaskSet(f"participant:{self.uid}")
         self._plugged: list[str] = []
@@ -83,10 +82,33 @@ class VirtualParticipant:
         self._outcomes: dict[str, asyncio.Future[str]] = {}
         self._last_list: list[str] = []
 
+    @property
+    def evidence(self) -> MediaEvidence:
+        """What its current (or last) session received."""
+        raise NotImplementedError
+
+    @property
+    def session_key(self) -> object:
+        """Its current session (a new object each join), None out of one."""
+        raise NotImplementedError
+
+    async def receive_stats(self) -> ReceiveStats | None:
+        """RTP its current session received (from the headers), None out of one."""
+        raise NotImplementedError
+
+    async def _join(self) -> None:
+        raise NotImplementedError
+
+    async def _leave(self) -> None:
+        raise NotImplementedError
+
+    async def _act_in_session(self, action: Action) -> None:
+        """An action only a session can carry out (mute, pause, share, …), in one."""
+        raise NotImplementedError
+
     # --- setup ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self.client.init(self._app)
         if self.chat is not None:
             await self.chat.init(self._app)
             await self.chat.login_with_auth_token(self._auth_token)
@@ -130,33 +152,17 @@ class VirtualParticipant:
             )
 
     async def _act(self, action: Action) -> None:
-        client = self.client
         match action.kind:
             case "join":
                 await self._join()
             case "leave":
                 await self._leave()
-            case "mute" | "unmute" if self.in_session:
-                client.mute_audio(action.kind == "mute")
-                self._metrics.observe("mute", self._clock(), uid=self.uid, muted=action.kind == "mute")
-            case "pause" | "resume" if self.in_session:
-                client.pause_video(action.kind == "pause")
-                self._metrics.observe("pause", self._clock(), uid=self.uid, paused=action.kind == "pause")
-            case "share-start" if self.in_session:
-                client.start_screen_share()
-            case "share-stop" if self.in_session:
-                client.stop_screen_share()
-            case "switch-to-video" if self.in_session:
-                client.switch_to_video_call()
             case "plug-device":
                 device = FakeDevices.make("audioinput", f"USB Microphone {len(self._plugged) + 1}")
                 self.devices.plug(device)
                 self._plugged.append(device.device_id)
             case "unplug-device" if self._plugged:
                 self.devices.unplug(self._plugged.pop())
-            case "press-mute" if self.in_session and self.view.shows("mute_audio"):
-                self._press_mute()
-                self._tasks.spawn(self._press_mute_again(), "press-mute")
             case "snapshot" if self.in_session:
                 self._metrics.observe(
                     "list",
@@ -171,50 +177,29 @@ class VirtualParticipant:
                 self._answers[action.target] = action.detail
                 if (call := self._incoming.pop(action.target, None)) is not None:
                     await self._answer(call, action.detail)
+            case _ if self.in_session:
+                await self._act_in_session(action)
 
-    def _press_mute(self) -> None:
-        self.view.press("mute_audio")
-        session = self.client.session
-        muted = bool(session and session.mic.muted)
-        self._metrics.observe("mute", self._clock(), uid=self.uid, muted=muted)
-
-    async def _press_mute_again(self) -> None:
-        await asyncio.sleep(1.0)  # a person's second press, a second later (behaviour, not sync)
-        if self.in_session and self.view.shows("mute_audio"):
-            self._press_mute()
-
-    async def _join(self) -> None:
-        if self.in_session:
-            return
-        token = await self.client.generate_token(self.planned.session_id, self._auth_token)
-        builder = CallSettingsBuilder().set_call_listener(self._listener())
-        builder.set_is_audio_only_call(self.planned.profile == "audio-only")
-        started = asyncio.get_running_loop().time()
-        await self.client.start_session(token.token, builder.build(), self.view)
-        await self.client.wait_joined(JOIN_TIMEOUT)
-        session = self.client.session
-        assert session is not None
-        async with asyncio.timeout(JOIN_TIMEOUT):
-            await session.media_connected.wait()
+    def _joined(self, started: float) -> None:
+        """Its media connected (``started`` on the loop's clock): count it, watch what arrives."""
         joined = asyncio.get_running_loop().time()
         self._metrics.record("join_ms", (joined - started) * 1000)
-        if session.connect_ms is not None:
-            self._metrics.record("connect_ms", session.connect_ms)
-        if session.connect_phases is not None:
-            for field, milliseconds in dataclasses.asdict(session.connect_phases).items():
-                self._metrics.record(f"connect_{field}", milliseconds)  # connect_ice_ms, … (CONNECT_PHASES)
+        self._metrics.record(f"join_ms@{self.planned.door}", (joined - started) * 1000)
         self._metrics.count("joins", uid=self.uid)
         self._metrics.observe("joined", self._clock(), uid=self.uid, session=self.planned.session_id)
         self.in_session = True
-        if session.participants:
+
+    def _watch_media(self, started: float, *, others: bool, video: bool) -> None:
+        """Time the first media from the others (if any are in), and sample who is heard."""
+        if others:
             self._tasks.spawn(self._first_media(started, video=False), "first-audio")
-            if not self.client.session or not self.client.session.audio_only:
+            if video:
                 self._tasks.spawn(self._first_media(started, video=True), "first-video")
         if self.planned.media_path != "passthrough":  # who is heard: tones decoded, or marks read
-            self._tasks.spawn(self._sample_heard(session), "heard")
+            self._tasks.spawn(self._sample_heard(self.session_key), "heard")
 
     async def _first_media(self, started: float, *, video: bool) -> None:
-        evidence = self.client.evidence
+        evidence = self.evidence
 
         def arrived() -> bool:
             if self.planned.media_path == "passthrough":  # neither decoded nor marks read
@@ -231,45 +216,16 @@ class VirtualParticipant:
         elapsed = (asyncio.get_running_loop().time() - started) * 1000
         self._metrics.record("first_video_ms" if video else "first_audio_ms", elapsed)
 
-    async def _sample_heard(self, session: Any) -> None:
-        while self.in_session and self.client.session is session:
-            heard = sorted(self.client.evidence.heard())
+    async def _sample_heard(self, session: object) -> None:
+        while self.in_session and self.session_key is session:
+            heard = sorted(self.evidence.heard())
             self._metrics.observe("heard", self._clock(), uid=self.uid, heard=heard)
             await asyncio.sleep(HEARD_SAMPLE_EVERY)  # sampling period of a measurement
-
-    async def _leave(self) -> None:
-        if not self.in_session:
-            return
-        self.in_session = False
-        self._harvest()
-        await self._harvest_rtp()
-        self.client.end_session()
-        with contextlib.suppress(TimeoutError):
-            await self.client.wait_closed(JOIN_TIMEOUT)
-
-    async def _harvest_rtp(self) -> None:
-        """RTP packets received and lost on this session's subscribe connection, before it closes."""
-        session = self.client.session
-        if (network := self.planned.network_name) and session is not None:
-            with contextlib.suppress(Exception):
-                stats = await session.receive_stats()  # either path's (lean: from the headers)
-                self._metrics.count(f"packets_received@{network}", stats.packets)
-                self._metrics.count(f"packets_lost@{network}", stats.lost)
-        pc = None if session is None else session.receiving_connection
-        if pc is None:
-            return
-        with contextlib.suppress(Exception):
-            for stat in (await pc.getStats()).values():
-                if getattr(stat, "type", "") == "inbound-rtp":
-                    received = int(getattr(stat, "packetsReceived", 0) or 0)
-                    self._metrics.count("packets_received", received, uid=self.uid)
-                    lost = max(0, int(getattr(stat, "packetsLost", 0) or 0))
-                    self._metrics.count("packets_lost", lost, uid=self.uid)
 
     def _harvest(self) -> None:
         """Fold this session's received media into the metrics (and into its network's, if it has one)."""
         network = self.planned.network_name
-        for stream in self.client.evidence.streams:
+        for stream in self.evidence.streams:
             # What the others saw of a network's participants: counted here, where received.
             if source_network := self._networks.get(stream.uid):
                 self._metrics.count(f"seen_frames_from@{source_network}", stream.frames)
@@ -287,14 +243,14 @@ class VirtualParticipant:
                 self._metrics.count("freezes", stream.freezes, uid=self.uid)
                 if network:
                     self._metrics.count(f"freezes@{network}", stream.freezes)
-        session = self.client.session
-        if network and session is not None and session.shaping is not None:
-            for direction in ("up", "down"):
-                shaper = getattr(session.shaping, direction)
-                self._metrics.count(f"net_{direction}_sent@{network}", shaper.sent)
-                self._metrics.count(
-                    f"net_{direction}_dropped@{network}", shaper.dropped + shaper.queue_dropped
-                )
+
+    async def _harvest_rtp(self) -> None:
+        """RTP packets its session received and lost (into its network's counters), before it closes."""
+        if network := self.planned.network_name:
+            with contextlib.suppress(Exception):
+                if (stats := await self.receive_stats()) is not None:  # from the headers when lean
+                    self._metrics.count(f"packets_received@{network}", stats.packets)
+                    self._metrics.count(f"packets_lost@{network}", stats.lost)
 
     # --- ringing --------------------------------------------------------------------------------
 
@@ -364,6 +320,131 @@ class VirtualParticipant:
         if self.in_session:
             await self._leave()
         await self._tasks.aclose()
-        await self.client.aclose()
         if self.chat is not None:
             await self.chat.aclose()
+
+
+class NativeParticipant(VirtualParticipant):
+    """A participant through callsim's own signalling: the Python Calls SDK, on any media path."""
+
+    def __init__(self, planned: PlannedParticipant, **kwargs: Any) -> None:
+        super().__init__(planned, **kwargs)
+        self.client = CallsClient(
+            name=self.uid,
+            devices=self.devices,
+            media=MediaProfile(planned.tone_hz, planned.index + 1),
+            http=self._http,
+            media_path=planned.media_path,
+            network=planned.network,
+            transport=planned.transport,
+        )
+        self.view = CallView(self.uid)
+
+    @property
+    def evidence(self) -> MediaEvidence:
+        return self.client.evidence
+
+    @property
+    def session_key(self) -> object:
+        return self.client.session
+
+    async def receive_stats(self) -> ReceiveStats | None:
+        session = self.client.session
+        return None if session is None else await session.receive_stats()
+
+    async def start(self) -> None:
+        await self.client.init(self._app)
+        await super().start()
+
+    async def _act_in_session(self, action: Action) -> None:
+        client = self.client
+        match action.kind:
+            case "mute" | "unmute":
+                client.mute_audio(action.kind == "mute")
+                self._metrics.observe("mute", self._clock(), uid=self.uid, muted=action.kind == "mute")
+            case "pause" | "resume":
+                client.pause_video(action.kind == "pause")
+                self._metrics.observe("pause", self._clock(), uid=self.uid, paused=action.kind == "pause")
+            case "share-start":
+                client.start_screen_share()
+            case "share-stop":
+                client.stop_screen_share()
+            case "switch-to-video":
+                client.switch_to_video_call()
+            case "press-mute" if self.view.shows("mute_audio"):
+                self._press_mute()
+                self._tasks.spawn(self._press_mute_again(), "press-mute")
+
+    def _press_mute(self) -> None:
+        self.view.press("mute_audio")
+        session = self.client.session
+        muted = bool(session and session.mic.muted)
+        self._metrics.observe("mute", self._clock(), uid=self.uid, muted=muted)
+
+    async def _press_mute_again(self) -> None:
+        await asyncio.sleep(1.0)  # a person's second press, a second later (behaviour, not sync)
+        if self.in_session and self.view.shows("mute_audio"):
+            self._press_mute()
+
+    async def _join(self) -> None:
+        if self.in_session:
+            return
+        token = await self.client.generate_token(self.planned.session_id, self._auth_token)
+        builder = CallSettingsBuilder().set_call_listener(self._listener())
+        builder.set_is_audio_only_call(self.planned.profile == "audio-only")
+        started = asyncio.get_running_loop().time()
+        await self.client.start_session(token.token, builder.build(), self.view)
+        await self.client.wait_joined(JOIN_TIMEOUT)
+        session = self.client.session
+        assert session is not None
+        async with asyncio.timeout(JOIN_TIMEOUT):
+            await session.media_connected.wait()
+        self._joined(started)
+        if session.connect_ms is not None:
+            self._metrics.record("connect_ms", session.connect_ms)
+        if session.connect_phases is not None:
+            for field, milliseconds in dataclasses.asdict(session.connect_phases).items():
+                self._metrics.record(f"connect_{field}", milliseconds)  # connect_ice_ms, … (CONNECT_PHASES)
+        self._watch_media(started, others=bool(session.participants), video=not session.audio_only)
+
+    async def _leave(self) -> None:
+        if not self.in_session:
+            return
+        self.in_session = False
+        self._harvest()
+        self._harvest_shaping()
+        await self._harvest_rtp()
+        self.client.end_session()
+        with contextlib.suppress(TimeoutError):
+            await self.client.wait_closed(JOIN_TIMEOUT)
+
+    async def _harvest_rtp(self) -> None:
+        """Besides its network's counts, the full path's loss, from aiortc's own statistics."""
+        await super()._harvest_rtp()
+        session = self.client.session
+        pc = None if session is None else session.receiving_connection
+        if pc is None:
+            return
+        with contextlib.suppress(Exception):
+            for stat in (await pc.getStats()).values():
+                if getattr(stat, "type", "") == "inbound-rtp":
+                    received = int(getattr(stat, "packetsReceived", 0) or 0)
+                    self._metrics.count("packets_received", received, uid=self.uid)
+                    lost = max(0, int(getattr(stat, "packetsLost", 0) or 0))
+                    self._metrics.count("packets_lost", lost, uid=self.uid)
+
+    def _harvest_shaping(self) -> None:
+        """What its impaired network sent and dropped, each way."""
+        session = self.client.session
+        network = self.planned.network_name
+        if network and session is not None and session.shaping is not None:
+            for direction in ("up", "down"):
+                shaper = getattr(session.shaping, direction)
+                self._metrics.count(f"net_{direction}_sent@{network}", shaper.sent)
+                self._metrics.count(
+                    f"net_{direction}_dropped@{network}", shaper.dropped + shaper.queue_dropped
+                )
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        await self.client.aclose()

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from faker import Faker
 
-from simulator.crowd.scenario import Interval, Scenario
+from simulator.crowd.scenario import Door, Interval, Scenario
 from simulator.media import MediaPath
 from simulator.media.impairment import Schedule
 from simulator.media.tones import tone_for
@@ -74,6 +74,8 @@ class PlannedParticipant:
     """The participant's network by name ("" or "clean": loopback as it is)."""
     network: Schedule | None = None
     transport: Transport = "bundled"
+    door: Door = "native"
+    """How it speaks to the backend (:data:`~simulator.crowd.scenario.Door`)."""
 
     @property
     def tone_hz(self) -> int:
@@ -183,6 +185,7 @@ def make_plan(scenario: Scenario) -> Plan:
                         join_at=round(min(index / header.join_rate, max(0.0, end / 2 - QUIET)), 3),
                         seed=seed,
                         transport=group.transport,
+                        door=group.door_of(place),
                         **_network(scenario, group.networks, place),
                     )
                 )

@@ -43,11 +43,17 @@ def _data(result: RunResult) -> dict[str, Any]:
         "generator_limited": result.generator_limited,
         "wall_seconds": round(result.wall_seconds, 2),
         "participants": [
-            {"uid": p.identity.uid, "name": p.identity.name, "session": p.session_id, "profile": p.profile}
+            {
+                "uid": p.identity.uid,
+                "name": p.identity.name,
+                "session": p.session_id,
+                "profile": p.profile,
+                "door": p.door,
+            }
             for p in result.plan.participants
         ],
         "expectations": [{**vars(e), "passed": not e.failed} for e in result.expectations],
-        "histograms": {name: metrics.summary(name) for name in HISTOGRAMS},
+        "histograms": {name: metrics.summary(name) for name in sorted({*HISTOGRAMS, *metrics.histograms})},
         "counters": dict(metrics.counters),
         "by_participant": {uid: dict(c) for uid, c in metrics.by_participant.items()},
         "by_session": {s: dict(c) for s, c in metrics.by_session(_session_of(result)).items()},

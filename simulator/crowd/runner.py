@@ -14,7 +14,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -26,6 +26,7 @@ from rich.table import Table
 
 from simulator.crowd.engines import Engine, LocalEngine
 from simulator.crowd.expectations import ExpectationResult, evaluate, loss_percent, networks_seen
+from simulator.crowd.jitsi import XMPP_PHASES, JitsiTarget, TargetError, probe
 from simulator.crowd.metrics import CONNECT_PHASES, Metrics
 from simulator.crowd.plan import Plan, make_plan
 from simulator.crowd.scenario import Scenario
@@ -33,6 +34,7 @@ from simulator.crowd.steady import SteadyState, steady_state
 from simulator.crowd.worker import GRACE, WorkerJob
 from simulator.media.rtp import handler_time
 from simulator.server import Backend
+from simulator.server.jitsi.prosody import ProsodyError
 
 __all__ = ["RunResult", "RunSetupError", "run_scenario"]
 
@@ -95,9 +97,10 @@ class RunResult:
         return any(w["generator_limited"] for w in self.metrics.workers)
 
 
-async def _provision_remote(url: str, api_key: str, plan: Plan) -> dict[str, str]:
+async def _provision_remote(url: str, api_key: str, plan: Plan, *, tls: bool = True) -> dict[str, str]:
     tokens = {}
-    async with aiohttp.ClientSession(headers={"apiKey": api_key}) as http:
+    connector = aiohttp.TCPConnector(ssl=tls)
+    async with aiohttp.ClientSession(headers={"apiKey": api_key}, connector=connector) as http:
         for p in plan.participants:
             uid = p.identity.uid
             await (await http.post(f"{url}users", json={"uid": uid, "name": p.identity.name})).release()
@@ -172,6 +175,7 @@ async def run_scenario(
     log: Callable[[str], None] | None = None,
     pin: bool = False,
     engine: Engine | None = None,
+    target: JitsiTarget | None = None,
 ) -> RunResult:
     """Run ``scenario`` to its end (or Ctrl-C) and judge it.
 
@@ -179,6 +183,8 @@ async def run_scenario(
     every few seconds (for CI logs). ``pin`` keeps the backend (this process) and the
     workers on separate cores, so each one's share of a core is its own. ``engine`` runs the
     shards (default: :class:`~simulator.crowd.engines.LocalEngine`, processes on this machine).
+    ``target`` is an external Jitsi-style deployment (every participant through the Jitsi door):
+    one probe join first, so a target that cannot work fails the setup in one line.
     """
     plan = make_plan(scenario)
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
@@ -187,13 +193,15 @@ async def run_scenario(
     worker_cores = cores[:-1] if pin else []
     shards = plan.shards(workers or len(worker_cores) or os.cpu_count() or 1)
     started = time.monotonic()
+    if target is not None:
+        return await _run_against(target, plan, shards, engine, api_key, console=console, log=log)
     if backend_url is not None:
         if api_key is None:
             raise RunSetupError("--backend needs --api-key (the backend's apiKey, to provision users)")
         url = backend_url if backend_url.endswith("/") else f"{backend_url}/"
-        target = _Target(url, "callsim", api_key, await _provision_remote(url, api_key, plan))
+        remote = _Target(url, "callsim", api_key, await _provision_remote(url, api_key, plan))
         result = await _run_workers(
-            plan, shards, target, engine or LocalEngine(), console=console, log=log, started=started
+            plan, shards, remote, engine or LocalEngine(), console=console, log=log, started=started
         )
         _fold_media_counts(result, await _remote_media_counts(url, api_key))
         return result
@@ -202,15 +210,18 @@ async def run_scenario(
         os.sched_setaffinity(0, {cores[-1]})
     handler_time.on = True  # the SFU's media, told apart from its joins (benchmarks.joins)
     try:
-        async with Backend() as backend:
+        async with _embedded(plan.scenario) as backend:
             tokens = {p.identity.uid: backend.provision_user(p.identity.uid, p.identity.name)
                       for p in plan.participants}  # fmt: skip
-            target = _Target(backend.url, backend.app_id, backend.api_key, tokens)
+            jitsi = None
+            if plan.scenario.uses_jitsi:  # its own XMPP door, on the same plain-HTTP listener
+                jitsi = JitsiTarget(backend.url, backend.webrtc_host, "rest", rest=backend.url)
+            embedded = _Target(backend.url, backend.app_id, backend.api_key, tokens, jitsi)
             before = time.process_time()
             result = await _run_workers(
                 plan,
                 shards,
-                target,
+                embedded,
                 engine or LocalEngine(worker_cores),
                 console=console,
                 log=log,
@@ -225,6 +236,57 @@ async def run_scenario(
         handler_time.on = False
         if pin:
             os.sched_setaffinity(0, previous)
+
+
+@contextlib.asynccontextmanager
+async def _embedded(scenario: Scenario) -> AsyncIterator[Backend]:
+    """The embedded backend, with its XMPP door (Prosody and the focus) if the Jitsi door is used."""
+    try:
+        backend = await Backend(xmpp=scenario.uses_jitsi).__aenter__()
+    except ProsodyError as exc:
+        raise RunSetupError(
+            f'door = "jitsi" needs Prosody for the embedded XMPP door ({exc}); '
+            "install it: bash tools/system-packages prosody"
+        ) from None
+    try:
+        yield backend
+    finally:
+        await backend.__aexit__(None, None, None)
+
+
+async def _run_against(
+    target: JitsiTarget,
+    plan: Plan,
+    shards: list[Any],
+    engine: Engine | None,
+    api_key: str | None,
+    *,
+    console: Console | None,
+    log: Callable[[str], None] | None,
+) -> RunResult:
+    """A run against an external Jitsi-style deployment: tokens as it hands them out, a probe."""
+    if any(p.door != "jitsi" for p in plan.participants):
+        raise RunSetupError("--target is reached through the Jitsi protocol only: every door must be jitsi")
+    if plan.scenario.behaviours.ringing.calls:
+        raise RunSetupError("ringing needs callsim's own backend (its Chat door): set ringing.calls = 0")
+    started = time.monotonic()
+    tokens: dict[str, str] = {}
+    if target.tokens == "rest":
+        if api_key is None:
+            raise RunSetupError("--target with CometChat-style tokens needs --api-key (to make auth tokens)")
+        try:
+            tokens = await _provision_remote(target.rest, api_key, plan, tls=target.tls)
+        except (aiohttp.ClientError, OSError) as exc:
+            raise RunSetupError(f"cannot reach {target.rest}: {exc}") from None
+    first = plan.participants[0]
+    try:
+        await probe(target, first, tokens.get(first.identity.uid, ""))
+    except TargetError as exc:
+        raise RunSetupError(str(exc)) from None
+    where = _Target(target.rest or target.websocket_base, "", api_key or "", tokens, target)
+    return await _run_workers(
+        plan, shards, where, engine or LocalEngine(), console=console, log=log, started=started
+    )
 
 
 async def _remote_media_counts(url: str, api_key: str) -> dict[str, Any]:
@@ -268,6 +330,7 @@ class _Target:
     app_id: str
     api_key: str
     tokens: dict[str, str]
+    jitsi: JitsiTarget | None = None
 
 
 async def _run_workers(
@@ -295,6 +358,7 @@ async def _run_workers(
             duration,
             ringing,
             networks,
+            target.jitsi,
         )
         for shard in shards
     ]
@@ -367,9 +431,11 @@ async def _run_workers(
     )
 
 
-def connect_phases_p95(metrics: Metrics) -> str | None:
-    """The connect phases' p95s, one line (None when no connect recorded them)."""
-    phases = [metrics.summary(f"connect_{phase}_ms") for phase in CONNECT_PHASES]
+def connect_phases_p95(
+    metrics: Metrics, prefix: str = "connect", names: tuple[str, ...] = CONNECT_PHASES
+) -> str | None:
+    """The phases' p95s (``<prefix>_<phase>_ms``), one line (None when no join recorded them)."""
+    phases = [metrics.summary(f"{prefix}_{phase}_ms") for phase in names]
     if not all(p["count"] for p in phases):
         return None
     return "p95 " + " · ".join(f"{p['p95']:g}" for p in phases) + " ms"
@@ -392,6 +458,10 @@ def summary_table(result: RunResult) -> Table:
         table.add_row(label, value)
         if name == "connect_ms" and (phases := connect_phases_p95(metrics)) is not None:
             table.add_row("  of which answer · ICE · DTLS", phases)
+        if name == "join_ms" and (xmpp := connect_phases_p95(metrics, "xmpp", XMPP_PHASES)) is not None:
+            door = metrics.summary("join_ms@jitsi")
+            table.add_row("  Jitsi door", f"p95 {door['p95']:g} ms ({door['count']})")
+            table.add_row("    login · conference · MUC · Jingle · ICE · DTLS", xmpp)
     for network, row in networks_seen(result.plan, result.metrics).items():
         table.add_row(f"network {network}", row)
     table.add_row("participants", str(len(result.plan.participants)))

@@ -18,6 +18,7 @@ participants = 3
 profile = "audio-video"  # audio-only | audio-video | screen-sharer
 media = "full"           # full (aiortc, decoded) | passthrough | lean (load)
 full_sample = 0          # with media = "lean": this many per session take the full path
+door = "native"          # native | jitsi (the published SDK's protocol) | ["native", "jitsi"] cycled
 networks = ["clean", "lossy-wifi"]  # cycled over the places: clean, lossy-wifi, 3g, satellite, [networks]
 
 [behaviours]
@@ -76,6 +77,10 @@ __all__ = [
 ]
 
 Profile = Literal["audio-only", "audio-video", "screen-sharer"]
+Door = Literal["native", "jitsi"]
+"""How a virtual participant speaks to the backend: ``native``, callsim's own signalling
+(docs/signalling.md); ``jitsi``, the published SDK's protocol (XMPP, the focus, Jingle:
+docs/jitsi.md), which any Jitsi-style deployment speaks."""
 Answer = Literal["accept", "reject", "ring-out"]
 Seconds = Annotated[float, msgspec.Meta(gt=0, le=24 * 3600)]
 MAX_DURATION: Final = 24 * 3600
@@ -128,10 +133,23 @@ class Sessions(_Strict, frozen=True):
     with receive slots; ``split``, a publish and a subscribe connection (the benchmarks' baseline)."""
     full_sample: Annotated[int, msgspec.Meta(ge=0, le=500)] = 0
     """Participants per session that take the ``full`` path whatever ``media`` says (realism on a sample)."""
+    door: Door | tuple[Door, ...] = "native"
+    """The door each participant speaks through; a list is cycled over the places of each
+    session (``["native", "jitsi"]``: every other one speaks the Jitsi protocol). The Jitsi
+    door's participants are lean (``media = "lean"``) and do not share screens."""
     networks: tuple[str, ...] = ()
     """Each participant's network, by name, cycled over the places of each session (``["clean",
     "3g"]``: every other one on 3G). Built in: clean, lossy-wifi, 3g, satellite
     (:data:`~simulator.media.impairment.PROFILES`); more in the scenario's ``[networks]``."""
+
+    @property
+    def doors(self) -> tuple[Door, ...]:
+        """``door`` as a list (cycled over the places of a session)."""
+        return self.door if isinstance(self.door, tuple) else (self.door,)
+
+    def door_of(self, place: int) -> Door:
+        """The door of the ``place``-th participant of one of these sessions."""
+        return self.doors[place % len(self.doors)]
 
 
 class Behaviours(_Strict, frozen=True):
@@ -194,6 +212,10 @@ class Scenario(_Strict, frozen=True):
             raise ValueError("at least one [[sessions]] table is needed")
         known = {**PROFILES, **self.networks}
         for group in self.sessions:
+            if "jitsi" in group.doors and (group.media != "lean" or group.full_sample):
+                raise ValueError('door "jitsi" takes media = "lean" and no full_sample: it is lean only')
+            if "jitsi" in group.doors and group.profile == "screen-sharer":
+                raise ValueError('door "jitsi" shares no screens: profile "audio-video" or "audio-only"')
             for name in group.networks:
                 if name not in known:
                     raise ValueError(f"unknown network {name!r} (known: {', '.join(sorted(known))})")
@@ -207,6 +229,11 @@ class Scenario(_Strict, frozen=True):
         return self.networks.get(name) or PROFILES[name]
 
     @property
+    def uses_jitsi(self) -> bool:
+        """Whether any participant speaks the Jitsi protocol (the backend then needs its XMPP door)."""
+        return any("jitsi" in group.doors for group in self.sessions)
+
+    @property
     def participants(self) -> int:
         return sum(group.count * group.participants for group in self.sessions)
 
@@ -218,8 +245,10 @@ class Scenario(_Strict, frozen=True):
         duration: float | None = None,
         seed: int | None = None,
         media: str | None = None,
+        door: Door | None = None,
     ) -> Scenario:
-        """The command line's ``--participants/--sessions/--duration/--seed/--media`` over the file."""
+        """The command line's ``--participants/--sessions/--duration/--seed/--media`` over the file;
+        ``door`` puts every participant through one door (``jitsi``: lean, no full sample)."""
         header = msgspec.structs.replace(
             self.scenario,
             **{k: v for k, v in (("duration", duration), ("seed", seed)) if v is not None},
@@ -236,6 +265,12 @@ class Scenario(_Strict, frozen=True):
             )
         if media is not None:
             groups = tuple(msgspec.structs.replace(group, media=media) for group in groups)
+        if door == "jitsi":
+            groups = tuple(
+                msgspec.structs.replace(group, door=door, media="lean", full_sample=0) for group in groups
+            )
+        elif door is not None:
+            groups = tuple(msgspec.structs.replace(group, door=door) for group in groups)
         data = msgspec.to_builtins(msgspec.structs.replace(self, scenario=header, sessions=groups))
         return _convert(data, "command line")
 

@@ -24,9 +24,10 @@ import aiohttp
 import psutil
 
 from simulator import eventloop
+from simulator.crowd.jitsi import JitsiProtocolParticipant, JitsiTarget
 from simulator.crowd.metrics import Metrics
-from simulator.crowd.participant import VirtualParticipant
-from simulator.crowd.plan import Action, Shard
+from simulator.crowd.participant import NativeParticipant, VirtualParticipant
+from simulator.crowd.plan import Action, PlannedParticipant, Shard
 from simulator.media import library
 from simulator.sdk import CallAppSettings
 
@@ -93,6 +94,8 @@ class WorkerJob:
     networks: dict[str, str] = field(default_factory=dict)
     """uid → network name of every planned participant that has one (any shard's: what the
     others saw *of* a network's participants is counted where they are received)."""
+    jitsi: JitsiTarget | None = None
+    """Where the Jitsi door's participants join (None: the plan has none)."""
 
 
 def worker_main(job: WorkerJob, progress: Any, results: Any, stop: Any) -> None:
@@ -137,14 +140,20 @@ async def _run_participants(
     app = CallAppSettings(job.app_id, "us", job.host)
     # Every participant holds a WebSocket on this session: aiohttp's default pool of 100
     # connections would make the 101st participant wait for a socket that never frees.
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-        participants = {
-            p.identity.uid: VirtualParticipant(
-                p, app=app, auth_token=job.auth_tokens[p.identity.uid],
-                metrics=metrics, clock=clock, http=http, ringing=job.ringing, networks=job.networks,
-            )
-            for p in job.shard.participants
-        }  # fmt: skip
+    tls = True if job.jitsi is None else job.jitsi.tls
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ssl=tls)) as http:
+
+        def seat(p: PlannedParticipant) -> VirtualParticipant:
+            common: dict[str, Any] = {
+                "app": app, "auth_token": job.auth_tokens.get(p.identity.uid, ""), "metrics": metrics,
+                "clock": clock, "http": http, "ringing": job.ringing, "networks": job.networks,
+            }  # fmt: skip
+            if p.door == "jitsi":
+                assert job.jitsi is not None, "a Jitsi-door participant needs the run's JitsiTarget"
+                return JitsiProtocolParticipant(p, target=job.jitsi, **common)
+            return NativeParticipant(p, **common)
+
+        participants = {p.identity.uid: seat(p) for p in job.shard.participants}
         for participant in participants.values():
             await participant.start()
         queues: dict[str, asyncio.Queue[Action | None]] = {uid: asyncio.Queue() for uid in participants}
@@ -279,18 +288,19 @@ async def _report(
         expected = 0.0
         jitters: list[float] = []
         for participant in participants.values():
-            session = participant.client.session
+            session = participant.session_key
             if session is None or not participant.in_session:
                 continue
             with contextlib.suppress(Exception):
-                stats = await session.receive_stats()
+                stats = await participant.receive_stats()
+                assert stats is not None
                 packets, lost, received = packets + stats.packets, lost + stats.lost, received + stats.octets
                 jitters.append(stats.jitter_ms)
                 before, octets = last_octets.get(participant.uid, (None, 0))
                 grown = stats.octets - octets
                 received_total += grown if before is session and grown >= 0 else stats.octets
                 last_octets[participant.uid] = (session, stats.octets)
-            delivered, due = participant.client.evidence.delivery()
+            delivered, due = participant.evidence.delivery()
             frames, expected = frames + delivered, expected + due
         joined = sum(p.in_session for p in participants.values())
         sample = {

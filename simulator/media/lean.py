@@ -58,6 +58,7 @@ __all__ = [
     "LeanReceiver",
     "LeanSource",
     "MediaScheduler",
+    "ReceiveStats",
     "bindings",
     "scheduler",
 ]
@@ -329,6 +330,17 @@ class InboundStats:
         return max(0, self.expected - self.packets)
 
 
+@dataclass(frozen=True, slots=True)
+class ReceiveStats:
+    """RTP received by one participant, over all its streams."""
+
+    packets: int
+    lost: int
+    octets: int
+    jitter_ms: float
+    """RFC 3550 interarrival jitter, the mean over the streams."""
+
+
 class LeanReceiver:
     """What a lean participant receives: every packet counted, a sample decrypted.
 
@@ -361,6 +373,17 @@ class LeanReceiver:
     def bind(self, ssrc: int, stream: ReceivedStream) -> None:
         """Count packets of ``ssrc`` into ``stream``."""
         self._by_ssrc[ssrc] = InboundStats(stream, 48_000 if stream.kind == "audio" else 90_000)
+
+    def totals(self) -> ReceiveStats:
+        """Everything received so far, from the RTP headers."""
+        stats = self.stats()
+        jitters = [s.jitter / s.clock_rate * 1000 for s in stats if s.packets]
+        return ReceiveStats(
+            sum(s.packets for s in stats),
+            sum(s.lost for s in stats),
+            sum(s.octets for s in stats),
+            sum(jitters) / len(jitters) if jitters else 0.0,
+        )
 
     def on_rtp(self, packet: bytes, arrival: float) -> None:
         """One received (still protected) packet, from the :class:`RtpLink`."""

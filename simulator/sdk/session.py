@@ -27,7 +27,15 @@ from simulator import protocol
 from simulator.media.analysers import ReceivedStream
 from simulator.media.description import MediaLine, fresh_ssrcs, remote_transport, write_description
 from simulator.media.impairment import Shaping, impair, shaping
-from simulator.media.lean import OFFERED_CODECS, Binding, LeanPublisher, LeanReceiver, LeanSource, bindings
+from simulator.media.lean import (
+    OFFERED_CODECS,
+    Binding,
+    LeanPublisher,
+    LeanReceiver,
+    LeanSource,
+    ReceiveStats,
+    bindings,
+)
 from simulator.media.liveness import MediaWatch, Watched
 from simulator.media.ortc import IceDtlsTransport, LocalTransport, RemoteTransport
 from simulator.media.passthrough import stop_decoding
@@ -63,17 +71,6 @@ logger = logging.getLogger(__name__)
 
 LEAVE_ACK_TIMEOUT: Final = 5.0
 CONNECT_TIMEOUT: Final = 15.0
-
-
-@dataclass(frozen=True, slots=True)
-class ReceiveStats:
-    """RTP received on a subscribe connection."""
-
-    packets: int
-    lost: int
-    octets: int
-    jitter_ms: float
-    """RFC 3550 interarrival jitter, the mean over the streams."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -710,14 +707,7 @@ class CallSession:
     async def receive_stats(self) -> ReceiveStats:
         """What arrived on the subscribe connection, from RTP (lean: headers; else aiortc's stats)."""
         if self._lean_receiver is not None:
-            stats = self._lean_receiver.stats()
-            jitters = [s.jitter / s.clock_rate * 1000 for s in stats if s.packets]
-            return ReceiveStats(
-                sum(s.packets for s in stats),
-                sum(s.lost for s in stats),
-                sum(s.octets for s in stats),
-                sum(jitters) / len(jitters) if jitters else 0.0,
-            )
+            return self._lean_receiver.totals()
         packets = lost = octets = 0
         jitters = []
         if (receiving := self.receiving_connection) is not None:

@@ -25,7 +25,7 @@ from simulator.sdk.jitsi.xmpp import CLIENT, JitsiClient, child, local
 from simulator.server import Backend
 from simulator.server.jitsi.endpoint import Endpoint
 from tests.conftest import Join
-from tests.e2e.test_xmpp_door import ROOM, call_token
+from tests.e2e.test_xmpp_door import ROOM, call_token, member
 
 SSMA = "urn:xmpp:jingle:apps:rtp:ssma:0"
 pytestmark = [
@@ -95,7 +95,7 @@ async def test_the_session_initiate_offers_what_the_sfu_forwards_and_the_others_
     bob_id = bob.client.session.me.participant_id
     async with JitsiClient(backend.url, call_token(backend, "alice", "s1")) as alice:
         await alice.conference(ROOM)
-        await alice.join(ROOM, "a1", "alice", "Alice")
+        await alice.join(ROOM, member("a1", "alice", "Alice"))
         iq, offer = await received(alice, "session-initiate")
 
     assert iq.get("from") == f"{ROOM}/focus"  # lib-jitsi-meet takes Jingle from the focus only
@@ -140,7 +140,7 @@ async def test_the_session_initiate_offers_what_the_sfu_forwards_and_the_others_
 async def test_source_add_and_remove_follow_the_natives(backend: Backend, join: Join) -> None:
     async with JitsiClient(backend.url, call_token(backend, "alice", "s1")) as alice:
         await alice.conference(ROOM)
-        await alice.join(ROOM, "a1", "alice", "Alice")
+        await alice.join(ROOM, member("a1", "alice", "Alice"))
         _, offer = await received(alice, "session-initiate")
         assert all(not others(c.sources) for c in offer.contents)  # nobody else yet
 
@@ -164,7 +164,7 @@ async def test_bad_jingle_is_refused_precisely_and_harms_no_one(backend: Backend
     bob = await join("bob", media=False)
     async with JitsiClient(backend.url, call_token(backend, "alice", "s1")) as alice:
         await alice.conference(ROOM)
-        await alice.join(ROOM, "a1", "alice", "Alice")
+        await alice.join(ROOM, member("a1", "alice", "Alice"))
         _, offer = await received(alice, "session-initiate")
         no_action = await send_jingle(alice, f'<jingle xmlns="{NS_JINGLE}" sid="{offer.sid}"/>')
         assert error_condition(no_action) == "bad-request"
@@ -191,8 +191,8 @@ async def test_bad_jingle_is_refused_precisely_and_harms_no_one(backend: Backend
             f'<source xmlns="{SSMA}" ssrc="1234" name="a1-a0"/></description></content></jingle>',
         )
         assert good.get("type") == "result"
-        member = next(p for p in backend.rooms.get("s1") or () if p.record.uid == "alice")
-        assert isinstance(member.sfu, Endpoint) and member.sfu.forwarders["mic"].ssrc == 1234
+        occupant = next(p for p in backend.rooms.get("s1") or () if p.record.uid == "alice")
+        assert isinstance(occupant.sfu, Endpoint) and occupant.sfu.forwarders["mic"].ssrc == 1234
     assert bob.recorder.names().count("on_user_joined") == 1
 
 
@@ -200,12 +200,12 @@ async def test_the_bridge_channel_greets_and_takes_receiver_constraints(backend:
     await join("bob")
     async with JitsiClient(backend.url, call_token(backend, "alice", "s1")) as alice:
         await alice.conference(ROOM)
-        await alice.join(ROOM, "a1", "alice", "Alice")
+        await alice.join(ROOM, member("a1", "alice", "Alice"))
         _, offer = await received(alice, "session-initiate")
         assert offer.transport is not None
         path = offer.transport.websocket.split("/", 3)[3]  # wss://<host>/<path>: the same routes here
-        member = next(p for p in backend.rooms.get("s1") or () if p.record.uid == "alice")
-        assert isinstance(member.sfu, Endpoint)
+        occupant = next(p for p in backend.rooms.get("s1") or () if p.record.uid == "alice")
+        assert isinstance(occupant.sfu, Endpoint)
         async with aiohttp.ClientSession() as http:
             # autoping off: the bridge's pong comes after it has read all that was sent before the ping.
             async with http.ws_connect(f"{backend.url.rstrip('/')}/{path}", autoping=False) as channel:
@@ -224,9 +224,9 @@ async def test_the_bridge_channel_greets_and_takes_receiver_constraints(backend:
                 await channel.ping()
                 while (message := await channel.receive(timeout=10)).type is not aiohttp.WSMsgType.PONG:
                     assert message.type is aiohttp.WSMsgType.TEXT
-                assert member.sfu.constraints.default == 180
+                assert occupant.sfu.constraints.default == 180
                 assert all(
-                    r.outlet.max_height == 180 for r in member.sfu.remote.values() if r.kind == "video"
+                    r.outlet.max_height == 180 for r in occupant.sfu.remote.values() if r.kind == "video"
                 )
             missing = await http.get(f"{backend.url}/colibri-ws/s1/nobody")
             assert missing.status == 404

@@ -23,7 +23,7 @@ from simulator.sdk.jitsi.xmpp import CLIENT, JitsiClient, XmppRefusedError, chil
 from simulator.server import Backend
 from tests.conftest import Join
 from tests.e2e.test_jingle import others, received
-from tests.e2e.test_xmpp_door import ROOM, call_token, pytestmark  # noqa: F401 - the skip marks
+from tests.e2e.test_xmpp_door import ROOM, call_token, member, pytestmark  # noqa: F401 - the skip marks
 
 MACHINE = "3f5c2a9e-alices-browser"
 OWNER = "a1"
@@ -40,7 +40,7 @@ async def owner(backend: Backend, machine: str | None = MACHINE) -> AsyncIterato
     """Alice, a token holder and a member of the session, from the browser ``machine``."""
     async with JitsiClient(backend.url, call_token(backend, "alice", "s1")) as alice:
         await alice.conference(ROOM, machine)
-        await alice.join(ROOM, OWNER, "alice", "Alice")
+        await alice.join(ROOM, member(OWNER, "alice", "Alice"))
         await received(alice, "session-initiate")  # the focus has made her a member
         yield alice
 
@@ -134,7 +134,7 @@ async def test_a_companion_hears_only_the_focus_and_itself_and_gets_no_ones_medi
             assert mark is not None and mark.get("owner") == OWNER
             # Alice changes her presence, sees it, and only then the companion speaks: had her
             # change reached the companion, it would have come before this echo.
-            await alice.presence(ROOM, OWNER, "alice", "Alice", muted=True)
+            await alice.presence(ROOM, member(OWNER, "alice", "Alice", audio_muted=True))
             await alice.wait(
                 lambda e: _from(e) == f"{ROOM}/{OWNER}" and "true" in (text(e, "SourceInfo") or "")
             )

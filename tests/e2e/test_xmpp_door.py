@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 import jwt
 import pytest
 
+from simulator.protocol import ParticipantRecord
 from simulator.sdk.jitsi.xmpp import JitsiClient, XmppRefusedError, attributes, child, local, text
 from simulator.server import Backend
 from tests.conftest import Join
@@ -42,6 +43,11 @@ def call_token(backend: Backend, uid: str, session: str) -> str:
     return backend.tokens.issue(user, session)
 
 
+def member(nick: str, uid: str, name: str, *, audio_muted: bool = False) -> ParticipantRecord:
+    """What an occupant says of itself in its presence."""
+    return ParticipantRecord(nick, uid, name, "", 0, audio_muted=audio_muted)
+
+
 def presence_of(client: JitsiClient, nick: str, *, available: bool = True):  # type: ignore[no-untyped-def]
     def match(element):  # type: ignore[no-untyped-def]
         if local(element.tag) != "presence" or element.get("from") != f"{ROOM}/{nick}":
@@ -56,7 +62,7 @@ async def test_one_session_is_one_room_across_both_doors(backend: Backend, join:
     async with JitsiClient(backend.url, call_token(backend, "alice", "s1")) as alice:
         answer = await alice.conference(ROOM)
         assert (answer.get("ready"), answer.get("focusjid")) == ("true", "focus@focus.callsim.test")
-        own = await alice.join(ROOM, "a1b2c3d4", "alice", "Alice")
+        own = await alice.join(ROOM, member("a1b2c3d4", "alice", "Alice"))
         assert own.get("type") != "error"
 
         # The native participant is an occupant with what the SDK reads to list it.
@@ -75,7 +81,7 @@ async def test_one_session_is_one_room_across_both_doors(backend: Backend, join:
         assert {u.uid for u in listed[0]} == {"bob", "alice"}
 
         # A mute crosses as state: the SDK's contract fires no onUserMuted for someone's own mute.
-        await alice.presence(ROOM, "a1b2c3d4", "alice", "Alice", muted=True)
+        await alice.presence(ROOM, member("a1b2c3d4", "alice", "Alice", audio_muted=True))
         async with asyncio.timeout(10):
             while not bob.client.session.participants["a1b2c3d4"].audio_muted:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)  # participant-state has no callback (the contract fires none)
@@ -105,7 +111,7 @@ async def test_asking_for_a_conference_makes_no_room_until_someone_joins(
         assert backend.rooms.get("s1") is None  # nothing to leak if the client never joins
         bob = await join("bob", media=False)  # a native joining later is shown in the MUC
         assert bob.client.session is not None and bob.client.session.me is not None
-        await alice.join(ROOM, "a1b2c3d4", "alice", "Alice")
+        await alice.join(ROOM, member("a1b2c3d4", "alice", "Alice"))
         await alice.wait(presence_of(alice, bob.client.session.me.participant_id))
         await bob.recorder.wait_for("on_user_joined")
 
@@ -114,7 +120,7 @@ async def test_an_xmpp_leave_reaches_the_natives_and_ends_their_call(backend: Ba
     bob = await join("bob", media=False)
     async with JitsiClient(backend.url, call_token(backend, "alice", "s1")) as alice:
         await alice.conference(ROOM)
-        await alice.join(ROOM, "a1b2c3d4", "alice", "Alice")
+        await alice.join(ROOM, member("a1b2c3d4", "alice", "Alice"))
         await bob.recorder.wait_for("on_user_joined")
         await alice.leave(ROOM, "a1b2c3d4")
         left = await bob.recorder.wait_for("on_user_left")
@@ -128,7 +134,7 @@ async def test_a_closed_socket_is_a_leave_too(backend: Backend, join: Join) -> N
     bob = await join("bob", media=False)
     async with JitsiClient(backend.url, call_token(backend, "alice", "s1")) as alice:
         await alice.conference(ROOM)
-        await alice.join(ROOM, "a1b2c3d4", "alice", "Alice")
+        await alice.join(ROOM, member("a1b2c3d4", "alice", "Alice"))
         await bob.recorder.wait_for("on_user_joined")
     # No unavailable sent: Prosody notices the socket closing and the MUC says the occupant left.
     left = await bob.recorder.wait_for("on_user_left")
@@ -165,7 +171,7 @@ async def test_a_bad_call_token_cannot_open_the_door(backend: Backend, token: st
     async def try_to_join() -> None:
         async with JitsiClient(backend.url, tokens[token]) as mallory:
             await mallory.conference(ROOM)
-            await mallory.join(ROOM, "m1", "mallory", "Mallory")
+            await mallory.join(ROOM, member("m1", "mallory", "Mallory"))
 
     with pytest.raises(XmppRefusedError) as refused:
         await try_to_join()
@@ -176,7 +182,7 @@ async def test_a_bad_call_token_cannot_open_the_door(backend: Backend, token: st
 async def test_a_token_joins_its_own_session_only(backend: Backend, join: Join) -> None:
     await join("bob", media=False)
     async with JitsiClient(backend.url, call_token(backend, "mallory", "s2")) as mallory:
-        answer = await mallory.join(ROOM, "m1", "mallory", "Mallory")
+        answer = await mallory.join(ROOM, member("m1", "mallory", "Mallory"))
         assert answer.get("type") == "error"
         error = child(answer, "error")
         assert error is not None and local(error[0].tag) == "forbidden"

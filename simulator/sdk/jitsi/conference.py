@@ -19,23 +19,56 @@ participants. Media is the lean path's, through the focus's Jingle session
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import secrets
+import ssl
 import time
-from typing import Final
+from dataclasses import dataclass
+from typing import Final, Literal
 from xml.etree import ElementTree as ET
 
+import aiohttp
+
+from simulator import protocol
 from simulator.jitsi.presence import Occupant, read_occupant
 from simulator.media.analysers import MediaEvidence
-from simulator.media.lean import LeanSource
+from simulator.media.lean import LeanSource, ReceiveStats
 from simulator.media.tones import tone_for
 from simulator.sdk.events import CallUser, ListedUser
 from simulator.sdk.jitsi.media import JingleMedia
-from simulator.sdk.jitsi.xmpp import CLIENT, JitsiClient, XmppRefusedError, local
+from simulator.sdk.jitsi.xmpp import CLIENT, JitsiClient, XmppRefusedError, child, local, text
 from simulator.sdk.listeners import ListenerRegistry
 
 __all__ = ["JitsiParticipant"]
 
 FOCUS_NICK: Final = "focus"
+JoinStep = Literal["login", "conference", "room", "media"]
+MEDIA_TIMEOUT: Final = 20.0
+"""Seconds from the MUC join to connected media: the focus's offer, ICE and DTLS."""
+
+
+@dataclass(frozen=True, slots=True)
+class JoinPhases:
+    """Where a join through the XMPP door went, in ms, step by step; they add up to the join."""
+
+    login_ms: float
+    """WebSocket, SASL ANONYMOUS (the token checked), bind."""
+    conference_ms: float
+    """The ``conference`` IQ to the focus, until it answers ``ready``."""
+    muc_ms: float
+    """The MUC presence, until the room echoes it."""
+    jingle_ms: float
+    """The room joined → our ``session-accept`` sent (the focus's offer, answered)."""
+    ice_ms: float
+    """``session-accept`` → ICE completed."""
+    dtls_ms: float
+    """ICE completed → DTLS connected (the SRTP keys)."""
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The phases, in order, without their unit (``login``, ``conference``, …)."""
+        return tuple(f.name.removesuffix("_ms") for f in dataclasses.fields(cls))
 
 
 class JitsiParticipant:
@@ -49,7 +82,7 @@ class JitsiParticipant:
     def __init__(
         self,
         base_url: str,
-        token: str,
+        token: str | None,
         *,
         session_id: str,
         uid: str,
@@ -59,11 +92,23 @@ class JitsiParticipant:
         nick: str | None = None,
         tone_hz: int | None = None,
         publisher_tag: int = 0,
+        audio_only: bool = False,
+        http: aiohttp.ClientSession | None = None,
+        tls: ssl.SSLContext | bool | None = None,
     ) -> None:
         self.uid, self.name, self.avatar = uid, name, avatar
         self.nick = nick or secrets.token_hex(4)  # lib-jitsi-meet's endpoint IDs: 8 hex digits
+        self.me = protocol.ParticipantRecord(self.nick, uid, name, avatar, 0, audio_only=audio_only)
+        """What it says of itself in its presence (its mute states change it)."""
         self.room = f"{session_id.lower()}@conference.{domain}"
-        self.client = JitsiClient(base_url, token, domain)
+        self.client = JitsiClient(base_url, token, domain, http=http, tls=tls)
+        self.phases: JoinPhases | None = None
+        """Where its join went, once its media connected."""
+        self.step: JoinStep = "login"
+        """Where the join is (or stopped): ``login``, ``conference``, ``room``, then ``media``."""
+        self._started = 0.0
+        self._steps = (0.0, 0.0, 0.0)
+        """Loop times: logged in, the conference ready, in the room."""
         self.listeners = ListenerRegistry()
         self.occupants: dict[str, Occupant] = {}
         self._others_seen = False
@@ -75,7 +120,7 @@ class JitsiParticipant:
             self.nick,
             f"{self.room}/{FOCUS_NICK}",
             mic=LeanSource("audio", tone_hz=tone_hz if tone_hz is not None else tone_for(uid)),
-            camera=LeanSource("video", publisher_tag=publisher_tag),
+            camera=LeanSource("video", publisher_tag=publisher_tag, enabled=not audio_only),
             evidence=self.evidence,
             uid_of=lambda nick: self.occupants[nick].uid if nick in self.occupants else nick,
             send_iq=lambda to, payload: self.client.iq("set", to, payload),
@@ -84,20 +129,60 @@ class JitsiParticipant:
         self.client.on_stanza.append(self._on_stanza)
 
     async def __aenter__(self) -> JitsiParticipant:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         await self.client.__aenter__()
         try:
+            logged_in = loop.time()
+            self.step = "conference"
             await self.client.conference(self.room)
+            ready = loop.time()
+            self.step = "room"
             self.joined_at = int(time.time() * 1000)  # the SDK's joinnedAt: wall-clock milliseconds
-            joined = await self.client.join(
-                self.room, self.nick, self.uid, self.name, avatar=self.avatar, joined_at=self.joined_at
-            )
+            self.me.joined_at = self.joined_at
+            joined = await self.client.join(self.room, self.me)
             if joined.get("type") == "error":
-                condition = next((local(c.tag) for e in joined if local(e.tag) == "error" for c in e), "?")
-                raise XmppRefusedError(condition, "the room refused the join")
+                error = child(joined, "error")
+                condition = next((local(c.tag) for c in error or () if local(c.tag) != "text"), "?")
+                why = (text(error, "text") if error is not None else None) or "the room refused the join"
+                raise XmppRefusedError(condition, why)
+            in_room = loop.time()
+            self.step = "media"
         except BaseException:
             await self.client.__aexit__()
             raise
+        self._started, self._steps = started, (logged_in, ready, in_room)
         return self
+
+    async def wait_media(self, timeout: float = MEDIA_TIMEOUT) -> JoinPhases:
+        """Wait until its media is connected (ICE and DTLS with the bridge); where the join went.
+
+        :class:`ConnectionError` if it failed (why), :class:`TimeoutError` if it took too long."""
+        async with asyncio.timeout(timeout):
+            await self.media.done.wait()
+        if self.media.failure is not None:
+            raise ConnectionError(self.media.failure)
+        times = self.media.times
+        logged_in, ready, in_room = self._steps
+        ice = times.get("ice", times["connected"])
+        self.phases = JoinPhases(
+            *(
+                round((end - start) * 1000, 2)
+                for start, end in (
+                    (self._started, logged_in),
+                    (logged_in, ready),
+                    (ready, in_room),
+                    (in_room, times["accepted"]),
+                    (times["accepted"], ice),
+                    (ice, times["connected"]),
+                )
+            )
+        )
+        return self.phases
+
+    def receive_stats(self) -> ReceiveStats:
+        """What arrived from the bridge, from the RTP headers."""
+        return self.media.receive_stats()
 
     async def __aexit__(self, *exc: object) -> None:
         if not self.client.closed.is_set():
@@ -108,15 +193,14 @@ class JitsiParticipant:
     async def set_audio_muted(self, muted: bool) -> None:
         """Mute or unmute the microphone: silence at once, and a presence change, as the SDK does."""
         self.media.mic.muted = muted
-        await self.client.presence(
-            self.room,
-            self.nick,
-            self.uid,
-            self.name,
-            muted=muted,
-            avatar=self.avatar,
-            joined_at=self.joined_at,
-        )
+        self.me.audio_muted = muted
+        await self.client.presence(self.room, self.me)
+
+    async def set_video_muted(self, muted: bool) -> None:
+        """Pause or resume the camera: no more frames, and a presence change, as the SDK does."""
+        self.media.camera.set_enabled(not muted and not self.me.audio_only)
+        self.me.video_muted = muted
+        await self.client.presence(self.room, self.me)
 
     async def _answer(self, iq: ET.Element) -> None:
         await self.client.send(

@@ -13,6 +13,7 @@ so marks, tones and silence are evidence here as on the native lean path.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Final, Literal
@@ -23,7 +24,7 @@ from aiortc import RTCDtlsFingerprint, RTCIceCandidate, RTCIceParameters
 from simulator.jitsi.jingle import NS_JINGLE, Candidate, Content, Fingerprint, Jingle, Source, Transport
 from simulator.media.analysers import MediaEvidence, ReceivedStream
 from simulator.media.description import fresh_ssrcs
-from simulator.media.lean import LeanPublisher, LeanReceiver, LeanSource
+from simulator.media.lean import LeanPublisher, LeanReceiver, LeanSource, ReceiveStats
 from simulator.media.ortc import IceDtlsTransport, RemoteTransport
 from simulator.tasks import TaskSet
 
@@ -69,6 +70,11 @@ class JingleMedia:
         self._tasks = TaskSet(f"jingle:{nick}")
         self.failure: str | None = None
         """Why the media session did not connect (None while it has not failed)."""
+        self.done = asyncio.Event()
+        """Set once the media connected, or failed (then :attr:`failure` says why)."""
+        self.times: dict[str, float] = {}
+        """Loop times of the steps: ``offered`` (session-initiate in), ``accepted`` (our
+        session-accept sent), ``ice`` (ICE completed), ``connected`` (DTLS too)."""
         self._closed = False
 
     def on_jingle(self, iq: ET.Element) -> None:
@@ -84,9 +90,13 @@ class JingleMedia:
         jingle = Jingle.parse(found)
         match jingle.action:
             case "session-initiate" if self._sid is None:
+                self.times["offered"] = asyncio.get_running_loop().time()
                 self._sid = jingle.sid
                 self._announced(jingle.contents, added=True)
-                await self._accept(jingle)
+                try:
+                    await self._accept(jingle)
+                finally:
+                    self.done.set()
             case "source-add" if jingle.sid == self._sid:
                 self._announced(jingle.contents, added=True)
             case "source-remove" if jingle.sid == self._sid:
@@ -122,11 +132,14 @@ class JingleMedia:
             announced = Source(
                 ssrc, name=name, video_type="camera" if content.name == "video" else "", msid=f"{name} {name}"
             )
+            sources = [announced] if source.enabled else []  # an audio-only call announces no camera
             accept.contents.append(
-                Content(content.name, "both", content.payload_types, sources=[announced], transport=ours)
+                Content(content.name, "both", content.payload_types, sources=sources, transport=ours)
             )
-            bound.append((source, ssrc, content.payload_types[0].id))
+            if source.enabled:
+                bound.append((source, ssrc, content.payload_types[0].id))
         await self._send_iq(self._focus, ET.tostring(accept.to_xml(), encoding="unicode"))
+        self.times["accepted"] = asyncio.get_running_loop().time()
         remote = RemoteTransport(
             RTCIceParameters(usernameFragment=bridge.ufrag, password=bridge.pwd),
             [
@@ -140,6 +153,9 @@ class JingleMedia:
         if not await self._transport.connect(remote):
             self.failure = self._transport.failure or "closed"
             return
+        if self._transport.ice_completed_at is not None:
+            self.times["ice"] = self._transport.ice_completed_at
+        self.times["connected"] = asyncio.get_running_loop().time()
         self._publisher = LeanPublisher(self._transport.dtls, bound, on_rtp=self._receiver.on_rtp)
         self._receiver.use(self._publisher.link)
 
@@ -161,6 +177,10 @@ class JingleMedia:
                 self._streams[source.ssrc] = stream
                 self._evidence.add(stream)
                 self._receiver.bind(source.ssrc, stream)
+
+    def receive_stats(self) -> ReceiveStats:
+        """What arrived, from the RTP headers."""
+        return self._receiver.totals()
 
     async def close(self) -> None:
         """Stop sending and receiving; close the transport (idempotent)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import ssl
 from collections.abc import Callable
 from typing import Final
 from xml.etree import ElementTree as ET
@@ -62,14 +63,28 @@ def attributes(element: ET.Element, name: str) -> dict[str, str]:
 class JitsiClient:
     """One published-SDK-like participant: ``async with JitsiClient(url, token, domain)``.
 
-    ``url`` is the backend's base URL (its ``/xmpp-websocket`` is dialled); ``token`` the call
-    token, or None for a connection without one (the SDK's screen share dials so).
+    ``base_url`` is where the deployment's ``xmpp-websocket`` lives (``http(s)://`` or
+    ``ws(s)://``); ``token`` the call token, or None for a connection without one (the SDK's
+    screen share dials so, and so do anonymous deployments). ``http`` is a session to dial
+    from (shared by many participants; one of its own if None); ``tls`` is aiohttp's ``ssl``
+    (False: no certificate check, for a self-signed test deployment).
     """
 
-    def __init__(self, base_url: str, token: str | None, domain: str = "callsim.test") -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        domain: str = "callsim.test",
+        *,
+        http: aiohttp.ClientSession | None = None,
+        tls: ssl.SSLContext | bool | None = None,
+    ) -> None:
         query = f"?token={token}" if token is not None else ""
-        self.url = base_url.replace("http://", "ws://").rstrip("/") + f"/xmpp-websocket{query}"
+        base = base_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1).rstrip("/")
+        self.url = f"{base}/xmpp-websocket{query}"
         self.domain = domain
+        self._shared_http = http
+        self._tls = tls
         self.jid = ""
         self.received: list[ET.Element] = []
         """Every stanza received, in order (a waiter sees old ones too)."""
@@ -83,9 +98,11 @@ class JitsiClient:
         self.closed = asyncio.Event()
 
     async def __aenter__(self) -> JitsiClient:
-        self._http = aiohttp.ClientSession()
+        self._http = self._shared_http or aiohttp.ClientSession()
         try:
-            self._ws = await self._http.ws_connect(self.url, protocols=("xmpp",))
+            self._ws = await self._http.ws_connect(
+                self.url, protocols=("xmpp",), ssl=True if self._tls is None else self._tls
+            )
             self._reader = asyncio.create_task(self._read())
             await self._login()
         except BaseException:
@@ -98,7 +115,7 @@ class JitsiClient:
             await self._ws.close()
         if self._reader is not None:
             await self._reader
-        if self._http is not None:
+        if self._http is not None and self._http is not self._shared_http:
             await self._http.close()
 
     async def _read(self) -> None:
@@ -176,41 +193,19 @@ class JitsiClient:
         assert found is not None
         return found
 
-    async def join(
-        self,
-        room: str,
-        nick: str,
-        uid: str,
-        name: str,
-        *,
-        muted: bool = False,
-        avatar: str = "",
-        joined_at: int = 0,
-    ) -> ET.Element:
-        """Join the MUC as the SDK does; the room's own presence for us (status 110), or its error."""
-        await self.presence(
-            room, nick, uid, name, muted=muted, avatar=avatar, joined_at=joined_at, joining=True
-        )
+    async def join(self, room: str, me: protocol.ParticipantRecord) -> ET.Element:
+        """Join the MUC as the SDK does (``me.participant_id`` is the nick); the room's own
+        presence for us (status 110), or its error."""
+        await self.presence(room, me, joining=True)
+        nick = me.participant_id
         return await self.wait(
             lambda e: (local(e.tag) == "presence" and e.get("from") == f"{room}/{nick}") or _is_error(e, room)
         )
 
-    async def presence(
-        self,
-        room: str,
-        nick: str,
-        uid: str,
-        name: str,
-        *,
-        muted: bool = False,
-        avatar: str = "",
-        joined_at: int = 0,
-        joining: bool = False,
-    ) -> None:
-        """The SDK's presence (the wire's :func:`occupant_presence`): stats-id, nick,
-        user_object, mute state."""
-        me = protocol.ParticipantRecord(nick, uid, name, avatar, joined_at, audio_muted=muted)
-        presence = ET.Element(f"{{{CLIENT}}}presence", to=f"{room}/{nick}")
+    async def presence(self, room: str, me: protocol.ParticipantRecord, *, joining: bool = False) -> None:
+        """The SDK's presence for ``me`` (the wire's :func:`occupant_presence`): stats-id, nick,
+        user_object, mute states."""
+        presence = ET.Element(f"{{{CLIENT}}}presence", to=f"{room}/{me.participant_id}")
         presence.extend(occupant_presence(me, joining=joining, namespace=CLIENT))
         await self.send(ET.tostring(presence, encoding="unicode"))
 

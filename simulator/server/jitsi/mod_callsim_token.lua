@@ -49,14 +49,18 @@ local function check(token)
 	if not token or token == "" then return nil, NO_TOKEN; end
 	local ok, payload = jwt.verify(secret, token);
 	if not ok then return nil, "call token refused: " .. tostring(payload); end
-	local data = type(payload) == "table" and payload.data;
-	if type(data) ~= "table" or type(data.sessionId) ~= "string" then
+	if type(payload) ~= "table" then return nil, "call token carries no session"; end
+	-- A callsim call token names its session in data.sessionId; a Jitsi deployment's JWT
+	-- (prosody's token auth, as `callsim run --jwt-secret` signs them) in its room claim.
+	local data = payload.data;
+	local session_id = type(data) == "table" and data.sessionId or payload.room;
+	if type(session_id) ~= "string" or session_id == "" or session_id == "*" then
 		return nil, "call token carries no session";
 	end
 	if type(payload.exp) ~= "number" or payload.exp <= os.time() then
 		return nil, "call token expired";
 	end
-	return data.sessionId;
+	return session_id;
 end
 
 -- A c2s session still bound (not closed).
