@@ -23,8 +23,9 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from simulator import eventloop
+from simulator.crowd.jitsi import XMPP_PHASES
 from simulator.crowd.runner import run_scenario
-from simulator.crowd.scenario import Header, Scenario, Sessions
+from simulator.crowd.scenario import Door, Header, Scenario, Sessions
 from simulator.crowd.steady import SteadyState
 from simulator.media import MediaPath
 
@@ -58,17 +59,20 @@ def shortfalls(state: SteadyState | None, errors: list[str]) -> list[str]:
     return why
 
 
-def measure(path: MediaPath, participants: int) -> dict[str, Any]:
-    """One pinned run of ``participants`` on ``path``; its steady state and join times."""
-    joining = participants / JOIN_RATE
+def measure(
+    path: MediaPath, participants: int, door: Door = "native", join_rate: float = JOIN_RATE
+) -> dict[str, Any]:
+    """One pinned run of ``participants`` on ``path`` through ``door``; its steady state, join
+    times and, through the Jitsi door, Prosody's CPU and where the joins went."""
+    joining = participants / join_rate
     scenario = Scenario(
         scenario=Header(
-            name=f"capacity-{path}-{participants}",
+            name=f"capacity-{door}-{path}-{participants}",
             seed=6,
             duration=max(18.0, 2 * (joining + 4.0) + 4.0),
-            join_rate=JOIN_RATE,
+            join_rate=join_rate,
         ),
-        sessions=(Sessions(count=participants // 4, participants=4, media=path),),
+        sessions=(Sessions(count=participants // 4, participants=4, media=path, door=door),),
     )
     result = eventloop.run(run_scenario(scenario, workers=1, pin=True))
     state = result.steady
@@ -86,6 +90,15 @@ def measure(path: MediaPath, participants: int) -> dict[str, Any]:
         "why": "; ".join(why),
         "join_ms": result.metrics.summary("join_ms"),
         "connect_ms": result.metrics.summary("connect_ms"),
+        "xmpp_phases_p95_ms": {
+            phase: result.metrics.summary(f"xmpp_{phase}_ms").get("p95") for phase in XMPP_PHASES
+        }
+        if door == "jitsi"
+        else None,
+        "backend_cpu_share": result.backend_cpu_share,
+        "prosody_cpu_share": result.prosody_cpu_share,
+        "invariants_held": result.passed,
+        "failed_expectations": [f"{e.name}: {e.observed}" for e in result.expectations if e.failed],
         "errors": result.worker_errors,
     }
 

@@ -213,6 +213,37 @@ def _join_text(figures: dict[str, Any]) -> str:
     )
 
 
+def _doors(benchmarks: list[Any]) -> list[dict[str, Any]]:
+    """The Jitsi door beside the native one (benchmarks.test_jitsi_door): per core, joins, Prosody."""
+    rows = []
+    native = None
+    for bench in sorted(benchmarks, key=lambda b: b.name):
+        info, group = bench.extra_info, bench.group or ""
+        if not group.startswith(("participants per core by door", "joins through the XMPP door")):
+            continue
+        steady = info.get("steady") or {}
+        per_core = steady.get("generator_per_core")
+        participants = info.get("participants") or 1
+        row = {
+            "measure": bench.name.removeprefix("test_"),
+            "participants per core": per_core,
+            "SFU + focus per core": steady.get("backend_per_core"),
+            "join p95 ms": info.get("join_ms", {}).get("p95"),
+            "XMPP phases p95 ms": info.get("xmpp_phases_p95_ms"),
+            "Prosody % of a core per 100": None
+            if info.get("prosody_cpu_share") is None
+            else round(info["prosody_cpu_share"] * 100 * 100 / participants, 2),
+            "invariants held": info.get("invariants_held"),
+        }
+        if bench.name.endswith("[native]"):
+            native = per_core
+        rows.append(row)
+    for row in rows:
+        mine = row["participants per core"]
+        row["of native"] = round(mine / native, 2) if mine and native else None
+    return rows
+
+
 def pytest_benchmark_update_json(
     config: pytest.Config, benchmarks: list[Any], output_json: dict[str, Any]
 ) -> None:
@@ -220,6 +251,7 @@ def pytest_benchmark_update_json(
     output_json["ratios"] = _ratios(session.benchmarks)
     output_json["joins"] = _joins(session.benchmarks)
     output_json["join_cost"] = _join_cost(session.benchmarks)
+    output_json["doors"] = _doors(session.benchmarks)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -269,6 +301,15 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                 str(cost["bundled"].get(figure)),
                 "" if ratio is None else f"×{ratio} lower",
             )
+        console.print(table)
+    if doors := _doors(session.benchmarks):
+        table = Table(title="the Jitsi door beside the native one: lean participants in rooms of 4")
+        for column in doors[0]:
+            table.add_column(column)
+        for row in doors:
+            phases = row["XMPP phases p95 ms"]
+            cells = {**row, "XMPP phases p95 ms": " · ".join(map(str, phases.values())) if phases else "–"}
+            table.add_row(*("–" if v is None else str(v) for v in cells.values()))
         console.print(table)
     if not console.export_text(clear=False).strip():
         return

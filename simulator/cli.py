@@ -147,7 +147,12 @@ def _run(args: argparse.Namespace) -> int:
 
     from simulator.crowd.report import write_report
     from simulator.crowd.runner import RunSetupError, default_report_dir, run_scenario, summary_table
-    from simulator.crowd.scenario import DEFAULT_SCENARIO, ScenarioError, load_scenario
+    from simulator.crowd.scenario import (
+        DEFAULT_SCENARIO,
+        DEFAULT_TARGET_SCENARIO,
+        ScenarioError,
+        load_scenario,
+    )
 
     console = Console()
     for option, url in (
@@ -162,7 +167,8 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _fail(str(exc))
     try:
-        scenario = load_scenario(Path(args.scenario)) if args.scenario else DEFAULT_SCENARIO
+        default = DEFAULT_SCENARIO if target is None else DEFAULT_TARGET_SCENARIO
+        scenario = load_scenario(Path(args.scenario)) if args.scenario else default
         scenario = scenario.with_overrides(
             participants=args.participants,
             sessions=args.sessions,

@@ -62,6 +62,7 @@ def _data(result: RunResult) -> dict[str, Any]:
         "workers": metrics.workers,
         "steady": None if result.steady is None else result.steady.to_data(),
         "backend_cpu_share": result.backend_cpu_share,
+        "prosody_cpu_share": result.prosody_cpu_share,
         "worker_errors": result.worker_errors,
         "series": metrics.series,
         "observations": metrics.observations,

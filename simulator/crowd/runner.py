@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import aiohttp
+import psutil
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -57,6 +58,9 @@ class RunResult:
     worker_errors: list[str] = field(default_factory=list)
     backend_cpu_share: float | None = None
     """CPU of the embedded backend and SFU (this process), as a share of one core."""
+    prosody_cpu_share: float | None = None
+    """CPU of the embedded XMPP door's Prosody (its own process), as a share of one core; None
+    without the door. The focus and the bridge are in ``backend_cpu_share``."""
     backend_cpu: list[tuple[float, float]] = field(default_factory=list)
     """(run time, this process's CPU seconds then), read every quarter second or so."""
     backend_media: list[tuple[float, float]] = field(default_factory=list)
@@ -218,6 +222,7 @@ async def run_scenario(
                 jitsi = JitsiTarget(backend.url, backend.webrtc_host, "rest", rest=backend.url)
             embedded = _Target(backend.url, backend.app_id, backend.api_key, tokens, jitsi)
             before = time.process_time()
+            prosody = _ProcessCpu(backend.xmpp.prosody.pid if backend.xmpp is not None else None)
             result = await _run_workers(
                 plan,
                 shards,
@@ -230,12 +235,35 @@ async def run_scenario(
             result.backend_cpu_share = round(
                 (time.process_time() - before) / max(result.wall_seconds, 1e-9), 3
             )
+            result.prosody_cpu_share = prosody.share(result.wall_seconds)
             _fold_media_counts(result, backend.media_by_uid)
             return result
     finally:
         handler_time.on = False
         if pin:
             os.sched_setaffinity(0, previous)
+
+
+class _ProcessCpu:
+    """Another process's CPU from now on (None if there is none, or it is gone)."""
+
+    def __init__(self, pid: int | None) -> None:
+        self._process = None if pid is None else psutil.Process(pid)
+        self._start = self._seconds()
+
+    def _seconds(self) -> float:
+        if self._process is None:
+            return 0.0
+        with contextlib.suppress(psutil.Error):
+            times = self._process.cpu_times()
+            return float(times.user + times.system)
+        return 0.0
+
+    def share(self, wall: float) -> float | None:
+        """Its CPU since then, as a share of one core over ``wall`` seconds."""
+        if self._process is None:
+            return None
+        return round((self._seconds() - self._start) / max(wall, 1e-9), 3)
 
 
 @contextlib.asynccontextmanager

@@ -66,6 +66,7 @@ from simulator.protocol import Transport
 
 __all__ = [
     "DEFAULT_SCENARIO",
+    "DEFAULT_TARGET_SCENARIO",
     "Behaviours",
     "Expectations",
     "Interval",
@@ -271,7 +272,10 @@ class Scenario(_Strict, frozen=True):
             )
         elif door is not None:
             groups = tuple(msgspec.structs.replace(group, door=door) for group in groups)
-        data = msgspec.to_builtins(msgspec.structs.replace(self, scenario=header, sessions=groups))
+        try:
+            data = msgspec.to_builtins(msgspec.structs.replace(self, scenario=header, sessions=groups))
+        except ValueError as exc:  # __post_init__'s, run by replace (convert would name the key)
+            raise ScenarioError("command line", "", str(exc)) from None
         return _convert(data, "command line")
 
 
@@ -335,3 +339,20 @@ DEFAULT_SCENARIO: Final = Scenario(
     ),
 )
 """Every flow of the contract in about a minute: the main job's scenario."""
+
+
+DEFAULT_TARGET_SCENARIO: Final = Scenario(
+    scenario=Header(name="target", seed=7, duration=60.0, join_rate=4.0),
+    sessions=(
+        Sessions(count=2, participants=4, media="lean", door="jitsi"),
+        Sessions(count=1, participants=3, media="lean", profile="audio-only", door="jitsi"),
+    ),
+    behaviours=Behaviours(
+        mute=Interval(every=(6.0, 12.0)),
+        pause=Interval(every=(8.0, 16.0)),
+        churn=Interval(every=(20.0, 30.0)),
+    ),
+    expectations=Expectations(join_time_p95_ms=5000, first_audio_p95_ms=8000),
+)
+"""``callsim run --target``'s scenario when none is given: what a Jitsi-style deployment can be
+asked through its protocol alone (no ringing, no screen share), in about a minute."""

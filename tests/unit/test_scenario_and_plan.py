@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from simulator.crowd import scenario as scenario_module
 from simulator.crowd.plan import make_plan
-from simulator.crowd.scenario import DEFAULT_SCENARIO, ScenarioError, load_scenario
+from simulator.crowd.scenario import DEFAULT_SCENARIO, DEFAULT_TARGET_SCENARIO, ScenarioError, load_scenario
 from simulator.media.impairment import PROFILES
 
 
@@ -55,6 +55,15 @@ def test_a_file_loads_and_a_missing_file_is_named(tmp_path: Path) -> None:
         ("[expectations]\nloss_max_percent = 150", "expectations.loss_max_percent", "<= 100.0"),
         ("[expectations]\nfreezes_max = -1", "expectations.freezes_max", "Expected `int` >= 0"),
         ("sessions = []", "", "at least one [[sessions]] table is needed"),
+        ("[[sessions]]\ndoor = 'sip'", "sessions[0].door", "Invalid enum value 'sip'"),
+        ("[[sessions]]\ndoor = ['native', 'x']", "sessions[0].door[1]", "Invalid enum value 'x'"),
+        ("[[sessions]]\ndoor = 'jitsi'", "", 'door "jitsi" takes media = "lean"'),
+        ("[[sessions]]\ndoor = 'jitsi'\nmedia = 'lean'\nfull_sample = 1", "", 'door "jitsi" takes'),
+        (
+            "[[sessions]]\ndoor = ['native', 'jitsi']\nmedia = 'lean'\nprofile = 'screen-sharer'",
+            "",
+            'door "jitsi" shares no screens',
+        ),
         ("x = ", "", "not valid TOML"),
     ],
 )
@@ -74,6 +83,25 @@ def test_a_media_path_per_group_with_a_decoded_sample() -> None:
     paths = Counter(p.media_path for p in make_plan(scenario).participants)
     assert paths == {"lean": 6, "full": 2, "passthrough": 2}
     assert {p.media_path for p in make_plan(scenario.with_overrides(media="full")).participants} == {"full"}
+
+
+def test_doors_are_cycled_over_each_sessions_places_and_the_command_line_can_set_one() -> None:
+    scenario = load_scenario(
+        "[[sessions]]\ncount = 2\nparticipants = 3\nmedia = 'lean'\ndoor = ['native', 'jitsi']\n"
+        "[[sessions]]\nparticipants = 2"
+    )
+    plan = make_plan(scenario)
+    by_session: dict[str, list[str]] = {}
+    for p in plan.participants:
+        by_session.setdefault(p.session_id, []).append(p.door)
+    assert list(by_session.values()) == [["native", "jitsi", "native"]] * 2 + [["native", "native"]]
+    assert scenario.uses_jitsi and not DEFAULT_SCENARIO.uses_jitsi
+    # --target: every participant through the Jitsi door, lean (what that door can do).
+    everyone = scenario.with_overrides(door="jitsi")
+    assert {(p.door, p.media_path) for p in make_plan(everyone).participants} == {("jitsi", "lean")}
+    assert {p.door for p in make_plan(DEFAULT_TARGET_SCENARIO).participants} == {"jitsi"}
+    with pytest.raises(ScenarioError, match="shares no screens"):
+        load_scenario("[[sessions]]\nprofile = 'screen-sharer'").with_overrides(door="jitsi")
 
 
 def test_command_line_overrides_are_validated_too() -> None:

@@ -104,6 +104,11 @@ class Prosody:
         self._process: asyncio.subprocess.Process | None = None
 
     @property
+    def pid(self) -> int | None:
+        """Its process (None when not running): a load run reads its CPU."""
+        return None if self._process is None else self._process.pid
+
+    @property
     def websocket_url(self) -> str:
         """Where the backend's ``/xmpp-websocket`` proxies to."""
         return f"ws://127.0.0.1:{self.http_port}/xmpp-websocket"
