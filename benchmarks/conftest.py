@@ -221,6 +221,8 @@ def _doors(benchmarks: list[Any]) -> list[dict[str, Any]]:
         info, group = bench.extra_info, bench.group or ""
         if not group.startswith(("participants per core by door", "joins through the XMPP door")):
             continue
+        if "browser_cpu_share" in info:
+            continue  # the anchor: a row of its own, below
         steady = info.get("steady") or {}
         per_core = steady.get("generator_per_core")
         participants = info.get("participants") or 1
@@ -238,9 +240,22 @@ def _doors(benchmarks: list[Any]) -> list[dict[str, Any]]:
         if bench.name.endswith("[native]"):
             native = per_core
         rows.append(row)
+    anchor = next(
+        (b.extra_info for b in benchmarks if b.extra_info.get("browser_cpu_share")),
+        None,
+    )
     for row in rows:
         mine = row["participants per core"]
         row["of native"] = round(mine / native, 2) if mine and native else None
+        # One browser participant's cores × participants per core: how many of ours cost as much.
+        row["browsers' cost ratio"] = round(mine * anchor["browser_cpu_share"]) if mine and anchor else None
+    if anchor is not None:
+        row = dict.fromkeys(rows[0] if rows else ("measure",))
+        row["measure"] = (
+            f"the anchor: one published-SDK participant in headless Chromium, "
+            f"{anchor['browser_cpu_share'] * 100:.0f} % of a core, {anchor['browser_rss_mib']} MiB"
+        )
+        rows.append(row)
     return rows
 
 

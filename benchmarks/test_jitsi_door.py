@@ -2,6 +2,8 @@
 
 * participants per core: the same rooms of 4, the same lean media, the same criteria, through
   each door (the generator's share of its core, and the SFU's; Prosody's, on its own process);
+* the anchor: one headless Chromium participant of the published SDK (:mod:`benchmarks.browser_anchor`;
+  only where it can run: Chromium, the SDK, port 443 under ``tools/in-private-network``);
 * joins through the XMPP door: 100 participants at 20 and 50 joins/s, the join's p95 and its
   phases (login, the focus's ``conference``, the MUC, Jingle, ICE, DTLS), and whether every
   invariant of the run held.
@@ -16,7 +18,9 @@ from typing import Any, Final
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
+from benchmarks.browser_anchor import anchor_missing, measure_browser_participant
 from benchmarks.capacity import measure
+from simulator import eventloop
 from simulator.crowd.scenario import Door
 
 SIZE: Final = 100
@@ -48,3 +52,13 @@ def test_joins_through_the_xmpp_door(benchmark: BenchmarkFixture, rate: float) -
     )
     benchmark.extra_info.update(outcome)
     assert outcome["join_ms"]["count"] >= SIZE, f"not everyone joined: {outcome['errors']}"
+
+
+@pytest.mark.skipif((missing := anchor_missing()) is not None, reason=f"the browser anchor: {missing}")
+def test_one_browser_participant_of_the_published_sdk(benchmark: BenchmarkFixture) -> None:
+    benchmark.group = "participants per core by door: the browser anchor"
+    outcome: dict[str, Any] = benchmark.pedantic(
+        lambda: eventloop.run(measure_browser_participant()), rounds=1, iterations=1
+    )
+    benchmark.extra_info.update(outcome)
+    assert outcome["browser_cpu_share"] > 0

@@ -17,8 +17,11 @@ from typing import Any
 
 import pytest
 
+from simulator.media.tones import TONES_HZ
+from simulator.sdk.jitsi import JitsiParticipant
 from simulator.server import Backend
 from tests.conftest import Join
+from tests.e2e.test_xmpp_door import call_token
 from tests.interop.test_published_sdk_joins import SdkPage, backend, browser  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.interop
@@ -226,3 +229,50 @@ async def test_two_sdks_receive_one_layer_of_each_others_simulcast_camera(
         assert limit is None or camera.heights[outlet.layer] <= max(
             limit, min(h or 0 for h in camera.heights)
         )
+
+
+async def test_one_room_three_kinds_of_member_see_and_hear_each_other(
+    backend: Backend,  # noqa: F811
+    browser: Any,  # noqa: F811
+    join: Join,
+) -> None:
+    """A native virtual participant, a Jitsi-protocol one and the published SDK, in one session."""
+    bob = await join("bob", path="lean")  # native, lean: the fixture's first tone
+    carol = JitsiParticipant(
+        backend.url,
+        call_token(backend, "carol", "s1"),
+        session_id="s1",
+        uid="carol",
+        name="Carol",
+        tone_hz=TONES_HZ[4],
+        publisher_tag=7,
+    )
+    async with carol:
+        alice = await _open_watched(browser, backend, "alice")
+        # The SDK sees both join and decodes both: frames and sound from bob and from carol.
+        await alice.wait_for("events.filter(e => e[1] === 'onUserJoined').length >= 3")
+        await _wait_in_page(alice, RECEIVES_BOTH % {"count": 2})
+        # Carol (the Jitsi protocol) hears bob's tone and reads his marks, and gets the SDK's media.
+        await carol.evidence.wait_for(
+            lambda: (
+                carol.evidence.heard().get("bob") == TONES_HZ[0]
+                and carol.evidence.frames_from("bob") >= 10
+                and (camera := carol.evidence.stream("alice", "camera")) is not None
+                and camera.frames > 20
+                and (mic := carol.evidence.stream("alice", "mic")) is not None
+                and mic.frames > 50
+            ),
+            40,
+        )
+        # Bob (native) hears carol's tone and reads her marks.
+        await bob.evidence.wait_for(
+            lambda: (
+                bob.evidence.heard().get("carol") == TONES_HZ[4] and bob.evidence.frames_from("carol") >= 10
+            ),
+            40,
+        )
+        assert {o.uid for o in carol.occupants.values()} == {"alice", "bob", "carol"}
+        assert carol.media.failure is None
+        # What lib-jitsi-meet logs of its own failures (an avatar it cannot load is not one).
+        failures = [e for e in alice.console_errors if not e.startswith("Failed to load resource")]
+        assert not failures, failures

@@ -1,0 +1,143 @@
+"""The anchor: what one headless Chromium participant of the published SDK costs.
+
+Browser-based load farms run one such participant per 0.5–1.5 cores; callsim's Jitsi-protocol
+participants are measured against it in the same run. The SDK joins a room of 4 on the
+embedded backend (its XMPP door, TLS on port 443, which the SDK requires: run the benchmarks
+with ``tools/in-private-network``) beside three lean Jitsi-protocol participants; once it
+decodes video from them, Chromium's processes (browser, renderer, GPU and network services)
+are sampled for :data:`WINDOW` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import shutil
+import socket
+import time
+from pathlib import Path
+from typing import Any, Final
+
+import psutil
+
+from simulator.crowd.browser_demo import CHROMIUM_FLAGS, DOMAIN
+from simulator.media.tones import TONES_HZ
+from simulator.sdk.jitsi import JitsiParticipant
+from simulator.server import Backend
+
+__all__ = ["WINDOW", "anchor_missing", "measure_browser_participant"]
+
+BUNDLE: Final = Path(".interop/node_modules/@cometchat/calls-sdk-javascript/pack/index.js")
+WINDOW: Final = 15.0
+SESSION: Final = "anchor"
+DECODES_THREE = """(() => {
+  const s = window.__anchor;
+  return s && s.filter(r => r.kind === "video" && r.framesDecoded > 20).length >= 3;
+})()"""
+WATCH = """
+(() => {
+  const Original = window.RTCPeerConnection;
+  const made = [];
+  function Watched(...args) { const pc = new Original(...args); made.push(pc); return pc; }
+  Watched.prototype = Original.prototype;
+  Object.setPrototypeOf(Watched, Original);
+  window.RTCPeerConnection = Watched;
+  setInterval(async () => {
+    const received = [];
+    for (const pc of made) {
+      for (const s of (await pc.getStats()).values()) {
+        if (s.type === "inbound-rtp") received.push({kind: s.kind, framesDecoded: s.framesDecoded || 0});
+      }
+    }
+    window.__anchor = received;
+  }, 250);
+})();
+"""
+
+
+def anchor_missing() -> str | None:
+    """Why the anchor cannot be measured here (None when it can)."""
+    if shutil.which("chromium") is None:
+        return "no Chromium (bash tools/system-packages chromium)"
+    if not BUNDLE.exists():
+        return "no SDK bundle (npm install --prefix .interop @cometchat/calls-sdk-javascript@4.2.6)"
+    try:
+        import playwright  # noqa: F401, PLC0415 - an optional extra
+    except ImportError:
+        return "no Playwright (pip install 'callsim[interop]')"
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", 443))
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EADDRINUSE):
+                return "port 443 is not ours (run under tools/in-private-network)"
+            raise
+    return None
+
+
+def _chromium_seconds() -> float:
+    """CPU seconds of every Chromium process under this one (Playwright's driver starts them)."""
+    total = 0.0
+    for process in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if "chrom" in process.name().lower():
+                times = process.cpu_times()
+                total += times.user + times.system
+    return total
+
+
+async def measure_browser_participant(window: float = WINDOW) -> dict[str, Any]:
+    """One SDK participant in a room of 4 (three lean Jitsi-protocol others); its CPU share."""
+    from playwright.async_api import async_playwright  # noqa: PLC0415 - an optional extra
+
+    async with Backend(xmpp=True, https_port=443, sdk_bundle=BUNDLE, webrtc_host=DOMAIN) as backend:
+        others = []
+        for index in range(3):
+            uid = f"lean-{index}"
+            auth = backend.provision_user(uid, uid.title())
+            user = backend.store.user_for_auth_token(auth)
+            assert user is not None
+            others.append(
+                JitsiParticipant(
+                    backend.url,
+                    backend.tokens.issue(user, SESSION),
+                    session_id=SESSION,
+                    uid=uid,
+                    name=uid.title(),
+                    domain=DOMAIN,
+                    tone_hz=TONES_HZ[index],
+                    publisher_tag=index + 1,
+                )
+            )
+        async with contextlib.AsyncExitStack() as stack:
+            for other in others:
+                await stack.enter_async_context(other)
+            async with async_playwright() as playwright:
+                chromium = shutil.which("chromium")
+                browser = await playwright.chromium.launch(
+                    executable_path=chromium, args=list(CHROMIUM_FLAGS)
+                )
+                try:
+                    context = await browser.new_context(ignore_https_errors=True)
+                    await context.add_init_script(WATCH)
+                    page = await context.new_page()
+                    auth = backend.provision_user("sdk-user", "SDK User")
+                    await page.goto(f"https://{DOMAIN}/sdk/?session={SESSION}&auth={auth}")
+                    await page.wait_for_function(DECODES_THREE, timeout=60_000)
+                    await asyncio.sleep(2.0)  # past the first keyframes and the bitrate ramp
+                    before, started = _chromium_seconds(), time.monotonic()
+                    await asyncio.sleep(window)  # the measured window
+                    cpu, wall = _chromium_seconds() - before, time.monotonic() - started
+                    rss = sum(
+                        p.memory_info().rss
+                        for p in psutil.Process().children(recursive=True)
+                        if "chrom" in p.name().lower()
+                    )
+                finally:
+                    await browser.close()
+    return {
+        "browser_cpu_share": round(cpu / wall, 3),
+        "browser_rss_mib": round(rss / 2**20, 1),
+        "window_seconds": round(wall, 1),
+    }
