@@ -61,6 +61,9 @@ class JitsiTarget:
     jwt_secret: str = ""
     jwt_app_id: str = ""
     verify_tls: bool = True
+    bridge_base: str = ""
+    """Where the bridge channel is dialled, if not at the URL the focus names (the embedded
+    backend names its public host; its virtual participants dial its own listener)."""
 
     @property
     def tls(self) -> bool:
@@ -107,6 +110,7 @@ class JitsiTarget:
             audio_only=planned.profile == "audio-only",
             http=http,
             tls=self.tls,
+            bridge_base=self.bridge_base or None,
         )
 
 

@@ -219,7 +219,9 @@ async def run_scenario(
                       for p in plan.participants}  # fmt: skip
             jitsi = None
             if plan.scenario.uses_jitsi:  # its own XMPP door, on the same plain-HTTP listener
-                jitsi = JitsiTarget(backend.url, backend.webrtc_host, "rest", rest=backend.url)
+                jitsi = JitsiTarget(
+                    backend.url, backend.webrtc_host, "rest", rest=backend.url, bridge_base=backend.url
+                )
             embedded = _Target(backend.url, backend.app_id, backend.api_key, tokens, jitsi)
             before = time.process_time()
             prosody = _ProcessCpu(backend.xmpp.prosody.pid if backend.xmpp is not None else None)

@@ -5,13 +5,16 @@ participants, on a real Prosody."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
+from simulator.jitsi.colibri import MappedSource
 from simulator.media.tones import TONES_HZ
 from simulator.sdk.jitsi import JitsiParticipant, XmppRefusedError
 from simulator.sdk.recorder import EventRecorder
 from simulator.server import Backend
+from simulator.server.jitsi.endpoint import Endpoint
 from tests.conftest import Join
 from tests.e2e.test_xmpp_companion import backend  # noqa: F401 - the fixture
 from tests.e2e.test_xmpp_door import call_token, pytestmark  # noqa: F401 - the skip marks
@@ -20,14 +23,14 @@ MEDIA = 30.0
 """Seconds for media evidence to show (a loaded 2-core machine)."""
 
 
-def participant(backend: Backend, uid: str, token: str | None = None, **media: int) -> JitsiParticipant:  # noqa: F811
+def participant(backend: Backend, uid: str, token: str | None = None, **options: Any) -> JitsiParticipant:  # noqa: F811
     return JitsiParticipant(
         backend.url,
         token or call_token(backend, uid, "s1"),
         session_id="s1",
         uid=uid,
         name=uid.title(),
-        **media,
+        **options,
     )
 
 
@@ -110,3 +113,48 @@ async def test_a_token_for_another_session_or_a_forged_one_is_refused(backend: B
             pass
     assert refused.value.condition == "not-authorized"
     assert backend.rooms.get("s1") is None
+
+
+async def test_its_bridge_channel_asks_its_layer_hears_the_bridge_and_relays_endpoint_messages(
+    backend: Backend,  # noqa: F811
+    join: Join,
+) -> None:
+    bob = await join("bob", path="lean")
+    alice = participant(backend, "alice", bridge_base=backend.url)
+    carol = participant(backend, "carol", bridge_base=backend.url)
+    async with alice, carol:
+        await alice.wait_media(MEDIA)
+        await carol.wait_media(MEDIA)
+        assert alice.media.channel is not None and carol.media.channel is not None
+        channel, other = alice.media.channel, carol.media.channel
+        await channel.wait_for(lambda: channel.hello == "callsim" and len(channel.forwarded) == 2, MEDIA)
+        assert bob.client.session is not None and bob.client.session.me is not None
+        owners = {name.rpartition("-")[0] for name in channel.forwarded}
+        assert owners == {bob.client.session.me.participant_id, carol.nick}
+        # An endpoint message reaches the others' channels, from its sender ...
+        await channel.send_endpoint_message({"hello": "everyone"})
+        await other.wait_for(lambda: (alice.nick, {"hello": "everyone"}) in other.messages, MEDIA)
+        # ... and, read after the constraints it sent first, they were taken: its layer follows them.
+        endpoint = next(p.sfu for p in backend.rooms.get("s1") or () if p.record.uid == "alice")
+        assert isinstance(endpoint, Endpoint) and endpoint.constraints.default == 360
+
+
+async def test_a_rewriting_bridges_source_map_moves_an_ssrc_to_its_new_owner(
+    backend: Backend,  # noqa: F811
+    join: Join,
+) -> None:
+    """lib-jitsi-meet's reading of a bridge that rewrites SSRCs: an SSRC announced for one
+    owner, then re-mapped to another: what arrives on it from then on is the new owner's."""
+    bob = await join("bob", path="lean")
+    async with participant(backend, "alice") as alice:
+        await alice.wait_media(MEDIA)
+        await alice.evidence.wait_for(lambda: alice.evidence.frames_from("bob") >= 5, MEDIA)
+        (camera,) = [s for s in alice.media._streams.items() if s[1].source == "camera"]
+        ssrc, before = camera
+        alice.media.on_sources_map("video", [MappedSource(ssrc, "d4e5f6a7", "d4e5f6a7-v0", "camera")])
+        assert before.active is False
+        await alice.evidence.wait_for(lambda: alice.evidence.frames_from("d4e5f6a7") >= 5, MEDIA)
+        # The same map again changes nothing; one for the old owner moves it back.
+        alice.media.on_sources_map("video", [MappedSource(ssrc, "d4e5f6a7", "d4e5f6a7-v0", "camera")])
+        assert len([s for s in alice.evidence.streams if s.participant_id == "d4e5f6a7"]) == 1
+        assert bob.client.session is not None

@@ -29,6 +29,7 @@ from typing import Final, Literal
 from xml.etree import ElementTree as ET
 
 import aiohttp
+from yarl import URL
 
 from simulator import protocol
 from simulator.jitsi.presence import Occupant, read_occupant
@@ -36,6 +37,7 @@ from simulator.media.analysers import MediaEvidence
 from simulator.media.lean import LeanSource, ReceiveStats
 from simulator.media.tones import tone_for
 from simulator.sdk.events import CallUser, ListedUser
+from simulator.sdk.jitsi.bridge import BridgeChannel
 from simulator.sdk.jitsi.media import JingleMedia
 from simulator.sdk.jitsi.xmpp import CLIENT, JitsiClient, XmppRefusedError, child, local, text
 from simulator.sdk.listeners import ListenerRegistry
@@ -95,6 +97,8 @@ class JitsiParticipant:
         audio_only: bool = False,
         http: aiohttp.ClientSession | None = None,
         tls: ssl.SSLContext | bool | None = None,
+        bridge_base: str | None = None,
+        receive_height: int | None = 360,
     ) -> None:
         self.uid, self.name, self.avatar = uid, name, avatar
         self.nick = nick or secrets.token_hex(4)  # lib-jitsi-meet's endpoint IDs: 8 hex digits
@@ -125,7 +129,10 @@ class JitsiParticipant:
             uid_of=lambda nick: self.occupants[nick].uid if nick in self.occupants else nick,
             send_iq=lambda to, payload: self.client.iq("set", to, payload),
             answer=self._answer,
+            channel=self._bridge_channel,
         )
+        self._bridge_base = bridge_base
+        self._receive_height = receive_height
         self.client.on_stanza.append(self._on_stanza)
 
     async def __aenter__(self) -> JitsiParticipant:
@@ -201,6 +208,21 @@ class JitsiParticipant:
         self.media.camera.set_enabled(not muted and not self.me.audio_only)
         self.me.video_muted = muted
         await self.client.presence(self.room, self.me)
+
+    def _bridge_channel(self, offered: str) -> BridgeChannel:
+        """The bridge channel at the URL the offer names; with ``bridge_base``, at the same path
+        there (the embedded backend names its public host, which virtual participants skip)."""
+        url = offered
+        if self._bridge_base:
+            base = URL(self._bridge_base.replace("https://", "wss://", 1).replace("http://", "ws://", 1))
+            url = str(base.with_path(URL(offered).path).with_query(URL(offered).query))
+        return BridgeChannel(
+            url,
+            http=self.client.http,
+            tls=self.client.tls,
+            receive_height=self._receive_height,
+            on_sources_map=self.media.on_sources_map,
+        )
 
     async def _answer(self, iq: ET.Element) -> None:
         await self.client.send(

@@ -19,13 +19,16 @@ from collections.abc import Awaitable, Callable
 from typing import Final, Literal
 from xml.etree import ElementTree as ET
 
+import aiohttp
 from aiortc import RTCDtlsFingerprint, RTCIceCandidate, RTCIceParameters
 
+from simulator.jitsi.colibri import MappedSource
 from simulator.jitsi.jingle import NS_JINGLE, Candidate, Content, Fingerprint, Jingle, Source, Transport
 from simulator.media.analysers import MediaEvidence, ReceivedStream
 from simulator.media.description import fresh_ssrcs
 from simulator.media.lean import LeanPublisher, LeanReceiver, LeanSource, ReceiveStats
 from simulator.media.ortc import IceDtlsTransport, RemoteTransport
+from simulator.sdk.jitsi.bridge import BridgeChannel
 from simulator.tasks import TaskSet
 
 __all__ = ["JingleMedia"]
@@ -53,6 +56,7 @@ class JingleMedia:
         uid_of: Callable[[str], str],
         send_iq: SendIq,
         answer: Callable[[ET.Element], Awaitable[None]],
+        channel: Callable[[str], BridgeChannel] | None = None,
     ) -> None:
         self.nick = nick
         self._focus = focus
@@ -61,6 +65,10 @@ class JingleMedia:
         self._uid_of = uid_of
         self._send_iq = send_iq
         self._answer = answer
+        self._make_channel = channel
+        self.channel: BridgeChannel | None = None
+        """The bridge channel, once the media connected (None if the offer named none, or it
+        could not be opened: media flows without it)."""
         self._transport = IceDtlsTransport(controlling=False)  # the bridge offers, and controls
         self._receiver = LeanReceiver(evidence)
         self._publisher: LeanPublisher | None = None
@@ -158,6 +166,15 @@ class JingleMedia:
         self.times["connected"] = asyncio.get_running_loop().time()
         self._publisher = LeanPublisher(self._transport.dtls, bound, on_rtp=self._receiver.on_rtp)
         self._receiver.use(self._publisher.link)
+        if bridge.websocket and self._make_channel is not None:
+            channel = self._make_channel(bridge.websocket)
+            try:
+                await channel.open()
+            except (aiohttp.ClientError, OSError, ConnectionError) as exc:
+                logger.warning("%s: no bridge channel at %s: %s", self.nick, channel.url, exc)
+                await channel.close()
+            else:
+                self.channel = channel
 
     def _announced(self, contents: list[Content], *, added: bool) -> None:
         """The sources of others the bridge sends (or stops sending) this participant."""
@@ -178,6 +195,23 @@ class JingleMedia:
                 self._evidence.add(stream)
                 self._receiver.bind(source.ssrc, stream)
 
+    def on_sources_map(self, kind: Literal["audio", "video"], sources: list[MappedSource]) -> None:
+        """A rewriting bridge's source map: each SSRC now carries the named owner's source (a
+        re-mapped SSRC's earlier stream ends; lib-jitsi-meet moves the track the same way)."""
+        for mapped in sources:
+            known = self._streams.get(mapped.ssrc)
+            if known is not None and known.participant_id == mapped.owner and known.active:
+                continue
+            if known is not None:
+                known.active = False
+            which: Literal["mic", "camera", "screen"] = "mic"
+            if kind == "video":
+                which = "screen" if mapped.video_type == "desktop" else "camera"
+            stream = ReceivedStream(mapped.owner, self._uid_of(mapped.owner), which, kind)
+            self._streams[mapped.ssrc] = stream
+            self._evidence.add(stream)
+            self._receiver.bind(mapped.ssrc, stream)
+
     def receive_stats(self) -> ReceiveStats:
         """What arrived, from the RTP headers."""
         return self._receiver.totals()
@@ -186,6 +220,9 @@ class JingleMedia:
         """Stop sending and receiving; close the transport (idempotent)."""
         self._closed = True
         await self._tasks.aclose()
+        if self.channel is not None:
+            await self.channel.close()
+            self.channel = None
         if self._publisher is not None:
             self._publisher.close()
             self._publisher = None

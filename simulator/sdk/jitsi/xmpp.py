@@ -97,6 +97,16 @@ class JitsiClient:
         self._reader: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
 
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        """The HTTP session it dials from (the bridge channel dials from it too), once entered."""
+        assert self._http is not None, "not entered"
+        return self._http
+
+    @property
+    def tls(self) -> ssl.SSLContext | bool | None:
+        return self._tls
+
     async def __aenter__(self) -> JitsiClient:
         self._http = self._shared_http or aiohttp.ClientSession()
         try:

@@ -34,7 +34,7 @@ from typing import Any, Final
 from aiohttp import WSMsgType, web
 
 from simulator import protocol
-from simulator.jitsi.colibri import read_constraints
+from simulator.jitsi.colibri import forwarded_sources, read_constraints, server_hello
 from simulator.server.jitsi.endpoint import Endpoint
 
 __all__ = ["BridgeChannels"]
@@ -87,7 +87,7 @@ class BridgeChannels:
         channel = self._open[key] = _Channel(socket, receives=endpoint.receives)
         endpoint.channel = channel.send
         endpoint.sender_limit = None  # a new channel is told afresh
-        channel.send({"colibriClass": "ServerHello", "version": "callsim"})
+        channel.send(server_hello("callsim"))
         if endpoint.receives:
             self.forwarded_changed(endpoint)
         try:
@@ -132,4 +132,4 @@ class BridgeChannels:
         channel = self._open.get((endpoint.room.session_id.lower(), endpoint.name))
         if channel is not None:
             names = [r.describe("").name for r in endpoint.remote.values() if r.kind == "video"]
-            channel.send({"colibriClass": "ForwardedSources", "forwardedSources": names})
+            channel.send(forwarded_sources(names))
