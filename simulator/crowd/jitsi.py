@@ -111,6 +111,7 @@ class JitsiTarget:
             http=http,
             tls=self.tls,
             bridge_base=self.bridge_base or None,
+            simulcast=planned.simulcast,
         )
 
 

@@ -76,6 +76,8 @@ class PlannedParticipant:
     transport: Transport = "bundled"
     door: Door = "native"
     """How it speaks to the backend (:data:`~simulator.crowd.scenario.Door`)."""
+    simulcast: bool = False
+    """Its camera sends simulcast layers (the Jitsi door's)."""
 
     @property
     def tone_hz(self) -> int:
@@ -186,6 +188,7 @@ def make_plan(scenario: Scenario) -> Plan:
                         seed=seed,
                         transport=group.transport,
                         door=group.door_of(place),
+                        simulcast=group.simulcast and group.door_of(place) == "jitsi",
                         **_network(scenario, group.networks, place),
                     )
                 )

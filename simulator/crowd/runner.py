@@ -33,7 +33,9 @@ from simulator.crowd.plan import Plan, make_plan
 from simulator.crowd.scenario import Scenario
 from simulator.crowd.steady import SteadyState, steady_state
 from simulator.crowd.worker import GRACE, WorkerJob
+from simulator.media import library
 from simulator.media.rtp import handler_time
+from simulator.sdk.jitsi.media import SIMULCAST
 from simulator.server import Backend
 from simulator.server.jitsi.prosody import ProsodyError
 
@@ -191,6 +193,8 @@ async def run_scenario(
     one probe join first, so a target that cannot work fails the setup in one line.
     """
     plan = make_plan(scenario)
+    # Encoded once on this machine, before t = 0, rather than by every worker after it.
+    await asyncio.to_thread(library.warm, _profiles(plan))
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if pin and len(cores) < 2:
         raise RunSetupError("--pin needs at least two cores (and Linux)")
@@ -317,6 +321,14 @@ async def _run_against(
     return await _run_workers(
         plan, shards, where, engine or LocalEngine(), console=console, log=log, started=started
     )
+
+
+def _profiles(plan: Plan) -> list[str]:
+    """The pre-encoded video loops the plan's participants send."""
+    profiles = ["qvga"] if any(p.media_path != "full" for p in plan.participants) else []
+    if any(p.simulcast for p in plan.participants):
+        profiles.extend(SIMULCAST)
+    return profiles
 
 
 async def _remote_media_counts(url: str, api_key: str) -> dict[str, Any]:

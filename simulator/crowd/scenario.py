@@ -19,6 +19,7 @@ profile = "audio-video"  # audio-only | audio-video | screen-sharer
 media = "full"           # full (aiortc, decoded) | passthrough | lean (load)
 full_sample = 0          # with media = "lean": this many per session take the full path
 door = "native"          # native | jitsi (the published SDK's protocol) | ["native", "jitsi"] cycled
+simulcast = false        # door "jitsi": cameras in three layers, as the published SDK sends them
 networks = ["clean", "lossy-wifi"]  # cycled over the places: clean, lossy-wifi, 3g, satellite, [networks]
 
 [behaviours]
@@ -138,6 +139,9 @@ class Sessions(_Strict, frozen=True):
     """The door each participant speaks through; a list is cycled over the places of each
     session (``["native", "jitsi"]``: every other one speaks the Jitsi protocol). The Jitsi
     door's participants are lean (``media = "lean"``) and do not share screens."""
+    simulcast: bool = False
+    """The Jitsi door's cameras send three layers (180, 360, 720 lines) in a ``SIM`` group, as the
+    published SDK does; the bridge forwards each receiver one (the native door sends one layer)."""
     networks: tuple[str, ...] = ()
     """Each participant's network, by name, cycled over the places of each session (``["clean",
     "3g"]``: every other one on 3G). Built in: clean, lossy-wifi, 3g, satellite
@@ -215,6 +219,8 @@ class Scenario(_Strict, frozen=True):
         for group in self.sessions:
             if "jitsi" in group.doors and (group.media != "lean" or group.full_sample):
                 raise ValueError('door "jitsi" takes media = "lean" and no full_sample: it is lean only')
+            if group.simulcast and "jitsi" not in group.doors:
+                raise ValueError('simulcast is the Jitsi door\'s: door = "jitsi" (or a list with it)')
             if "jitsi" in group.doors and group.profile == "screen-sharer":
                 raise ValueError('door "jitsi" shares no screens: profile "audio-video" or "audio-only"')
             for name in group.networks:

@@ -30,6 +30,7 @@ from simulator.crowd.participant import NativeParticipant, VirtualParticipant
 from simulator.crowd.plan import Action, PlannedParticipant, Shard
 from simulator.media import library
 from simulator.sdk import CallAppSettings
+from simulator.sdk.jitsi.media import SIMULCAST
 
 __all__ = ["WorkerJob", "run_shard", "worker_main"]
 
@@ -125,6 +126,9 @@ async def _run(job: WorkerJob, progress: Any, stop: Any) -> dict[str, Any]:
     preencoded = [p for p in job.shard.participants if p.media_path != "full"]
     if preencoded:
         library.prepare(p.tone_hz for p in preencoded)
+    if any(p.simulcast for p in job.shard.participants):
+        for profile in SIMULCAST:  # the layers' loops, read (or encoded) before anyone joins
+            library.video_stream(profile)
     metrics = Metrics()
     with LogTally(metrics).installed():
         return await _run_participants(job, progress, stop, metrics, clock)

@@ -17,8 +17,10 @@ __all__ = [
     "endpoint_message",
     "forwarded_sources",
     "read_constraints",
+    "read_sender_limit",
     "read_sources_map",
     "receiver_constraints",
+    "sender_source_constraints",
     "server_hello",
     "sources_map",
 ]
@@ -65,6 +67,21 @@ def receiver_constraints(default: int | None, sources: dict[str, int | None] | N
 
 def server_hello(version: str) -> Message:
     return {"colibriClass": "ServerHello", "version": version}
+
+
+def sender_source_constraints(source_name: str, max_height: int | None) -> Message:
+    """The tallest layer anyone takes of a client's source (None: no limit, written ``-1``)."""
+    return {
+        "colibriClass": "SenderSourceConstraints",
+        "sourceName": source_name,
+        "maxHeight": -1 if max_height is None else max_height,
+    }
+
+
+def read_sender_limit(message: Message) -> int | None:
+    """A ``SenderSourceConstraints``'s height (None: no limit, or not a height)."""
+    height = message.get("maxHeight")
+    return height if isinstance(height, int) and not isinstance(height, bool) and height >= 0 else None
 
 
 def forwarded_sources(names: list[str]) -> Message:

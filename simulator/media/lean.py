@@ -112,7 +112,10 @@ class LeanSource:
         self._enabled = enabled
         self._devices = devices
         self._screen = screen
-        self._publisher_tag = publisher_tag
+        self.publisher_tag = publisher_tag
+        """Whose marks its frames carry."""
+        self.profile = profile
+        """The pre-encoded video profile it sends (:data:`~simulator.media.library.PROFILES`)."""
         self._video = video_stream(profile) if kind == "video" else None
         self._link: RtpLink | None = None
         self._ssrc = 0
@@ -153,7 +156,7 @@ class LeanSource:
             else self._devices.active_index("audioinput" if self.kind == "audio" else "videoinput")
         )
         if self._video is not None:
-            return self._video, SourceTag.pack(self._publisher_tag, screen=self._screen, device=device)
+            return self._video, SourceTag.pack(self.publisher_tag, screen=self._screen, device=device)
         if self.muted or not self.tone_hz:
             return audio_stream(0), 0
         return audio_stream(self.tone_hz, 6 * device), self.tone_hz

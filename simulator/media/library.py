@@ -8,6 +8,10 @@ the first time a participant asks for it, into a loop of frames with a keyframe 
 kept both whole (``data``: what an aiortc sender packetises) and already packetised
 (``payloads``: what the lean path sends as is).
 
+Encoded video loops are also kept on disk (:func:`cache_dir`), so a loop is encoded once per
+machine, not once per worker process: a large one (720 lines: seconds of encoding) would
+otherwise delay every worker's start.
+
 The keyframe index lets a keyframe request (PLI) be honoured without an encoder: the
 sender jumps to the next keyframe of the loop (:meth:`EncodedStream.next_keyframe`).
 
@@ -21,12 +25,17 @@ from __future__ import annotations
 
 import fractions
 import functools
+import os
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final, Literal
 
 import av
+import msgspec
 import numpy as np
+import platformdirs
 from aiortc.codecs.opus import OpusEncoder
 from aiortc.codecs.vpx import Vp8Encoder
 
@@ -43,8 +52,10 @@ __all__ = [
     "EncodedStream",
     "VideoProfile",
     "audio_stream",
+    "cache_dir",
     "prepare",
     "video_stream",
+    "warm",
 ]
 
 VIDEO_CLOCK: Final = 90_000
@@ -73,6 +84,10 @@ PROFILES: Final = {
         VideoProfile("qvga", 320, 240, 15, 300_000),
         VideoProfile("vga", 640, 480, 15, 800_000),
         VideoProfile("hd", 1280, 720, 30, 2_000_000),
+        # A simulcast camera's layers, as the published SDK sends them (16:9, lowest first).
+        VideoProfile("l180", 320, 180, 15, 150_000),
+        VideoProfile("l360", 640, 360, 15, 450_000),
+        VideoProfile("l720", 1280, 720, 15, 1_200_000),
     )
 }
 """The profiles a scenario can name; ``qvga`` is the load-test default."""
@@ -133,10 +148,75 @@ def _pictures(profile: VideoProfile, count: int) -> Iterator[np.ndarray[Any, np.
         yield picture
 
 
+CACHE_FORMAT: Final = 1
+"""Bumped whenever what a cached loop holds changes."""
+
+
+def cache_dir() -> Path:
+    """Where encoded loops are kept: ``$CALLSIM_CACHE``, else the user's cache folder."""
+    return Path(os.environ.get("CALLSIM_CACHE") or platformdirs.user_cache_dir("callsim"))
+
+
+class _Cached(msgspec.Struct, array_like=True):
+    frames: list[tuple[bytes, list[bytes], bool]]
+
+
+def _cache_path(profile: VideoProfile) -> Path:
+    key = (
+        f"vp8-{profile.name}-{profile.width}x{profile.height}-{profile.fps}-{profile.bitrate}"
+        f"-{LOOP_SECONDS:g}-{KEYFRAME_INTERVAL:g}-av{av.__version__}-f{CACHE_FORMAT}"
+    )
+    return cache_dir() / f"{key}.msgpack"
+
+
+def _load(profile: VideoProfile) -> tuple[EncodedFrame, ...] | None:
+    """A loop encoded earlier on this machine (None if there is none, or it is unreadable)."""
+    try:
+        cached = msgspec.msgpack.decode(_cache_path(profile).read_bytes(), type=_Cached)
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    return tuple(EncodedFrame(data, tuple(payloads), keyframe) for data, payloads, keyframe in cached.frames)
+
+
+def _store(profile: VideoProfile, frames: tuple[EncodedFrame, ...]) -> None:
+    """Keep a loop for later processes (written whole or not at all; a failure only costs time)."""
+    path = _cache_path(profile)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        data = msgspec.msgpack.encode(_Cached([(f.data, list(f.payloads), f.keyframe) for f in frames]))
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as out:
+            out.write(data)
+        os.replace(out.name, path)
+    except OSError:
+        pass
+
+
+def warm(profiles: Iterable[str]) -> None:
+    """Encode and keep on disk the loops of ``profiles`` not kept yet (a run does this once,
+    before its workers start, so none of them spends its first seconds encoding)."""
+    for name in dict.fromkeys(profiles):
+        profile = PROFILES[name]
+        if not _cache_path(profile).exists():
+            _store(profile, _encode(profile))
+
+
 @functools.cache
 def video_stream(profile_name: str = "qvga") -> EncodedStream:
-    """The shared VP8 loop of a profile (encoded on first use, then cached for the process)."""
+    """The shared VP8 loop of a profile (encoded on first use on this machine, kept on disk,
+    then cached for the process)."""
     profile = PROFILES[profile_name]
+    frames = _load(profile)
+    if frames is None:
+        frames = _encode(profile)
+        _store(profile, frames)
+    keyframes = tuple(i for i, f in enumerate(frames) if f.keyframe)
+    if not keyframes or keyframes[0] != 0:
+        raise RuntimeError(f"the {profile_name} loop does not start with a keyframe")
+    return EncodedStream("video", VIDEO_CLOCK, VIDEO_CLOCK // profile.fps, 1 / profile.fps, frames, keyframes)
+
+
+def _encode(profile: VideoProfile) -> tuple[EncodedFrame, ...]:
+    """A profile's loop, encoded with libvpx and packetised."""
     count = int(LOOP_SECONDS * profile.fps)
     interval = int(KEYFRAME_INTERVAL * profile.fps)
     codec = av.CodecContext.create("libvpx", "w")
@@ -164,12 +244,7 @@ def video_stream(profile_name: str = "qvga") -> EncodedStream:
         packet.time_base = codec.time_base
         payloads, _ = packer.pack(packet)
         frames.append(EncodedFrame(data, tuple(payloads), keyframe=is_vp8_keyframe(data)))
-    keyframes = tuple(i for i, f in enumerate(frames) if f.keyframe)
-    if not keyframes or keyframes[0] != 0:
-        raise RuntimeError(f"libvpx did not start the {profile_name} loop with a keyframe")
-    return EncodedStream(
-        "video", VIDEO_CLOCK, VIDEO_CLOCK // profile.fps, 1 / profile.fps, tuple(frames), keyframes
-    )
+    return tuple(frames)
 
 
 @functools.cache

@@ -158,3 +158,45 @@ async def test_a_rewriting_bridges_source_map_moves_an_ssrc_to_its_new_owner(
         alice.media.on_sources_map("video", [MappedSource(ssrc, "d4e5f6a7", "d4e5f6a7-v0", "camera")])
         assert len([s for s in alice.evidence.streams if s.participant_id == "d4e5f6a7"]) == 1
         assert bob.client.session is not None
+
+
+async def test_its_simulcast_camera_is_forwarded_one_layer_per_receiver_and_unwanted_layers_stop(
+    backend: Backend,  # noqa: F811
+    join: Join,
+) -> None:
+    """Three layers in a SIM group, as lib-jitsi-meet sends them: each receiver gets the tallest
+    that fits what it asked, and a layer taller than anyone takes is no longer sent."""
+    bob = await join("bob", path="lean")  # a native receiver: the bridge's default height
+    alice = participant(backend, "alice", bridge_base=backend.url, simulcast=True, publisher_tag=5)
+    carol = participant(backend, "carol", bridge_base=backend.url, receive_height=180)
+    async with alice, carol:
+        await alice.wait_media(MEDIA)
+        await carol.wait_media(MEDIA)
+        camera = next(p.sfu for p in backend.rooms.get("s1") or () if p.record.uid == "alice")
+        assert isinstance(camera, Endpoint)
+        forwarder = camera.forwarders["camera"]
+        assert len(forwarder.layers) == 3
+        await carol.evidence.wait_for(lambda: carol.evidence.frames_from("alice") >= 10, MEDIA)
+        await bob.evidence.wait_for(lambda: bob.evidence.frames_from("alice") >= 10, MEDIA)
+        assert forwarder.heights[:2] == [180, 360]
+
+        def chosen() -> dict[int | None, int | None]:
+            """Each outlet's constraint → the height of the layer it now gets."""
+            return {
+                o.max_height: forwarder.heights[o.layer] for o in forwarder.outlets if o.layer is not None
+            }
+
+        def settled() -> bool:
+            return chosen() == {180: 180, 360: 360}
+
+        # A layer switch waits for the target layer's keyframe: the forwarder's state has no
+        # event to wait on, so it is looked at until it settles (bounded).
+        async with asyncio.timeout(MEDIA):
+            while not settled():  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+        # carol asked for 180 lines and gets that layer; bob (native: the bridge's 360) the next.
+        # Nobody takes 720 lines: the bridge says so, and alice stops sending that layer.
+        channel = alice.media.channel
+        assert channel is not None
+        await channel.wait_for(lambda: channel.sender_limit is not None and channel.sender_limit < 720, MEDIA)
+        assert [layer.enabled for layer in alice.media.layers] == [True, True, False]

@@ -58,6 +58,7 @@ def test_a_file_loads_and_a_missing_file_is_named(tmp_path: Path) -> None:
         ("[[sessions]]\ndoor = 'sip'", "sessions[0].door", "Invalid enum value 'sip'"),
         ("[[sessions]]\ndoor = ['native', 'x']", "sessions[0].door[1]", "Invalid enum value 'x'"),
         ("[[sessions]]\ndoor = 'jitsi'", "", 'door "jitsi" takes media = "lean"'),
+        ("[[sessions]]\nsimulcast = true", "", "simulcast is the Jitsi door's"),
         ("[[sessions]]\ndoor = 'jitsi'\nmedia = 'lean'\nfull_sample = 1", "", 'door "jitsi" takes'),
         (
             "[[sessions]]\ndoor = ['native', 'jitsi']\nmedia = 'lean'\nprofile = 'screen-sharer'",
@@ -96,6 +97,13 @@ def test_doors_are_cycled_over_each_sessions_places_and_the_command_line_can_set
         by_session.setdefault(p.session_id, []).append(p.door)
     assert list(by_session.values()) == [["native", "jitsi", "native"]] * 2 + [["native", "native"]]
     assert scenario.uses_jitsi and not DEFAULT_SCENARIO.uses_jitsi
+    layered = load_scenario(
+        "[[sessions]]\nparticipants = 2\nmedia = 'lean'\ndoor = ['native', 'jitsi']\nsimulcast = true"
+    )
+    assert [(p.door, p.simulcast) for p in make_plan(layered).participants] == [
+        ("native", False),
+        ("jitsi", True),
+    ]
     # --target: every participant through the Jitsi door, lean (what that door can do).
     everyone = scenario.with_overrides(door="jitsi")
     assert {(p.door, p.media_path) for p in make_plan(everyone).participants} == {("jitsi", "lean")}

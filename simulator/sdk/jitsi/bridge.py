@@ -19,7 +19,13 @@ from typing import Any, Final, Literal
 
 import aiohttp
 
-from simulator.jitsi.colibri import MappedSource, endpoint_message, read_sources_map, receiver_constraints
+from simulator.jitsi.colibri import (
+    MappedSource,
+    endpoint_message,
+    read_sender_limit,
+    read_sources_map,
+    receiver_constraints,
+)
 
 __all__ = ["BridgeChannel"]
 
@@ -42,12 +48,14 @@ class BridgeChannel:
         tls: ssl.SSLContext | bool | None = None,
         receive_height: int | None = 360,
         on_sources_map: SourcesMapped | None = None,
+        on_sender_limit: Callable[[int | None], None] | None = None,
     ) -> None:
         self.url = url
         self._http = http
         self._tls = tls
         self.receive_height = receive_height
         self._on_sources_map = on_sources_map
+        self._on_sender_limit = on_sender_limit
         self.hello: str | None = None
         """The bridge's version, from its ``ServerHello``."""
         self.forwarded: list[str] = []
@@ -102,10 +110,9 @@ class BridgeChannel:
                 names = message.get("forwardedSources")
                 self.forwarded = [str(n) for n in names] if isinstance(names, list) else []
             case "SenderSourceConstraints":
-                height = message.get("maxHeight")
-                self.sender_limit = (
-                    height if isinstance(height, int) and not isinstance(height, bool) else None
-                )
+                self.sender_limit = read_sender_limit(message)
+                if self._on_sender_limit is not None:
+                    self._on_sender_limit(self.sender_limit)
             case "EndpointMessage":
                 self.messages.append((str(message.get("from", "")), message.get("msgPayload")))
                 del self.messages[:-KEPT]

@@ -99,6 +99,7 @@ class JitsiParticipant:
         tls: ssl.SSLContext | bool | None = None,
         bridge_base: str | None = None,
         receive_height: int | None = 360,
+        simulcast: bool = False,
     ) -> None:
         self.uid, self.name, self.avatar = uid, name, avatar
         self.nick = nick or secrets.token_hex(4)  # lib-jitsi-meet's endpoint IDs: 8 hex digits
@@ -130,6 +131,7 @@ class JitsiParticipant:
             send_iq=lambda to, payload: self.client.iq("set", to, payload),
             answer=self._answer,
             channel=self._bridge_channel,
+            simulcast=simulcast,
         )
         self._bridge_base = bridge_base
         self._receive_height = receive_height
@@ -205,7 +207,7 @@ class JitsiParticipant:
 
     async def set_video_muted(self, muted: bool) -> None:
         """Pause or resume the camera: no more frames, and a presence change, as the SDK does."""
-        self.media.camera.set_enabled(not muted and not self.me.audio_only)
+        self.media.set_camera(not muted and not self.me.audio_only)
         self.me.video_muted = muted
         await self.client.presence(self.room, self.me)
 
@@ -222,6 +224,7 @@ class JitsiParticipant:
             tls=self.client.tls,
             receive_height=self._receive_height,
             on_sources_map=self.media.on_sources_map,
+            on_sender_limit=self.media.on_sender_limit,
         )
 
     async def _answer(self, iq: ET.Element) -> None:

@@ -23,10 +23,20 @@ import aiohttp
 from aiortc import RTCDtlsFingerprint, RTCIceCandidate, RTCIceParameters
 
 from simulator.jitsi.colibri import MappedSource
-from simulator.jitsi.jingle import NS_JINGLE, Candidate, Content, Fingerprint, Jingle, Source, Transport
+from simulator.jitsi.jingle import (
+    NS_JINGLE,
+    Candidate,
+    Content,
+    Fingerprint,
+    Jingle,
+    Source,
+    SourceGroup,
+    Transport,
+)
 from simulator.media.analysers import MediaEvidence, ReceivedStream
 from simulator.media.description import fresh_ssrcs
 from simulator.media.lean import LeanPublisher, LeanReceiver, LeanSource, ReceiveStats
+from simulator.media.library import PROFILES
 from simulator.media.ortc import IceDtlsTransport, RemoteTransport
 from simulator.sdk.jitsi.bridge import BridgeChannel
 from simulator.tasks import TaskSet
@@ -35,6 +45,8 @@ __all__ = ["JingleMedia"]
 
 logger = logging.getLogger(__name__)
 
+SIMULCAST: Final = ("l180", "l360", "l720")
+"""The pre-encoded profiles of a simulcast camera's layers, lowest first (180, 360, 720 lines)."""
 BRIDGE_OWNER: Final = "jvb"
 """The owner of the bridge's placeholder sources, which carry no one's media."""
 
@@ -57,10 +69,23 @@ class JingleMedia:
         send_iq: SendIq,
         answer: Callable[[ET.Element], Awaitable[None]],
         channel: Callable[[str], BridgeChannel] | None = None,
+        simulcast: bool = False,
     ) -> None:
         self.nick = nick
         self._focus = focus
         self.mic, self.camera = mic, camera
+        self.layers: list[LeanSource] = [camera]
+        """The camera's layers, lowest first: itself alone, or three with ``simulcast`` (the
+        same marks at 180, 360 and 720 lines, in a ``SIM`` group, as lib-jitsi-meet sends)."""
+        if simulcast:
+            self.layers = [
+                LeanSource(
+                    "video", publisher_tag=camera.publisher_tag, profile=profile, enabled=camera.enabled
+                )
+                for profile in SIMULCAST
+            ]
+        self._camera_on = camera.enabled
+        self._sender_limit: int | None = None
         self._evidence = evidence
         self._uid_of = uid_of
         self._send_iq = send_iq
@@ -118,7 +143,7 @@ class JingleMedia:
             self.failure = "the session-initiate has no transport"
             return
         local = await self._transport.gather()
-        audio_ssrc, video_ssrc = fresh_ssrcs(2, set(self._streams))
+        audio_ssrc, *video_ssrcs = fresh_ssrcs(1 + len(self.layers), set(self._streams))
         ours = Transport(
             local.ufrag,
             local.pwd,
@@ -133,19 +158,30 @@ class JingleMedia:
         for content in offer.contents:
             if content.name not in ("audio", "video") or not content.payload_types:
                 continue
-            source, ssrc, suffix = (
-                (self.mic, audio_ssrc, "a0") if content.name == "audio" else (self.camera, video_ssrc, "v0")
-            )
-            name = f"{self.nick}-{suffix}"
-            announced = Source(
-                ssrc, name=name, video_type="camera" if content.name == "video" else "", msid=f"{name} {name}"
-            )
-            sources = [announced] if source.enabled else []  # an audio-only call announces no camera
+            payload_type = content.payload_types[0].id
+            if content.name == "audio":
+                name = f"{self.nick}-a0"
+                sent = [(self.mic, audio_ssrc, Source(audio_ssrc, name=name, msid=f"{name} {name}"))]
+            elif self._camera_on:
+                name = f"{self.nick}-v0"
+                sent = [
+                    (layer, ssrc, Source(ssrc, name=name, video_type="camera", msid=f"{name} {name}"))
+                    for layer, ssrc in zip(self.layers, video_ssrcs, strict=True)
+                ]
+            else:
+                sent = []  # an audio-only call announces no camera
+            groups = [SourceGroup("SIM", [ssrc for _, ssrc, _ in sent])] if len(sent) > 1 else []
             accept.contents.append(
-                Content(content.name, "both", content.payload_types, sources=sources, transport=ours)
+                Content(
+                    content.name,
+                    "both",
+                    content.payload_types,
+                    sources=[announced for _, _, announced in sent],
+                    groups=groups,
+                    transport=ours,
+                )
             )
-            if source.enabled:
-                bound.append((source, ssrc, content.payload_types[0].id))
+            bound.extend((source, ssrc, payload_type) for source, ssrc, _ in sent)
         await self._send_iq(self._focus, ET.tostring(accept.to_xml(), encoding="unicode"))
         self.times["accepted"] = asyncio.get_running_loop().time()
         remote = RemoteTransport(
@@ -194,6 +230,23 @@ class JingleMedia:
                 self._streams[source.ssrc] = stream
                 self._evidence.add(stream)
                 self._receiver.bind(source.ssrc, stream)
+
+    def set_camera(self, on: bool) -> None:
+        """Send the camera (every layer the bridge lets through) or nothing of it."""
+        self._camera_on = on
+        self._apply_layers()
+
+    def on_sender_limit(self, height: int | None) -> None:
+        """The bridge's ``SenderSourceConstraints``: layers taller than anyone takes are not
+        sent (the lowest always is, so a newcomer starts at once), as lib-jitsi-meet does."""
+        self._sender_limit = height
+        self._apply_layers()
+
+    def _apply_layers(self) -> None:
+        for index, layer in enumerate(self.layers):
+            height = PROFILES[layer.profile].height
+            fits = index == 0 or self._sender_limit is None or height <= self._sender_limit
+            layer.set_enabled(self._camera_on and fits)
 
     def on_sources_map(self, kind: Literal["audio", "video"], sources: list[MappedSource]) -> None:
         """A rewriting bridge's source map: each SSRC now carries the named owner's source (a

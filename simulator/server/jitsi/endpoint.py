@@ -35,7 +35,7 @@ from typing import Final
 from aiortc import RTCDtlsFingerprint, RTCIceCandidate, RTCIceParameters
 from aiortc.rtp import RtcpPsfbPacket, RtcpRtpfbPacket
 
-from simulator.jitsi.colibri import Constraints
+from simulator.jitsi.colibri import Constraints, sender_source_constraints
 from simulator.jitsi.jingle import (
     Candidate,
     Content,
@@ -403,13 +403,7 @@ class Endpoint:
         )
         if limit != self.sender_limit:
             self.sender_limit = limit
-            self.channel(
-                {
-                    "colibriClass": "SenderSourceConstraints",
-                    "sourceName": f"{self.name}-v0",
-                    "maxHeight": limit,
-                }
-            )
+            self.channel(sender_source_constraints(f"{self.name}-v0", None if limit < 0 else limit))
 
     def _on_rtcp(self, clear: bytes) -> None:
         self._feedback.on_rtcp(clear)
