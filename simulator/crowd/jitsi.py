@@ -111,12 +111,13 @@ class JitsiTarget:
             http=http,
             tls=self.tls,
             bridge_base=self.bridge_base or None,
-            simulcast=planned.simulcast,
+            simulcast=planned.simulcast and planned.media_path == "lean",  # layers are pre-encoded
+            path="full" if planned.media_path == "full" else "lean",
         )
 
 
 class JitsiProtocolParticipant(VirtualParticipant):
-    """A crowd participant through the Jitsi door (lean; no screen share, no audio-only switch)."""
+    """A crowd participant through the Jitsi door (lean or full; no screen share, no audio-only switch)."""
 
     def __init__(self, planned: PlannedParticipant, *, target: JitsiTarget, **kwargs: Any) -> None:
         super().__init__(planned, **kwargs)
@@ -133,7 +134,7 @@ class JitsiProtocolParticipant(VirtualParticipant):
         return self.conference
 
     async def receive_stats(self) -> ReceiveStats | None:
-        return None if self.conference is None else self.conference.receive_stats()
+        return None if self.conference is None else await self.conference.receive_stats()
 
     async def _join(self) -> None:
         if self.in_session:

@@ -138,7 +138,7 @@ class Sessions(_Strict, frozen=True):
     door: Door | tuple[Door, ...] = "native"
     """The door each participant speaks through; a list is cycled over the places of each
     session (``["native", "jitsi"]``: every other one speaks the Jitsi protocol). The Jitsi
-    door's participants are lean (``media = "lean"``) and do not share screens."""
+    door's participants take the lean or the full path (not passthrough) and share no screens."""
     simulcast: bool = False
     """The Jitsi door's cameras send three layers (180, 360, 720 lines) in a ``SIM`` group, as the
     published SDK does; the bridge forwards each receiver one (the native door sends one layer)."""
@@ -217,8 +217,8 @@ class Scenario(_Strict, frozen=True):
             raise ValueError("at least one [[sessions]] table is needed")
         known = {**PROFILES, **self.networks}
         for group in self.sessions:
-            if "jitsi" in group.doors and (group.media != "lean" or group.full_sample):
-                raise ValueError('door "jitsi" takes media = "lean" and no full_sample: it is lean only')
+            if "jitsi" in group.doors and group.media == "passthrough":
+                raise ValueError('door "jitsi" takes media = "lean" or "full" (not passthrough)')
             if group.simulcast and "jitsi" not in group.doors:
                 raise ValueError('simulcast is the Jitsi door\'s: door = "jitsi" (or a list with it)')
             if "jitsi" in group.doors and group.profile == "screen-sharer":
@@ -255,7 +255,7 @@ class Scenario(_Strict, frozen=True):
         door: Door | None = None,
     ) -> Scenario:
         """The command line's ``--participants/--sessions/--duration/--seed/--media`` over the file;
-        ``door`` puts every participant through one door (``jitsi``: lean, no full sample)."""
+        ``door`` puts every participant through one door (``jitsi``: passthrough becomes lean)."""
         header = msgspec.structs.replace(
             self.scenario,
             **{k: v for k, v in (("duration", duration), ("seed", seed)) if v is not None},
@@ -274,7 +274,10 @@ class Scenario(_Strict, frozen=True):
             groups = tuple(msgspec.structs.replace(group, media=media) for group in groups)
         if door == "jitsi":
             groups = tuple(
-                msgspec.structs.replace(group, door=door, media="lean", full_sample=0) for group in groups
+                msgspec.structs.replace(
+                    group, door=door, media="lean" if group.media == "passthrough" else group.media
+                )
+                for group in groups
             )
         elif door is not None:
             groups = tuple(msgspec.structs.replace(group, door=door) for group in groups)

@@ -24,6 +24,7 @@ MEDIA = 30.0
 
 
 def participant(backend: Backend, uid: str, token: str | None = None, **options: Any) -> JitsiParticipant:  # noqa: F811
+    options.setdefault("bridge_base", backend.url)  # the bridge channel at the backend's own listener
     return JitsiParticipant(
         backend.url,
         token or call_token(backend, uid, "s1"),
@@ -120,8 +121,8 @@ async def test_its_bridge_channel_asks_its_layer_hears_the_bridge_and_relays_end
     join: Join,
 ) -> None:
     bob = await join("bob", path="lean")
-    alice = participant(backend, "alice", bridge_base=backend.url)
-    carol = participant(backend, "carol", bridge_base=backend.url)
+    alice = participant(backend, "alice")
+    carol = participant(backend, "carol")
     async with alice, carol:
         await alice.wait_media(MEDIA)
         await carol.wait_media(MEDIA)
@@ -167,8 +168,8 @@ async def test_its_simulcast_camera_is_forwarded_one_layer_per_receiver_and_unwa
     """Three layers in a SIM group, as lib-jitsi-meet sends them: each receiver gets the tallest
     that fits what it asked, and a layer taller than anyone takes is no longer sent."""
     bob = await join("bob", path="lean")  # a native receiver: the bridge's default height
-    alice = participant(backend, "alice", bridge_base=backend.url, simulcast=True, publisher_tag=5)
-    carol = participant(backend, "carol", bridge_base=backend.url, receive_height=180)
+    alice = participant(backend, "alice", simulcast=True, publisher_tag=5)
+    carol = participant(backend, "carol", receive_height=180)
     async with alice, carol:
         await alice.wait_media(MEDIA)
         await carol.wait_media(MEDIA)
@@ -200,3 +201,32 @@ async def test_its_simulcast_camera_is_forwarded_one_layer_per_receiver_and_unwa
         assert channel is not None
         await channel.wait_for(lambda: channel.sender_limit is not None and channel.sender_limit < 720, MEDIA)
         assert [layer.enabled for layer in alice.media.layers] == [True, True, False]
+
+
+async def test_on_the_full_path_it_encodes_and_decodes_and_both_sides_see_and_hear(
+    backend: Backend,  # noqa: F811
+    join: Join,
+) -> None:
+    """The realistic sample: aiortc's encoders and decoders on the Jingle session's transport,
+    beside a native participant on the full path: pixel marks and tones, decoded both ways."""
+    bob = await join("bob", path="full")
+    async with participant(backend, "alice", path="full", tone_hz=TONES_HZ[6], publisher_tag=4) as alice:
+        await alice.wait_media(MEDIA)
+        await alice.evidence.wait_for(
+            lambda: (
+                alice.evidence.heard().get("bob") == TONES_HZ[0] and alice.evidence.frames_from("bob") >= 10
+            ),
+            MEDIA,
+        )
+        camera = alice.evidence.stream("bob", "camera")
+        assert camera is not None and camera.marked_frames > 0  # decoded pictures, marks read
+        await bob.evidence.wait_for(
+            lambda: (
+                bob.evidence.heard().get("alice") == TONES_HZ[6] and bob.evidence.frames_from("alice") >= 10
+            ),
+            MEDIA,
+        )
+        stats = await alice.receive_stats()
+        assert stats.packets > 0
+        await alice.set_audio_muted(True)
+        await bob.evidence.wait_for(lambda: "alice" not in bob.evidence.heard(), MEDIA)

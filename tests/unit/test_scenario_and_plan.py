@@ -57,9 +57,12 @@ def test_a_file_loads_and_a_missing_file_is_named(tmp_path: Path) -> None:
         ("sessions = []", "", "at least one [[sessions]] table is needed"),
         ("[[sessions]]\ndoor = 'sip'", "sessions[0].door", "Invalid enum value 'sip'"),
         ("[[sessions]]\ndoor = ['native', 'x']", "sessions[0].door[1]", "Invalid enum value 'x'"),
-        ("[[sessions]]\ndoor = 'jitsi'", "", 'door "jitsi" takes media = "lean"'),
+        (
+            "[[sessions]]\ndoor = 'jitsi'\nmedia = 'passthrough'",
+            "",
+            'door "jitsi" takes media = "lean" or "full"',
+        ),
         ("[[sessions]]\nsimulcast = true", "", "simulcast is the Jitsi door's"),
-        ("[[sessions]]\ndoor = 'jitsi'\nmedia = 'lean'\nfull_sample = 1", "", 'door "jitsi" takes'),
         (
             "[[sessions]]\ndoor = ['native', 'jitsi']\nmedia = 'lean'\nprofile = 'screen-sharer'",
             "",
@@ -104,9 +107,14 @@ def test_doors_are_cycled_over_each_sessions_places_and_the_command_line_can_set
         ("native", False),
         ("jitsi", True),
     ]
-    # --target: every participant through the Jitsi door, lean (what that door can do).
+    # --target: every participant through the Jitsi door, on its own media path.
     everyone = scenario.with_overrides(door="jitsi")
-    assert {(p.door, p.media_path) for p in make_plan(everyone).participants} == {("jitsi", "lean")}
+    assert {(p.door, p.media_path) for p in make_plan(everyone).participants} == {
+        ("jitsi", "lean"),
+        ("jitsi", "full"),
+    }
+    sampled = load_scenario("[[sessions]]\nparticipants = 3\nmedia = 'lean'\nfull_sample = 1\ndoor = 'jitsi'")
+    assert [p.media_path for p in make_plan(sampled).participants] == ["full", "lean", "lean"]
     assert {p.door for p in make_plan(DEFAULT_TARGET_SCENARIO).participants} == {"jitsi"}
     with pytest.raises(ScenarioError, match="shares no screens"):
         load_scenario("[[sessions]]\nprofile = 'screen-sharer'").with_overrides(door="jitsi")

@@ -34,7 +34,9 @@ from yarl import URL
 from simulator import protocol
 from simulator.jitsi.presence import Occupant, read_occupant
 from simulator.media.analysers import MediaEvidence
-from simulator.media.lean import LeanSource, ReceiveStats
+from simulator.media.devices import FakeDevices
+from simulator.media.lean import ReceiveStats
+from simulator.media.paths import make_sources
 from simulator.media.tones import tone_for
 from simulator.sdk.events import CallUser, ListedUser
 from simulator.sdk.jitsi.bridge import BridgeChannel
@@ -100,6 +102,7 @@ class JitsiParticipant:
         bridge_base: str | None = None,
         receive_height: int | None = 360,
         simulcast: bool = False,
+        path: Literal["lean", "full"] = "lean",
     ) -> None:
         self.uid, self.name, self.avatar = uid, name, avatar
         self.nick = nick or secrets.token_hex(4)  # lib-jitsi-meet's endpoint IDs: 8 hex digits
@@ -121,17 +124,27 @@ class JitsiParticipant:
         """When it joined (wall-clock ms): its ``joinnedAt`` for the others."""
         self.evidence = MediaEvidence()
         """What it received: a stream per source the bridge sends it (marks, tones)."""
+        self.devices = FakeDevices()
+        mic, camera, _ = make_sources(
+            path,
+            tone_hz=tone_hz if tone_hz is not None else tone_for(uid),
+            publisher_tag=publisher_tag,
+            devices=self.devices,
+            mic_muted=False,
+            camera_enabled=not audio_only,
+        )
         self.media = JingleMedia(
             self.nick,
             f"{self.room}/{FOCUS_NICK}",
-            mic=LeanSource("audio", tone_hz=tone_hz if tone_hz is not None else tone_for(uid)),
-            camera=LeanSource("video", publisher_tag=publisher_tag, enabled=not audio_only),
+            mic=mic,
+            camera=camera,
             evidence=self.evidence,
             uid_of=lambda nick: self.occupants[nick].uid if nick in self.occupants else nick,
             send_iq=lambda to, payload: self.client.iq("set", to, payload),
             answer=self._answer,
             channel=self._bridge_channel,
             simulcast=simulcast,
+            path=path,
         )
         self._bridge_base = bridge_base
         self._receive_height = receive_height
@@ -189,9 +202,9 @@ class JitsiParticipant:
         )
         return self.phases
 
-    def receive_stats(self) -> ReceiveStats:
-        """What arrived from the bridge, from the RTP headers."""
-        return self.media.receive_stats()
+    async def receive_stats(self) -> ReceiveStats:
+        """What arrived from the bridge (lean: from the RTP headers)."""
+        return await self.media.receive_stats()
 
     async def __aexit__(self, *exc: object) -> None:
         if not self.client.closed.is_set():

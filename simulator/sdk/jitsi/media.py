@@ -1,4 +1,4 @@
-"""A virtual participant's media through the XMPP door, on the lean path.
+"""A virtual participant's media through the XMPP door, on the lean or the full path.
 
 The focus offers the session in Jingle; :class:`JingleMedia` answers it as lib-jitsi-meet
 does: ``result`` at once, then ``session-accept`` with its own transport (``setup="active"``:
@@ -29,16 +29,19 @@ from simulator.jitsi.jingle import (
     Content,
     Fingerprint,
     Jingle,
+    PayloadType,
     Source,
     SourceGroup,
     Transport,
 )
 from simulator.media.analysers import MediaEvidence, ReceivedStream
 from simulator.media.description import fresh_ssrcs
-from simulator.media.lean import LeanPublisher, LeanReceiver, LeanSource, ReceiveStats
+from simulator.media.lean import LeanSource, ReceiveStats
 from simulator.media.library import PROFILES
 from simulator.media.ortc import IceDtlsTransport, RemoteTransport
+from simulator.media.paths import Source as LocalSource
 from simulator.sdk.jitsi.bridge import BridgeChannel
+from simulator.sdk.jitsi.planes import FullPlane, LeanPlane, MediaPlane, Sent
 from simulator.tasks import TaskSet
 
 __all__ = ["JingleMedia"]
@@ -55,29 +58,34 @@ SendIq = Callable[[str, str], Awaitable[ET.Element]]
 
 
 class JingleMedia:
-    """The Jingle session of one participant, lean: ``on_jingle`` takes the focus's IQs."""
+    """The Jingle session of one participant: ``on_jingle`` takes the focus's IQs. ``path``
+    says how its media moves (:mod:`simulator.sdk.jitsi.planes`); ``mic`` and ``camera`` are
+    that path's sources (:func:`~simulator.media.paths.make_sources`)."""
 
     def __init__(
         self,
         nick: str,
         focus: str,
         *,
-        mic: LeanSource,
-        camera: LeanSource,
+        mic: LocalSource,
+        camera: LocalSource,
         evidence: MediaEvidence,
         uid_of: Callable[[str], str],
         send_iq: SendIq,
         answer: Callable[[ET.Element], Awaitable[None]],
         channel: Callable[[str], BridgeChannel] | None = None,
         simulcast: bool = False,
+        path: Literal["lean", "full"] = "lean",
     ) -> None:
         self.nick = nick
         self._focus = focus
         self.mic, self.camera = mic, camera
-        self.layers: list[LeanSource] = [camera]
+        self.layers: list[LocalSource] = [camera]
         """The camera's layers, lowest first: itself alone, or three with ``simulcast`` (the
         same marks at 180, 360 and 720 lines, in a ``SIM`` group, as lib-jitsi-meet sends)."""
         if simulcast:
+            if not isinstance(camera, LeanSource):
+                raise ValueError("simulcast layers are pre-encoded: the lean path's")
             self.layers = [
                 LeanSource(
                     "video", publisher_tag=camera.publisher_tag, profile=profile, enabled=camera.enabled
@@ -95,8 +103,9 @@ class JingleMedia:
         """The bridge channel, once the media connected (None if the offer named none, or it
         could not be opened: media flows without it)."""
         self._transport = IceDtlsTransport(controlling=False)  # the bridge offers, and controls
-        self._receiver = LeanReceiver(evidence)
-        self._publisher: LeanPublisher | None = None
+        self._plane: MediaPlane = LeanPlane(evidence) if path == "lean" else FullPlane(evidence, nick)
+        self._codecs: dict[str, PayloadType] = {}
+        """The codec of each kind, from the offer (what every remote source of it carries)."""
         self._streams: dict[int, ReceivedStream] = {}
         """What each announced SSRC carries."""
         self._sid: str | None = None
@@ -125,6 +134,7 @@ class JingleMedia:
             case "session-initiate" if self._sid is None:
                 self.times["offered"] = asyncio.get_running_loop().time()
                 self._sid = jingle.sid
+                self._codecs = {c.name: c.payload_types[0] for c in jingle.contents if c.payload_types}
                 self._announced(jingle.contents, added=True)
                 try:
                     await self._accept(jingle)
@@ -153,12 +163,12 @@ class JingleMedia:
                 for c in local.candidates
             ],
         )
-        bound: list[tuple[LeanSource, int, int]] = []
+        bound: list[Sent] = []
         accept = Jingle("session-accept", offer.sid, responder=self.nick, bundle=offer.bundle)
         for content in offer.contents:
             if content.name not in ("audio", "video") or not content.payload_types:
                 continue
-            payload_type = content.payload_types[0].id
+            payload_type = content.payload_types[0]
             if content.name == "audio":
                 name = f"{self.nick}-a0"
                 sent = [(self.mic, audio_ssrc, Source(audio_ssrc, name=name, msid=f"{name} {name}"))]
@@ -200,8 +210,7 @@ class JingleMedia:
         if self._transport.ice_completed_at is not None:
             self.times["ice"] = self._transport.ice_completed_at
         self.times["connected"] = asyncio.get_running_loop().time()
-        self._publisher = LeanPublisher(self._transport.dtls, bound, on_rtp=self._receiver.on_rtp)
-        self._receiver.use(self._publisher.link)
+        await self._plane.start(self._transport.dtls, bound)
         if bridge.websocket and self._make_channel is not None:
             channel = self._make_channel(bridge.websocket)
             try:
@@ -222,14 +231,13 @@ class JingleMedia:
                 if not added:
                     if (gone := self._streams.pop(source.ssrc, None)) is not None:
                         gone.active = False
+                        self._plane.unbind(source.ssrc)
                     continue
                 which: Literal["mic", "camera", "screen"] = "mic"
                 if content.name == "video":
                     which = "screen" if source.video_type == "desktop" else "camera"
                 stream = ReceivedStream(owner, self._uid_of(owner), which, content.name)
-                self._streams[source.ssrc] = stream
-                self._evidence.add(stream)
-                self._receiver.bind(source.ssrc, stream)
+                self._receive(source.ssrc, stream)
 
     def set_camera(self, on: bool) -> None:
         """Send the camera (every layer the bridge lets through) or nothing of it."""
@@ -244,7 +252,7 @@ class JingleMedia:
 
     def _apply_layers(self) -> None:
         for index, layer in enumerate(self.layers):
-            height = PROFILES[layer.profile].height
+            height = PROFILES[layer.profile].height if isinstance(layer, LeanSource) else 0
             fits = index == 0 or self._sender_limit is None or height <= self._sender_limit
             layer.set_enabled(self._camera_on and fits)
 
@@ -260,14 +268,21 @@ class JingleMedia:
             which: Literal["mic", "camera", "screen"] = "mic"
             if kind == "video":
                 which = "screen" if mapped.video_type == "desktop" else "camera"
-            stream = ReceivedStream(mapped.owner, self._uid_of(mapped.owner), which, kind)
-            self._streams[mapped.ssrc] = stream
-            self._evidence.add(stream)
-            self._receiver.bind(mapped.ssrc, stream)
+            self._receive(mapped.ssrc, ReceivedStream(mapped.owner, self._uid_of(mapped.owner), which, kind))
 
-    def receive_stats(self) -> ReceiveStats:
-        """What arrived, from the RTP headers."""
-        return self._receiver.totals()
+    def _receive(self, ssrc: int, stream: ReceivedStream) -> None:
+        """From now on ``ssrc`` carries ``stream``."""
+        codec = self._codecs.get(stream.kind)
+        if codec is None:
+            logger.info("%s: a %s source before any offer of that kind, ignored", self.nick, stream.kind)
+            return
+        self._streams[ssrc] = stream
+        self._evidence.add(stream)
+        self._plane.bind(ssrc, stream, codec)
+
+    async def receive_stats(self) -> ReceiveStats:
+        """What arrived (lean: from the RTP headers; full: aiortc's receivers' statistics)."""
+        return await self._plane.stats()
 
     async def close(self) -> None:
         """Stop sending and receiving; close the transport (idempotent)."""
@@ -276,8 +291,5 @@ class JingleMedia:
         if self.channel is not None:
             await self.channel.close()
             self.channel = None
-        if self._publisher is not None:
-            self._publisher.close()
-            self._publisher = None
-        self._receiver.close()
+        await self._plane.close()
         await self._transport.close()
