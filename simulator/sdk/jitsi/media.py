@@ -196,11 +196,7 @@ class JingleMedia:
         self.times["accepted"] = asyncio.get_running_loop().time()
         remote = RemoteTransport(
             RTCIceParameters(usernameFragment=bridge.ufrag, password=bridge.pwd),
-            [
-                RTCIceCandidate(c.component, c.foundation, c.ip, c.port, c.priority, c.protocol, c.type)
-                for c in bridge.candidates
-                if c.protocol == "udp"
-            ],
+            _udp_candidates(offer),
             complete=True,
             fingerprints=[RTCDtlsFingerprint(f.hash, f.value) for f in bridge.fingerprints],
         )
@@ -293,3 +289,13 @@ class JingleMedia:
             self.channel = None
         await self._plane.close()
         await self._transport.close()
+
+
+def _udp_candidates(jingle: Jingle) -> list[RTCIceCandidate]:
+    """The UDP candidates of a Jingle's (bundled) transport, as aiortc's."""
+    transport = jingle.transport
+    return [
+        RTCIceCandidate(c.component, c.foundation, c.ip, c.port, c.priority, c.protocol, c.type)
+        for c in (transport.candidates if transport is not None else [])
+        if c.protocol == "udp"
+    ]
