@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import psutil
 
-from simulator.crowd.browser_demo import CHROMIUM_FLAGS, DOMAIN
+from simulator.crowd.browser_demo import CHROMIUM_FLAGS, DOMAIN, WATCH_PEER_CONNECTIONS
 from simulator.media.tones import TONES_HZ
 from simulator.sdk.jitsi import JitsiParticipant
 from simulator.server import Backend
@@ -31,29 +31,10 @@ __all__ = ["WINDOW", "anchor_missing", "measure_browser_participant"]
 BUNDLE: Final = Path(".interop/node_modules/@cometchat/calls-sdk-javascript/pack/index.js")
 WINDOW: Final = 15.0
 SESSION: Final = "anchor"
-DECODES_THREE = """(() => {
-  const s = window.__anchor;
-  return s && s.filter(r => r.kind === "video" && r.framesDecoded > 20).length >= 3;
+DECODES_THREE: Final = """(() => {
+  const s = window.__callsim.latest;
+  return s !== null && s.received.filter(r => r.kind === "video" && r.framesDecoded > 20).length >= 3;
 })()"""
-WATCH = """
-(() => {
-  const Original = window.RTCPeerConnection;
-  const made = [];
-  function Watched(...args) { const pc = new Original(...args); made.push(pc); return pc; }
-  Watched.prototype = Original.prototype;
-  Object.setPrototypeOf(Watched, Original);
-  window.RTCPeerConnection = Watched;
-  setInterval(async () => {
-    const received = [];
-    for (const pc of made) {
-      for (const s of (await pc.getStats()).values()) {
-        if (s.type === "inbound-rtp") received.push({kind: s.kind, framesDecoded: s.framesDecoded || 0});
-      }
-    }
-    window.__anchor = received;
-  }, 250);
-})();
-"""
 
 
 def anchor_missing() -> str | None:
@@ -120,7 +101,7 @@ async def measure_browser_participant(window: float = WINDOW) -> dict[str, Any]:
                 )
                 try:
                     context = await browser.new_context(ignore_https_errors=True)
-                    await context.add_init_script(WATCH)
+                    await context.add_init_script(WATCH_PEER_CONNECTIONS)
                     page = await context.new_page()
                     auth = backend.provision_user("sdk-user", "SDK User")
                     await page.goto(f"https://{DOMAIN}/sdk/?session={SESSION}&auth={auth}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -19,6 +20,8 @@ from simulator.media import MEDIA_PATHS
 
 if TYPE_CHECKING:
     from simulator.crowd.jitsi import JitsiTarget
+    from simulator.crowd.live import LiveRun
+    from simulator.server import Backend
 
 __all__ = ["main"]
 
@@ -67,23 +70,77 @@ async def _serve(args: argparse.Namespace, sdk_bundle: Path) -> int:
     except ProsodyError as exc:
         return _fail(f"serve: {exc}")
     try:
-        print(
-            f"callsim backend on {backend.url} (db {args.db}); appId {backend.app_id}, region "
-            f"{backend.region}; apiKey {_keep_api_key(args, backend.api_key)}",
-            flush=True,
-        )
-        if backend.https_port is not None:
-            print(f"  TLS on {backend.host}:{backend.https_port} as https://{args.webrtc_host}/", flush=True)
-        if backend.xmpp is not None:
-            print(
-                f"  XMPP door: wss://xmpp.{args.webrtc_host}/xmpp-websocket (Prosody + focus); "
-                f"the published SDK's page: https://{args.webrtc_host}/sdk/?session=S&auth=AUTH_TOKEN",
-                flush=True,
-            )
-        await stop.wait()
+        _banner(args, backend)
+        async with contextlib.AsyncExitStack() as stack:
+            if args.metrics is not None:
+                try:
+                    url = await stack.enter_async_context(_backend_metrics(backend, args.metrics))
+                except OSError as exc:
+                    return _fail(
+                        f"serve: cannot serve --metrics on {_address(args.metrics)}: {exc.strerror or exc}"
+                    )
+                print(f"  metrics for Prometheus: {url}", flush=True)
+            await stop.wait()
     finally:
         await backend.close()
     return 0
+
+
+def _metrics_address(text: str) -> tuple[str, int]:
+    """``--metrics``'s ``[HOST:]PORT`` (argparse reports a ValueError's message as the error)."""
+    from simulator.prometheus import parse_address
+
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _address(address: tuple[str, int]) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _backend_metrics(
+    backend: Backend, address: tuple[str, int]
+) -> contextlib.AbstractAsyncContextManager[str]:
+    """The backend's metrics served at ``address`` (the context yields the URL)."""
+    from prometheus_client import CollectorRegistry
+
+    from simulator.prometheus import metrics_endpoint
+    from simulator.server.metrics import BackendCollector
+
+    registry = CollectorRegistry()
+    registry.register(BackendCollector(backend))
+    return metrics_endpoint(registry, *address)
+
+
+def _run_metrics(live: LiveRun, address: tuple[str, int]) -> contextlib.AbstractAsyncContextManager[str]:
+    """The run's metrics (and its embedded backend's) served at ``address``."""
+    from prometheus_client import CollectorRegistry
+
+    from simulator.crowd.prometheus import RunCollector
+    from simulator.prometheus import metrics_endpoint
+
+    registry = CollectorRegistry()
+    registry.register(RunCollector(live))
+    return metrics_endpoint(registry, *address)
+
+
+def _banner(args: argparse.Namespace, backend: Backend) -> None:
+    print(
+        f"callsim backend on {backend.url} (db {args.db}); appId {backend.app_id}, region "
+        f"{backend.region}; apiKey {_keep_api_key(args, backend.api_key)}",
+        flush=True,
+    )
+    if backend.https_port is not None:
+        print(f"  TLS on {backend.host}:{backend.https_port} as https://{args.webrtc_host}/", flush=True)
+    if backend.xmpp is not None:
+        print(
+            f"  XMPP door: wss://xmpp.{args.webrtc_host}/xmpp-websocket (Prosody + focus); "
+            f"the published SDK's page: https://{args.webrtc_host}/sdk/?session=S&auth=AUTH_TOKEN",
+            flush=True,
+        )
 
 
 def _keep_api_key(args: argparse.Namespace, key: str) -> str:
@@ -145,8 +202,15 @@ def _run(args: argparse.Namespace) -> int:
     import aiohttp
     from rich.console import Console
 
+    from simulator.crowd.live import LiveRun
     from simulator.crowd.report import write_report
-    from simulator.crowd.runner import RunSetupError, default_report_dir, run_scenario, summary_table
+    from simulator.crowd.runner import (
+        RunResult,
+        RunSetupError,
+        default_report_dir,
+        run_scenario,
+        summary_table,
+    )
     from simulator.crowd.scenario import (
         DEFAULT_SCENARIO,
         DEFAULT_TARGET_SCENARIO,
@@ -195,9 +259,19 @@ def _run(args: argparse.Namespace) -> int:
             return _fail(f"cannot start the run: no Ray cluster at {args.address}: {exc}")
     elif args.address is not None:
         return _fail("--address is for --engine ray")
-    try:
-        result = eventloop.run(
-            run_scenario(
+    live = LiveRun()
+
+    async def watched() -> RunResult:
+        async with contextlib.AsyncExitStack() as stack:
+            if args.metrics is not None:
+                try:
+                    url = await stack.enter_async_context(_run_metrics(live, args.metrics))
+                except OSError as exc:
+                    raise RunSetupError(
+                        f"cannot serve --metrics on {_address(args.metrics)}: {exc.strerror or exc}"
+                    ) from None
+                console.print(f"metrics for Prometheus: {url}")
+            return await run_scenario(
                 scenario,
                 workers=args.workers,
                 pin=args.pin,
@@ -207,8 +281,11 @@ def _run(args: argparse.Namespace) -> int:
                 log=console.print,
                 engine=engine,
                 target=target,
+                live=live,
             )
-        )
+
+    try:
+        result = eventloop.run(watched())
     except RunSetupError as exc:
         return _fail(f"cannot start the run: {exc}")
     except aiohttp.ClientConnectionError as exc:
@@ -305,6 +382,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     run.add_argument("--report", metavar="DIR", help="the report folder (default: reports/run-<time>)")
     run.add_argument("--no-live", action="store_true", help="no live display (CI logs)")
+    run.add_argument(
+        "--metrics",
+        metavar="[HOST:]PORT",
+        type=_metrics_address,
+        help="serve the run's metrics (and the embedded backend's) for Prometheus at /metrics (loopback "
+        "by default)",
+    )
 
     demo = commands.add_parser("demo", help="a few virtual participants in one call on the embedded backend")
     demo.add_argument(
@@ -322,6 +406,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--db", default="callsim.db", help="SQLite file (':memory:' for none)")
     serve.add_argument("--api-key", default=None, help="the apiKey for user provisioning (random if unset)")
+    serve.add_argument(
+        "--metrics",
+        metavar="[HOST:]PORT",
+        type=_metrics_address,
+        help="serve the backend's metrics for Prometheus at /metrics (loopback by default)",
+    )
     serve.add_argument(
         "--api-key-file", default=None, help="where a random apiKey is written, 0600 (default: <db>.apikey)"
     )

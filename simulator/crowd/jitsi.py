@@ -119,6 +119,8 @@ class JitsiTarget:
 class JitsiProtocolParticipant(VirtualParticipant):
     """A crowd participant through the Jitsi door (lean or full; no screen share, no audio-only switch)."""
 
+    FAILURES = (*VirtualParticipant.FAILURES, XmppRefusedError, ApiError)
+
     def __init__(self, planned: PlannedParticipant, *, target: JitsiTarget, **kwargs: Any) -> None:
         super().__init__(planned, **kwargs)
         self._target = target

@@ -93,10 +93,15 @@ class Metrics:
         return [(item.value_iterated_to, item.count_at_value_iterated_to)
                 for item in self.histograms[histogram].get_recorded_iterator()]  # fmt: skip
 
+    def encoded(self, histogram: str) -> str:
+        """One histogram, compressed and base64'd (what :meth:`to_data` holds of each)."""
+        h = self.histograms.get(histogram) or _histogram()
+        return base64.b64encode(h.encode()).decode()
+
     def to_data(self) -> dict[str, Any]:
         """Plain, picklable, JSON-able data."""
         return {
-            "histograms": {n: base64.b64encode(h.encode()).decode() for n, h in self.histograms.items()},
+            "histograms": {name: self.encoded(name) for name in self.histograms},
             "counters": dict(self.counters),
             "by_participant": {uid: dict(c) for uid, c in self.by_participant.items()},
             "series": self.series,

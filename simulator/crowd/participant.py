@@ -51,6 +51,14 @@ class VirtualParticipant:
     """One planned participant; a door's subclass connects it (``_join``/``_leave``) and
     carries out what only that door can do (``_act_in_session``)."""
 
+    FAILURES: tuple[type[Exception], ...] = (
+        CometChatCallsException,
+        TimeoutError,
+        aiohttp.ClientError,
+        ConnectionError,
+    )
+    """What an action may fail with: counted (by code) and observed, never raised."""
+
     def __init__(
         self,
         planned: PlannedParticipant,
@@ -145,8 +153,9 @@ class VirtualParticipant:
         """Carry out one planned action; failures are counted, never raised."""
         try:
             await self._act(action)
-        except (CometChatCallsException, TimeoutError, aiohttp.ClientError) as exc:
+        except self.FAILURES as exc:
             self._metrics.count("errors", uid=self.uid)
+            self._metrics.count(f"errors@code={getattr(exc, 'code', None) or type(exc).__name__}")
             self._metrics.observe(
                 "error", self._clock(), uid=self.uid, action=action.kind, code=repr(exc)[:200]
             )
@@ -186,6 +195,7 @@ class VirtualParticipant:
         self._metrics.record("join_ms", (joined - started) * 1000)
         self._metrics.record(f"join_ms@{self.planned.door}", (joined - started) * 1000)
         self._metrics.count("joins", uid=self.uid)
+        self._metrics.count(f"joins@door={self.planned.door}")
         self._metrics.observe("joined", self._clock(), uid=self.uid, session=self.planned.session_id)
         self.in_session = True
 
@@ -223,7 +233,9 @@ class VirtualParticipant:
             await asyncio.sleep(HEARD_SAMPLE_EVERY)  # sampling period of a measurement
 
     def _harvest(self) -> None:
-        """Fold this session's received media into the metrics (and into its network's, if it has one)."""
+        """It is leaving: fold its session's received media into the metrics (and into its
+        network's, if it has one)."""
+        self._metrics.count(f"leaves@door={self.planned.door}")
         network = self.planned.network_name
         for stream in self.evidence.streams:
             # What the others saw of a network's participants: counted here, where received.

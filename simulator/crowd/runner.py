@@ -28,6 +28,7 @@ from rich.table import Table
 from simulator.crowd.engines import Engine, LocalEngine
 from simulator.crowd.expectations import ExpectationResult, evaluate, loss_percent, networks_seen
 from simulator.crowd.jitsi import XMPP_PHASES, JitsiTarget, TargetError, probe
+from simulator.crowd.live import LiveRun
 from simulator.crowd.metrics import CONNECT_PHASES, Metrics
 from simulator.crowd.plan import Plan, make_plan
 from simulator.crowd.scenario import Scenario
@@ -182,6 +183,7 @@ async def run_scenario(
     pin: bool = False,
     engine: Engine | None = None,
     target: JitsiTarget | None = None,
+    live: LiveRun | None = None,
 ) -> RunResult:
     """Run ``scenario`` to its end (or Ctrl-C) and judge it.
 
@@ -190,8 +192,36 @@ async def run_scenario(
     workers on separate cores, so each one's share of a core is its own. ``engine`` runs the
     shards (default: :class:`~simulator.crowd.engines.LocalEngine`, processes on this machine).
     ``target`` is an external Jitsi-style deployment (every participant through the Jitsi door):
-    one probe join first, so a target that cannot work fails the setup in one line.
+    one probe join first, so a target that cannot work fails the setup in one line. ``live``
+    is kept up to date for watchers (the metrics endpoint, the dashboard), which may stop it.
     """
+    shown = _Shown(console, log, live)
+    result = await _run_scenario(
+        scenario,
+        workers=workers,
+        backend_url=backend_url,
+        api_key=api_key,
+        pin=pin,
+        engine=engine,
+        target=target,
+        shown=shown,
+    )
+    if live is not None:
+        live.finish(result)
+    return result
+
+
+async def _run_scenario(
+    scenario: Scenario,
+    *,
+    workers: int | None,
+    backend_url: str | None,
+    api_key: str | None,
+    pin: bool,
+    engine: Engine | None,
+    target: JitsiTarget | None,
+    shown: _Shown,
+) -> RunResult:
     plan = make_plan(scenario)
     # Encoded once on this machine, before t = 0, rather than by every worker after it.
     await asyncio.to_thread(library.warm, _profiles(plan))
@@ -202,14 +232,14 @@ async def run_scenario(
     shards = plan.shards(workers or len(worker_cores) or os.cpu_count() or 1)
     started = time.monotonic()
     if target is not None:
-        return await _run_against(target, plan, shards, engine, api_key, console=console, log=log)
+        return await _run_against(target, plan, shards, engine=engine, api_key=api_key, shown=shown)
     if backend_url is not None:
         if api_key is None:
             raise RunSetupError("--backend needs --api-key (the backend's apiKey, to provision users)")
         url = backend_url if backend_url.endswith("/") else f"{backend_url}/"
         remote = _Target(url, "callsim", api_key, await _provision_remote(url, api_key, plan))
         result = await _run_workers(
-            plan, shards, remote, engine or LocalEngine(), console=console, log=log, started=started
+            plan, shards, remote, engine or LocalEngine(), shown=shown, started=started
         )
         _fold_media_counts(result, await _remote_media_counts(url, api_key))
         return result
@@ -219,6 +249,8 @@ async def run_scenario(
     handler_time.on = True  # the SFU's media, told apart from its joins (benchmarks.joins)
     try:
         async with _embedded(plan.scenario) as backend:
+            if shown.live is not None:
+                shown.live.backend = backend
             tokens = {p.identity.uid: backend.provision_user(p.identity.uid, p.identity.name)
                       for p in plan.participants}  # fmt: skip
             jitsi = None
@@ -229,15 +261,8 @@ async def run_scenario(
             embedded = _Target(backend.url, backend.app_id, backend.api_key, tokens, jitsi)
             before = time.process_time()
             prosody = _ProcessCpu(backend.xmpp.prosody.pid if backend.xmpp is not None else None)
-            result = await _run_workers(
-                plan,
-                shards,
-                embedded,
-                engine or LocalEngine(worker_cores),
-                console=console,
-                log=log,
-                started=started,
-            )
+            local = engine or LocalEngine(worker_cores)
+            result = await _run_workers(plan, shards, embedded, local, shown=shown, started=started)
             result.backend_cpu_share = round(
                 (time.process_time() - before) / max(result.wall_seconds, 1e-9), 3
             )
@@ -292,11 +317,10 @@ async def _run_against(
     target: JitsiTarget,
     plan: Plan,
     shards: list[Any],
+    *,
     engine: Engine | None,
     api_key: str | None,
-    *,
-    console: Console | None,
-    log: Callable[[str], None] | None,
+    shown: _Shown,
 ) -> RunResult:
     """A run against an external Jitsi-style deployment: tokens as it hands them out, a probe."""
     if any(p.door != "jitsi" for p in plan.participants):
@@ -318,9 +342,7 @@ async def _run_against(
     except TargetError as exc:
         raise RunSetupError(str(exc)) from None
     where = _Target(target.rest or target.websocket_base, "", api_key or "", tokens, target)
-    return await _run_workers(
-        plan, shards, where, engine or LocalEngine(), console=console, log=log, started=started
-    )
+    return await _run_workers(plan, shards, where, engine or LocalEngine(), shown=shown, started=started)
 
 
 def _profiles(plan: Plan) -> list[str]:
@@ -367,6 +389,15 @@ def live_display(console: Console | None) -> Iterator[Live | None]:
 
 
 @dataclass(frozen=True)
+class _Shown:
+    """How a run is shown as it goes: a live panel (console), progress lines (log), watchers."""
+
+    console: Console | None
+    log: Callable[[str], None] | None
+    live: LiveRun | None
+
+
+@dataclass(frozen=True)
 class _Target:
     url: str
     app_id: str
@@ -381,8 +412,7 @@ async def _run_workers(
     target: _Target,
     engine: Engine,
     *,
-    console: Console | None,
-    log: Callable[[str], None] | None,
+    shown: _Shown,
     started: float,
 ) -> RunResult:
     start_wall = time.time() + engine.start_delay
@@ -417,11 +447,16 @@ async def _run_workers(
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
         loop.add_signal_handler(signal.SIGINT, ctrl_c.set)
+    if shown.live is not None:
+        shown.live.begin(plan, start_wall)
+        stop_asked = shown.live.stop_requested
+    else:
+        stop_asked = asyncio.Event()
     try:
         engine.start(jobs)
-        with live_display(console) as live:
+        with live_display(shown.console) as panel:
             while engine.running() and time.monotonic() < deadline:
-                if ctrl_c.is_set() and not engine.stopping:
+                if (ctrl_c.is_set() or stop_asked.is_set()) and not engine.stopping:
                     interrupted_at = time.time() - start_wall
                     engine.stop()
                     deadline = min(deadline, time.monotonic() + GRACE + JOIN_PROCESS_TIMEOUT)
@@ -432,12 +467,14 @@ async def _run_workers(
                     if sample["worker"] in latest:
                         previous[sample["worker"]] = latest[sample["worker"]]
                     latest[sample["worker"]] = sample
+                    if shown.live is not None:
+                        shown.live.update(sample)
                 collected.extend(engine.results())
-                if live is not None:
-                    live.update(_progress_table(plan, latest, start_wall, previous))
-                elif log is not None and latest and time.monotonic() >= next_line:
+                if panel is not None:
+                    panel.update(_progress_table(plan, latest, start_wall, previous))
+                elif shown.log is not None and latest and time.monotonic() >= next_line:
                     next_line = time.monotonic() + PROGRESS_EVERY
-                    log(_progress_line(plan, latest, start_wall))
+                    shown.log(_progress_line(plan, latest, start_wall))
                 await asyncio.sleep(0.25)  # the display's refresh period
     except (KeyboardInterrupt, asyncio.CancelledError):
         interrupted_at = time.time() - start_wall

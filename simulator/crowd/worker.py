@@ -25,6 +25,7 @@ import psutil
 
 from simulator import eventloop
 from simulator.crowd.jitsi import JitsiProtocolParticipant, JitsiTarget
+from simulator.crowd.live import LIVE_HISTOGRAMS
 from simulator.crowd.metrics import Metrics
 from simulator.crowd.participant import NativeParticipant, VirtualParticipant
 from simulator.crowd.plan import Action, PlannedParticipant, Shard
@@ -323,6 +324,8 @@ async def _report(
             "cpu_s": round(time.process_time(), 3), "lags_ms": period_lags,
             "jitter_ms": round(sum(jitters) / len(jitters), 2) if jitters else 0.0,
             "events": metrics.counters["events"], "errors": metrics.counters["errors"],
+            "counters": dict(metrics.counters),
+            "histograms": {name: metrics.encoded(name) for name in LIVE_HISTOGRAMS},
         }  # fmt: skip
         metrics.series.append(sample)
         if progress is not None:

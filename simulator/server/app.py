@@ -76,6 +76,7 @@ class Backend:
         """uid → what the SFU did for its departed sessions (:meth:`SfuPeer.media_counts`), the
         most recent :data:`MEDIA_COUNTS_KEPT` users (a load run reads its participants')."""
         """Gives departed participants' memory back (docs/reliability.md: the soak)."""
+        self._departed_media: Counter[str] = Counter()
         self.port = port
         self.app_id = app_id
         self.region = region
@@ -201,7 +202,17 @@ class Backend:
             if p.sfu is not None:
                 p.sfu.resync()
 
+    def media_totals(self) -> Counter[str]:
+        """What the SFU has done since the backend started, for everyone (departed and present)."""
+        totals = Counter(self._departed_media)
+        for room in self.rooms:
+            for participant in room:
+                if participant.sfu is not None:
+                    totals.update(participant.sfu.media_counts())
+        return totals
+
     def _keep_media_counts(self, uid: str, counts: dict[str, int]) -> None:
+        self._departed_media.update(counts)
         kept = self.media_by_uid.setdefault(uid, Counter())
         kept.update(counts)
         while len(self.media_by_uid) > MEDIA_COUNTS_KEPT:  # the oldest users first (dicts keep order)

@@ -444,6 +444,10 @@ class SfuPeer:
         )
         counts["keyframes_asked"] = sum(f.keyframes_asked for f in self.forwarders.values())
         counts["nacks_asked"] = sum(f.nacks_asked for f in self.forwarders.values())
+        counts["packets_in"] = sum(f.packets_in for f in self.forwarders.values())
+        counts["packets_out"] = sum(
+            s.outlet.forwarded for s in self._subscriptions.values() if s.outlet is not None
+        )
         return counts
 
     # --- subscribe ------------------------------------------------------------------------

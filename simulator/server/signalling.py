@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Final
 
@@ -39,6 +40,8 @@ class SignallingHandler:
 
     def __init__(self, backend: Backend) -> None:
         self._backend = backend
+        self.messages: Counter[str] = Counter()
+        """Client messages read, by outcome: ``accepted`` (valid) or ``refused`` (invalid)."""
         self.sockets: set[web.WebSocketResponse] = set()
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
@@ -68,14 +71,19 @@ class SignallingHandler:
             if raw.type is not WSMsgType.TEXT:
                 if raw.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
                     return
+                self.messages["refused"] += 1
                 connection.send(
                     protocol.Error(code=Codes.MESSAGE_INVALID, message="messages are JSON text frames")
                 )
                 continue
             try:
-                yield protocol.decode_client_message(raw.data)
+                message = protocol.decode_client_message(raw.data)
             except protocol.ProtocolError as exc:
+                self.messages["refused"] += 1
                 connection.send(protocol.Error(code=Codes.MESSAGE_INVALID, message=str(exc)))
+                continue
+            self.messages["accepted"] += 1
+            yield message
 
     async def _serve(self, ws: web.WebSocketResponse, connection: Connection, remote: str | None) -> None:
         messages = self._messages(ws, connection)

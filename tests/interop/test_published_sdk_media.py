@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from simulator.crowd.browser_demo import WATCH_PEER_CONNECTIONS
 from simulator.media.tones import TONES_HZ
 from simulator.sdk.jitsi import JitsiParticipant
 from simulator.server import Backend
@@ -29,41 +30,6 @@ pytestmark = pytest.mark.interop
 START_BITRATE = 300_000
 """Chrome's bandwidth estimate before any feedback (bits per second)."""
 
-WATCH_PEER_CONNECTIONS = """
-(() => {
-  const Original = window.RTCPeerConnection;
-  const made = [];
-  function Watched(...args) { const pc = new Original(...args); made.push(pc); return pc; }
-  Watched.prototype = Original.prototype;
-  Object.setPrototypeOf(Watched, Original);
-  window.RTCPeerConnection = Watched;
-  const watch = window.__callsim = {latest: null, firstFrameAt: null, sendRates: []};
-  async function sample() {
-    const result = {received: [], sent: [], outgoingBitrate: 0, connections: made.length};
-    for (const pc of made) {
-      for (const s of (await pc.getStats()).values()) {
-        if (s.type === "inbound-rtp") {
-          result.received.push({kind: s.kind, ssrc: s.ssrc, framesDecoded: s.framesDecoded || 0,
-                                totalAudioEnergy: s.totalAudioEnergy || 0, packets: s.packetsReceived,
-                                height: s.frameHeight || 0});
-        } else if (s.type === "outbound-rtp") {
-          result.sent.push({kind: s.kind, ssrc: s.ssrc, bytes: s.bytesSent, height: s.frameHeight || 0,
-                            frames: s.framesEncoded || 0});
-        } else if (s.type === "candidate-pair" && s.nominated && s.availableOutgoingBitrate) {
-          result.outgoingBitrate = Math.max(result.outgoingBitrate, s.availableOutgoingBitrate);
-        }
-      }
-    }
-    if (watch.firstFrameAt === null && result.received.some(r => r.kind === "video" && r.framesDecoded > 0)) {
-      watch.firstFrameAt = Date.now();
-    }
-    if (result.outgoingBitrate) watch.sendRates.push([Date.now(), result.outgoingBitrate]);
-    watch.latest = result;
-  }
-  // getStats has no event: the page samples it, and tests wait on the samples.
-  setInterval(() => { sample().catch(() => {}); }, 100);
-})();
-"""
 RECEIVES_BOTH = """(() => {
   const s = window.__callsim.latest;
   return s !== null

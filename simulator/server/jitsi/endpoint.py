@@ -425,6 +425,8 @@ class Endpoint:
         counts["resent"] = counts.get("resent", 0) + sum(r.outlet.resent for r in self.remote.values())
         counts["keyframes_asked"] = sum(f.keyframes_asked for f in self.forwarders.values())
         counts["nacks_asked"] = sum(f.nacks_asked for f in self.forwarders.values())
+        counts["packets_in"] = sum(f.packets_in for f in self.forwarders.values())
+        counts["packets_out"] = sum(r.outlet.forwarded for r in self.remote.values())
         return counts
 
     # --- lifecycle --------------------------------------------------------------------------
