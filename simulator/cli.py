@@ -86,8 +86,9 @@ async def _serve(args: argparse.Namespace, sdk_bundle: Path) -> int:
     return 0
 
 
-def _metrics_address(text: str) -> tuple[str, int]:
-    """``--metrics``'s ``[HOST:]PORT`` (argparse reports a ValueError's message as the error)."""
+def _listen_address(text: str) -> tuple[str, int]:
+    """``--metrics``'s or ``--dashboard``'s ``[HOST:]PORT`` (argparse reports the ValueError's
+    message as the error)."""
     from simulator.prometheus import parse_address
 
     try:
@@ -271,6 +272,17 @@ def _run(args: argparse.Namespace) -> int:
                         f"cannot serve --metrics on {_address(args.metrics)}: {exc.strerror or exc}"
                     ) from None
                 console.print(f"metrics for Prometheus: {url}")
+            if args.dashboard is not None:
+                from simulator.crowd.dashboard import dashboard
+
+                try:
+                    page = await stack.enter_async_context(dashboard(live, *args.dashboard))
+                except OSError as exc:
+                    where = _address(args.dashboard)
+                    raise RunSetupError(
+                        f"cannot serve --dashboard on {where}: {exc.strerror or exc}"
+                    ) from None
+                console.print(f"dashboard: {page}")
             return await run_scenario(
                 scenario,
                 workers=args.workers,
@@ -383,9 +395,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--report", metavar="DIR", help="the report folder (default: reports/run-<time>)")
     run.add_argument("--no-live", action="store_true", help="no live display (CI logs)")
     run.add_argument(
+        "--dashboard",
+        metavar="[HOST:]PORT",
+        type=_listen_address,
+        help="serve a live page of the run (loopback by default), with a stop button",
+    )
+    run.add_argument(
         "--metrics",
         metavar="[HOST:]PORT",
-        type=_metrics_address,
+        type=_listen_address,
         help="serve the run's metrics (and the embedded backend's) for Prometheus at /metrics (loopback "
         "by default)",
     )
@@ -409,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument(
         "--metrics",
         metavar="[HOST:]PORT",
-        type=_metrics_address,
+        type=_listen_address,
         help="serve the backend's metrics for Prometheus at /metrics (loopback by default)",
     )
     serve.add_argument(

@@ -129,3 +129,77 @@ class LiveRun:
         if now is None or before is None or now["at"] <= before["at"]:
             return None
         return max(0.0, float(now["cpu_s"] - before["cpu_s"]) / float(now["at"] - before["at"]))
+
+    def receive_mbps(self) -> float:
+        """What the participants receive now, in Mbit/s (each worker's last two samples)."""
+        total = 0.0
+        for worker, now in self.samples.items():
+            before = self.previous.get(worker)
+            if before is not None and now["at"] > before["at"]:
+                grown = float(now.get("bytes_received_total", 0)) - float(
+                    before.get("bytes_received_total", 0)
+                )
+                total += max(0.0, grown) / float(now["at"] - before["at"])
+        return total * 8 / 1e6
+
+    def snapshot(self) -> dict[str, Any]:
+        """The run as it stands, as plain data (what the dashboard pushes)."""
+        plan = self.plan
+        counters = self.counters()
+        received, lost = self.total("packets_received"), self.total("packets_lost")
+        out: dict[str, Any] = {
+            "name": plan.scenario.scenario.name if plan else "",
+            "elapsed": round(self.elapsed, 2),
+            "duration": plan.scenario.scenario.duration if plan else 0,
+            "planned": len(plan.participants) if plan else 0,
+            "joined": int(self.total("joined")),
+            "callbacks": counters["events"],
+            "errors": counters["errors"],
+            "receive_mbps": round(self.receive_mbps(), 3),
+            "loss_percent": round(100 * lost / (received + lost), 3) if received + lost else 0.0,
+            "workers": [
+                {
+                    "worker": worker,
+                    "cpu": None if (share := self.cpu_share(worker)) is None else round(share, 3),
+                    "lag_ms": max(sample.get("lags_ms") or [0.0]),
+                    "rss_mib": sample.get("rss_mib", 0.0),
+                }
+                for worker, sample in sorted(self.samples.items())
+            ],
+            "doors": _by_label(counters, "door", ("joins", "leaves")),
+            "networks": _by_label(counters, "", ("freezes", "packets_received", "packets_lost")),
+            "verdict": None,
+            "expectations": [],
+        }
+        for name in LIVE_HISTOGRAMS:
+            h = self.histogram(name)
+            out[name] = None if h is None else {"p50": h.get_value_at_percentile(50),
+                                                "p95": h.get_value_at_percentile(95),
+                                                "count": h.get_total_count()}  # fmt: skip
+        if (result := self.result) is not None:
+            out["verdict"] = result.verdict
+            out["expectations"] = [
+                {
+                    "name": e.name,
+                    "verdict": e.verdict,
+                    "observed": e.observed,
+                    "limit": e.limit,
+                    "failed": e.failed,
+                }
+                for e in result.expectations
+            ]
+        return out
+
+
+def _by_label(counters: Counter[str], label: str, names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Rows of ``name@label=value`` counters (``label`` empty: ``name@network``), one per value."""
+    rows: dict[str, dict[str, Any]] = {}
+    for key, count in counters.items():
+        name, _, suffix = key.partition("@")
+        if name not in names or not suffix:
+            continue
+        key_label, _, tag = suffix.partition("=")
+        if (label and key_label == label and tag) or (not label and not tag):
+            value = tag or suffix
+            rows.setdefault(value, {label or "network": value})[name] = count
+    return [rows[k] for k in sorted(rows)]
