@@ -16,19 +16,17 @@ import errno
 import shutil
 import socket
 import time
-from pathlib import Path
 from typing import Any, Final
 
 import psutil
 
-from simulator.crowd.browser_demo import CHROMIUM_FLAGS, DOMAIN, WATCH_PEER_CONNECTIONS
 from simulator.media.tones import TONES_HZ
+from simulator.published_sdk import CHROMIUM_FLAGS, DOMAIN, SDK_BUNDLE, SDK_INSTALL, WATCH_PEER_CONNECTIONS
 from simulator.sdk.jitsi import JitsiParticipant
 from simulator.server import Backend
 
 __all__ = ["WINDOW", "anchor_missing", "measure_browser_participant"]
 
-BUNDLE: Final = Path(".interop/node_modules/@cometchat/calls-sdk-javascript/pack/index.js")
 WINDOW: Final = 15.0
 SESSION: Final = "anchor"
 DECODES_THREE: Final = """(() => {
@@ -41,8 +39,8 @@ def anchor_missing() -> str | None:
     """Why the anchor cannot be measured here (None when it can)."""
     if shutil.which("chromium") is None:
         return "no Chromium (bash tools/system-packages chromium)"
-    if not BUNDLE.exists():
-        return "no SDK bundle (npm install --prefix .interop @cometchat/calls-sdk-javascript@4.2.6)"
+    if not SDK_BUNDLE.exists():
+        return f"no SDK bundle ({SDK_INSTALL})"
     try:
         import playwright  # noqa: F401, PLC0415 - an optional extra
     except ImportError:
@@ -72,7 +70,7 @@ async def measure_browser_participant(window: float = WINDOW) -> dict[str, Any]:
     """One SDK participant in a room of 4 (three lean Jitsi-protocol others); its CPU share."""
     from playwright.async_api import async_playwright  # noqa: PLC0415 - an optional extra
 
-    async with Backend(xmpp=True, https_port=443, sdk_bundle=BUNDLE, webrtc_host=DOMAIN) as backend:
+    async with Backend(xmpp=True, https_port=443, sdk_bundle=SDK_BUNDLE, webrtc_host=DOMAIN) as backend:
         others = []
         for index in range(3):
             uid = f"lean-{index}"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Final
 
 from simulator import eventloop
 from simulator.media import MEDIA_PATHS
+from simulator.published_sdk import SDK_BUNDLE
 
 if TYPE_CHECKING:
     from simulator.crowd.jitsi import JitsiTarget
@@ -28,7 +29,6 @@ __all__ = ["main"]
 
 EXIT_USAGE: Final = 2
 """A run that could not start: bad options, a busy port, a backend that cannot be reached."""
-SDK_BUNDLE: Final = ".interop/node_modules/@cometchat/calls-sdk-javascript/pack/index.js"
 """Where ``tox -e interop`` (npm) puts the published SDK's bundle."""
 EXIT_INTERRUPTED: Final = 130
 """Ctrl-C: the shell's own code for SIGINT, so scripts tell an interrupt from a failure."""
@@ -241,6 +241,7 @@ def _run(args: argparse.Namespace) -> int:
             seed=args.seed,
             media=args.media,
             door="jitsi" if target is not None else None,
+            browsers=args.browsers,
         )
     except ScenarioError as exc:
         return _fail(f"scenario error: {exc}")
@@ -294,6 +295,7 @@ def _run(args: argparse.Namespace) -> int:
                 engine=engine,
                 target=target,
                 live=live,
+                sdk_bundle=Path(args.sdk_bundle),
             )
 
     try:
@@ -395,6 +397,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--report", metavar="DIR", help="the report folder (default: reports/run-<time>)")
     run.add_argument("--no-live", action="store_true", help="no live display (CI logs)")
     run.add_argument(
+        "--browsers",
+        type=int,
+        metavar="N",
+        help="canaries: N participants of each of the first group's sessions are the published SDK in "
+        "Chromium (overrides the scenario; needs Chromium, the SDK and port 443)",
+    )
+    run.add_argument(
+        "--sdk-bundle", default=str(SDK_BUNDLE), help="the canaries' published SDK (pack/index.js)"
+    )
+    run.add_argument(
         "--dashboard",
         metavar="[HOST:]PORT",
         type=_listen_address,
@@ -417,7 +429,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--browser", action="store_true", help="the published SDK in Chromium with two virtual participants"
     )
     demo.add_argument("--seconds", type=float, default=12.0, help="--browser: how long the call lasts")
-    demo.add_argument("--sdk-bundle", default=SDK_BUNDLE, help="--browser: the published SDK's pack/index.js")
+    demo.add_argument(
+        "--sdk-bundle", default=str(SDK_BUNDLE), help="--browser: the published SDK's pack/index.js"
+    )
 
     serve = commands.add_parser("serve", help="run the reference backend standalone")
     serve.add_argument("--host", default="127.0.0.1", help="interface (loopback by default)")
@@ -447,7 +461,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     serve.add_argument(
         "--sdk-bundle",
-        default=SDK_BUNDLE,
+        default=str(SDK_BUNDLE),
         help="the published SDK's pack/index.js, served with a page at /sdk/",
     )
 

@@ -20,6 +20,7 @@ from faker import Faker
 from rich.console import Console
 
 from simulator import eventloop
+from simulator.published_sdk import CHROMIUM_FLAGS, DOMAIN
 from simulator.sdk import (
     CallAppSettingsBuilder,
     CallsClient,
@@ -31,58 +32,10 @@ from simulator.sdk import (
 from simulator.sdk.recorder import EventRecorder
 from simulator.server import Backend
 
-__all__ = ["WATCH_PEER_CONNECTIONS", "BrowserDemoError", "run_browser_demo"]
+__all__ = ["BrowserDemoError", "run_browser_demo"]
 
-DOMAIN: Final = "callsim.test"
 SESSION: Final = "browser-demo"
 SCREENSHOT: Final = Path("reports/demo-browser.png")
-CHROMIUM_FLAGS: Final = (
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream", "--ignore-certificate-errors",
-    f"--host-resolver-rules=MAP {DOMAIN} 127.0.0.1, MAP *.{DOMAIN} 127.0.0.1",
-)  # fmt: skip
-
-
-WATCH_PEER_CONNECTIONS: Final = """
-(() => {
-  const Original = window.RTCPeerConnection;
-  const made = [];
-  function Watched(...args) { const pc = new Original(...args); made.push(pc); return pc; }
-  Watched.prototype = Original.prototype;
-  Object.setPrototypeOf(Watched, Original);
-  window.RTCPeerConnection = Watched;
-  const watch = window.__callsim = {latest: null, firstFrameAt: null, sendRates: []};
-  async function sample() {
-    const result = {received: [], sent: [], outgoingBitrate: 0, connections: made.length};
-    for (const pc of made) {
-      for (const s of (await pc.getStats()).values()) {
-        if (s.type === "inbound-rtp") {
-          result.received.push({kind: s.kind, ssrc: s.ssrc, framesDecoded: s.framesDecoded || 0,
-                                totalAudioEnergy: s.totalAudioEnergy || 0, packets: s.packetsReceived,
-                                height: s.frameHeight || 0});
-        } else if (s.type === "outbound-rtp") {
-          result.sent.push({kind: s.kind, ssrc: s.ssrc, bytes: s.bytesSent, height: s.frameHeight || 0,
-                            frames: s.framesEncoded || 0});
-        } else if (s.type === "candidate-pair" && s.nominated && s.availableOutgoingBitrate) {
-          result.outgoingBitrate = Math.max(result.outgoingBitrate, s.availableOutgoingBitrate);
-        }
-      }
-    }
-    if (watch.firstFrameAt === null && result.received.some(r => r.kind === "video" && r.framesDecoded > 0)) {
-      watch.firstFrameAt = Date.now();
-    }
-    if (result.outgoingBitrate) watch.sendRates.push([Date.now(), result.outgoingBitrate]);
-    watch.latest = result;
-  }
-  // getStats has no event: the page samples it, and tests wait on the samples.
-  setInterval(() => { sample().catch(() => {}); }, 100);
-})();
-"""
-"""An init script for a page of the SDK: it wraps ``RTCPeerConnection`` before the SDK loads
-(observation only) and samples every connection's ``getStats`` ten times a second into
-``window.__callsim.latest`` (received: kind, frames decoded, audio energy, packets, height;
-sent; the outgoing bitrate estimate), so a driver can wait on what the browser decodes."""
 
 
 class BrowserDemoError(RuntimeError):

@@ -22,7 +22,9 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
+
+import numpy as np
 
 from simulator.crowd.metrics import Metrics
 from simulator.crowd.plan import CALL_OUTCOME_TIMEOUT, Plan
@@ -189,8 +191,14 @@ def _ringing(plan: Plan, metrics: Metrics, until: float) -> ExpectationResult:
     return _judged("ringing_ends_correctly", complete, f"{right}/{planned} calls", "all", detail)
 
 
-def evaluate(plan: Plan, metrics: Metrics, interrupted_at: float | None = None) -> list[ExpectationResult]:
-    """Every expectation the scenario sets, in a stable order.
+def evaluate(
+    plan: Plan,
+    metrics: Metrics,
+    interrupted_at: float | None = None,
+    canaries: list[dict[str, Any]] | None = None,
+) -> list[ExpectationResult]:
+    """Every expectation the scenario sets, in a stable order; ``canaries`` are the canaries'
+    figures (:class:`~simulator.crowd.canary.CanaryFigures`), judged by ``[expectations.canaries]``.
 
     ``interrupted_at`` (seconds of run time) is when Ctrl-C stopped the run: an expectation
     whose window had not completed by then is *not judged* rather than failed.
@@ -240,7 +248,96 @@ def evaluate(plan: Plan, metrics: Metrics, interrupted_at: float | None = None) 
         out.append(_muted_silent(metrics))
     if expect.ringing_ends_correctly and plan.scenario.behaviours.ringing.calls:
         out.append(_ringing(plan, metrics, until))
+    if canaries:
+        out.extend(_canary_expectations(plan, canaries, interrupted=interrupted))
     return out
+
+
+def _canary_expectations(
+    plan: Plan, canaries: list[dict[str, Any]], *, interrupted: bool
+) -> list[ExpectationResult]:
+    """The published SDK's view of the run: each canary joined, then what it saw."""
+    expect = plan.scenario.expectations.canaries
+    failed = [
+        f"{c['uid']}: {c['error'] or 'never started its session'}"
+        for c in canaries
+        if not c["joined"] or c["error"]
+    ]
+    out = [
+        _judged(
+            "canaries.joined",
+            not failed,
+            f"{len(canaries) - len(failed)}/{len(canaries)} canaries in",
+            "all",
+            "; ".join(failed),
+        )
+    ]
+    firsts = [c["first_frame_ms"] for c in canaries if c["first_frame_ms"] is not None]
+    if expect.first_frame_p95_ms is not None:
+        limit = f"p95 ≤ {expect.first_frame_p95_ms:g} ms"
+        if firsts:
+            p95 = float(np.percentile(firsts, 95))
+            out.append(
+                _judged(
+                    "canaries.first_frame_p95_ms",
+                    p95 <= expect.first_frame_p95_ms,
+                    f"p95 {p95:.0f} ms",
+                    limit,
+                )
+            )
+        else:
+            verdict: Verdict = "not judged" if interrupted else "fail"
+            out.append(
+                ExpectationResult("canaries.first_frame_p95_ms", verdict, "no remote frame decoded", limit)
+            )
+    if expect.freezes_per_minute_max is not None:
+        rates = [c["freezes"] / c["minutes"] for c in canaries if c["minutes"] > 0]
+        worst = max(rates, default=0.0)
+        out.append(
+            _judged(
+                "canaries.freezes_per_minute_max",
+                worst <= expect.freezes_per_minute_max,
+                f"{worst:.2f} a minute (the worst canary)",
+                f"≤ {expect.freezes_per_minute_max:g}",
+            )
+        )
+    if expect.audio_from_everyone:
+        short = [
+            f"{c['uid']} heard {c['audible']} of {c['others']}"
+            for c in canaries
+            if c["audible"] < c["others"]
+        ]
+        out.append(
+            _judged(
+                "canaries.audio_from_everyone",
+                not short,
+                f"{len(canaries) - len(short)}/{len(canaries)} heard everyone",
+                "all",
+                "; ".join(short),
+            )
+        )
+    return out
+
+
+def doors_seen(plan: Plan, metrics: Metrics) -> list[dict[str, Any]]:
+    """Per door: its participants, joins, leaves, errors and join-time p95 (canaries apart)."""
+    rows = []
+    for door in sorted({p.door for p in plan.participants if not p.canary}):
+        people = [p.identity.uid for p in plan.participants if p.door == door and not p.canary]
+        errors = sum(
+            int(metrics.by_participant[uid]["errors"]) for uid in people if uid in metrics.by_participant
+        )
+        rows.append(
+            {
+                "door": door,
+                "participants": len(people),
+                "joins": metrics.counters[f"joins@door={door}"],
+                "leaves": metrics.counters[f"leaves@door={door}"],
+                "errors": errors,
+                "join_p95_ms": metrics.summary(f"join_ms@{door}").get("p95"),
+            }
+        )
+    return rows
 
 
 def loss_percent(metrics: Metrics) -> float:

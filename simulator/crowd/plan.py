@@ -78,6 +78,9 @@ class PlannedParticipant:
     """How it speaks to the backend (:data:`~simulator.crowd.scenario.Door`)."""
     simulcast: bool = False
     """Its camera sends simulcast layers (the Jitsi door's)."""
+    canary: bool = False
+    """It is the published SDK in Chromium (run by the runner, not a worker): it joins, stays,
+    leaves, and is measured; it takes no other action."""
 
     @property
     def tone_hz(self) -> int:
@@ -123,10 +126,12 @@ class Plan:
 
     def shards(self, workers: int) -> list[Shard]:
         """Split by session, whole sessions per worker where possible, balanced by count."""
-        workers = max(1, min(workers, len(self.participants)))
+        workers = max(1, min(workers, sum(not p.canary for p in self.participants)))
         buckets: list[list[PlannedParticipant]] = [[] for _ in range(workers)]
         by_session: dict[str, list[PlannedParticipant]] = {}
         for p in self.participants:
+            if p.canary:
+                continue  # the runner runs it, in Chromium
             by_session.setdefault(p.session_id, []).append(p)
         for members in sorted(by_session.values(), key=len, reverse=True):
             min(buckets, key=len).extend(members)
@@ -187,8 +192,9 @@ def make_plan(scenario: Scenario) -> Plan:
                         join_at=round(min(index / header.join_rate, max(0.0, end / 2 - QUIET)), 3),
                         seed=seed,
                         transport=group.transport,
-                        door=group.door_of(place),
+                        door="jitsi" if place < group.browsers else group.door_of(place),
                         simulcast=group.simulcast and group.door_of(place) == "jitsi",
+                        canary=place < group.browsers,
                         **_network(scenario, group.networks, place),
                     )
                 )
@@ -200,6 +206,10 @@ def make_plan(scenario: Scenario) -> Plan:
         rng = random.Random(p.seed)
         uid = p.identity.uid
         actions.append(Action(p.join_at, uid, "join"))
+        if p.canary:  # the published SDK: it joins, stays, says whom it sees, and leaves
+            actions.append(Action(round(end - SNAPSHOT_BEFORE_END, 3), uid, "snapshot"))
+            actions.append(Action(end, uid, "leave"))
+            continue
         paired: list[tuple[Interval | None, ActionKind, ActionKind]] = [
             (behaviours.mute, "mute", "unmute"),
             (behaviours.pause, "pause", "resume"),
@@ -229,13 +239,14 @@ def make_plan(scenario: Scenario) -> Plan:
         actions.append(Action(end, uid, "leave"))
 
     rng = random.Random(f"{header.seed}/ringing")
+    callable_ = [p for p in participants if not p.canary]  # the SDK in Chromium has no Chat SDK here
     ringing = behaviours.ringing
     busy_until: dict[str, float] = {}
     placed = 0
     for _ in range(ringing.calls * 10):  # bounded retries: a pair may be busy or join too late
-        if placed == ringing.calls or len(participants) < 2:
+        if placed == ringing.calls or len(callable_) < 2:
             break
-        caller, callee = rng.sample(participants, 2)
+        caller, callee = rng.sample(callable_, 2)
         latest = max(caller.join_at, callee.join_at) + 1.0
         at = round(min(latest + rng.uniform(0.0, max(0.0, end / 2)), end - QUIET - RING_TIMEOUT - 2), 3)
         uids = (caller.identity.uid, callee.identity.uid)

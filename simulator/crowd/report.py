@@ -21,7 +21,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt
 
-from simulator.crowd.expectations import loss_percent, networks_seen
+from simulator.crowd.expectations import doors_seen, loss_percent, networks_seen
 from simulator.crowd.metrics import HISTOGRAMS
 
 if TYPE_CHECKING:
@@ -64,6 +64,8 @@ def _data(result: RunResult) -> dict[str, Any]:
         "backend_cpu_share": result.backend_cpu_share,
         "prosody_cpu_share": result.prosody_cpu_share,
         "worker_errors": result.worker_errors,
+        "doors": doors_seen(result.plan, metrics),
+        "canaries": result.canaries,
         "series": metrics.series,
         "observations": metrics.observations,
     }
@@ -220,6 +222,12 @@ def _html(result: RunResult, data: dict[str, Any]) -> str:
         f"<td>{c.get('frames_received', 0)}</td><td>{c.get('errors', 0)}</td></tr>"
         for name, c in sorted(data["by_session"].items())
     )
+    doors = "".join(
+        f"<tr><td>{esc(d['door'])}</td><td>{d['participants']}</td><td>{d['joins']}</td><td>{d['leaves']}</td>"
+        f"<td>{d['errors']}</td><td>{d['join_p95_ms'] if d['join_p95_ms'] is not None else '—'}</td></tr>"
+        for d in data["doors"]
+    )
+    canaries = _canaries_html(data["canaries"])
     media = [("first_audio_ms", "first audio"), ("first_video_ms", "first video")]
     plots = [
         _distribution(result, [("join_ms", "join time")], "Join time (start_session → media connected)"),
@@ -243,10 +251,37 @@ td,th{{border:1px solid #ccc;padding:3px 8px}}.pass{{background:#e8f5e9}}.fail{{
 RTP loss {data["loss_percent"]:.2f} %; {"<b>generator-limited</b>" if result.generator_limited else "not generator-limited"}.</p>
 <h2>Expectations</h2><table><tr><th>expectation</th><th>observed</th><th>limit</th><th>verdict</th><th>detail</th></tr>{rows}</table>
 <h2>Distributions (ms)</h2><table><tr><th></th><th>count</th><th>p50</th><th>p95</th><th>p99</th><th>max</th></tr>{histograms}</table>
+<h2>Doors</h2><table><tr><th>door</th><th>participants</th><th>joins</th><th>leaves</th><th>errors</th><th>join p95 (ms)</th></tr>{doors}</table>
+{canaries}
 <h2>Sessions</h2><table><tr><th>session</th><th>joins</th><th>callbacks</th><th>frames received</th><th>errors</th></tr>{sessions}</table>
 <h2>Workers</h2><table><tr><th>worker</th><th>participants</th><th>CPU</th><th>loop lag p99</th><th>RSS</th><th>generator-limited</th></tr>{workers}</table>
 <h2>Plots</h2>{"".join(f"<figure>{p}</figure>" for p in plots)}
 </body></html>"""  # noqa: E501
+
+
+def _canaries_html(canaries: list[dict[str, Any]]) -> str:
+    """The canaries' section: what the published SDK in Chromium saw, beside the crowd's figures."""
+    if not canaries:
+        return ""
+    esc = html.escape
+
+    def figure(value: object, unit: str = "") -> str:
+        return "—" if value is None else f"{value}{unit}"
+
+    rows = "".join(
+        f"<tr><td>{esc(c['uid'])}</td><td>{esc(c['session'])}</td><td>{'yes' if c['joined'] else 'no'}</td>"
+        f"<td>{figure(c['first_frame_ms'], ' ms')}</td><td>{c['freezes']} in {c['minutes']:.1f} min</td>"
+        f"<td>{c['jitter_ms']} ms</td><td>{c['loss_percent']} %</td><td>{c['audible']} of {c['others']}</td>"
+        f"<td>{c['outgoing_bitrate'] / 1e6:.2f} Mbit/s</td><td>{c['callbacks']}</td>"
+        f"<td>{esc(c['error'])}</td></tr>"
+        for c in canaries
+    )
+    return (
+        "<h2>Canaries: the published SDK in Chromium</h2><table><tr><th>canary</th><th>session</th>"
+        "<th>in</th><th>first remote frame</th><th>freezes</th><th>jitter</th><th>loss</th>"
+        "<th>heard (audio energy)</th>"
+        f"<th>outgoing estimate</th><th>callbacks</th><th>error</th></tr>{rows}</table>"
+    )
 
 
 def write_report(result: RunResult, folder: Path) -> Path:

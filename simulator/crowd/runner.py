@@ -25,8 +25,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from simulator.crowd.canary import CanaryRun, canaries_missing
 from simulator.crowd.engines import Engine, LocalEngine
-from simulator.crowd.expectations import ExpectationResult, evaluate, loss_percent, networks_seen
+from simulator.crowd.expectations import ExpectationResult, doors_seen, evaluate, loss_percent, networks_seen
 from simulator.crowd.jitsi import XMPP_PHASES, JitsiTarget, TargetError, probe
 from simulator.crowd.live import LiveRun
 from simulator.crowd.metrics import CONNECT_PHASES, Metrics
@@ -36,6 +37,7 @@ from simulator.crowd.steady import SteadyState, steady_state
 from simulator.crowd.worker import GRACE, WorkerJob
 from simulator.media import library
 from simulator.media.rtp import handler_time
+from simulator.published_sdk import DOMAIN, SDK_BUNDLE
 from simulator.sdk.jitsi.media import SIMULCAST
 from simulator.server import Backend
 from simulator.server.jitsi.prosody import ProsodyError
@@ -71,6 +73,8 @@ class RunResult:
     media, told apart from the rest of its work (:class:`~simulator.media.rtp.HandlerTime`)."""
     steady: SteadyState | None = None
     """The steady window (everyone in): delivery, CPU per core, memory (see :mod:`steady`)."""
+    canaries: list[dict[str, Any]] = field(default_factory=list)
+    """What each canary (the published SDK in Chromium) saw (:class:`.canary.CanaryFigures`)."""
 
     @property
     def interrupted(self) -> bool:
@@ -184,6 +188,7 @@ async def run_scenario(
     engine: Engine | None = None,
     target: JitsiTarget | None = None,
     live: LiveRun | None = None,
+    sdk_bundle: Path = SDK_BUNDLE,
 ) -> RunResult:
     """Run ``scenario`` to its end (or Ctrl-C) and judge it.
 
@@ -205,6 +210,7 @@ async def run_scenario(
         engine=engine,
         target=target,
         shown=shown,
+        sdk_bundle=sdk_bundle,
     )
     if live is not None:
         live.finish(result)
@@ -221,8 +227,11 @@ async def _run_scenario(
     engine: Engine | None,
     target: JitsiTarget | None,
     shown: _Shown,
+    sdk_bundle: Path,
 ) -> RunResult:
     plan = make_plan(scenario)
+    if scenario.canaries and (target is not None or backend_url is not None):
+        raise RunSetupError("canaries (browsers > 0) run on the embedded backend only, for now")
     # Encoded once on this machine, before t = 0, rather than by every worker after it.
     await asyncio.to_thread(library.warm, _profiles(plan))
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
@@ -248,7 +257,7 @@ async def _run_scenario(
         os.sched_setaffinity(0, {cores[-1]})
     handler_time.on = True  # the SFU's media, told apart from its joins (benchmarks.joins)
     try:
-        async with _embedded(plan.scenario) as backend:
+        async with _embedded(plan.scenario, sdk_bundle) as backend:
             if shown.live is not None:
                 shown.live.backend = backend
             tokens = {p.identity.uid: backend.provision_user(p.identity.uid, p.identity.name)
@@ -262,7 +271,10 @@ async def _run_scenario(
             before = time.process_time()
             prosody = _ProcessCpu(backend.xmpp.prosody.pid if backend.xmpp is not None else None)
             local = engine or LocalEngine(worker_cores)
-            result = await _run_workers(plan, shards, embedded, local, shown=shown, started=started)
+            async with _canaries(plan, backend, tokens) as canaries:
+                result = await _run_workers(
+                    plan, shards, embedded, local, shown=shown, started=started, canaries=canaries
+                )
             result.backend_cpu_share = round(
                 (time.process_time() - before) / max(result.wall_seconds, 1e-9), 3
             )
@@ -298,10 +310,23 @@ class _ProcessCpu:
 
 
 @contextlib.asynccontextmanager
-async def _embedded(scenario: Scenario) -> AsyncIterator[Backend]:
-    """The embedded backend, with its XMPP door (Prosody and the focus) if the Jitsi door is used."""
+async def _embedded(scenario: Scenario, sdk_bundle: Path) -> AsyncIterator[Backend]:
+    """The embedded backend, with its XMPP door (Prosody and the focus) if the Jitsi door is
+    used, and its TLS listener on port 443 with the SDK's page if there are canaries."""
+    if scenario.canaries and (missing := canaries_missing(sdk_bundle)) is not None:
+        raise RunSetupError(missing)
+    canaries = bool(scenario.canaries)
     try:
-        backend = await Backend(xmpp=scenario.uses_jitsi).__aenter__()
+        backend = await Backend(
+            xmpp=scenario.uses_jitsi or canaries,
+            https_port=443 if canaries else None,
+            sdk_bundle=sdk_bundle if canaries else None,
+            webrtc_host=DOMAIN,
+        ).__aenter__()
+    except PermissionError:
+        raise RunSetupError(
+            "canaries need port 443: run under tools/in-private-network (or as root)"
+        ) from None
     except ProsodyError as exc:
         raise RunSetupError(
             f'door = "jitsi" needs Prosody for the embedded XMPP door ({exc}); '
@@ -311,6 +336,16 @@ async def _embedded(scenario: Scenario) -> AsyncIterator[Backend]:
         yield backend
     finally:
         await backend.__aexit__(None, None, None)
+
+
+@contextlib.asynccontextmanager
+async def _canaries(plan: Plan, backend: Backend, tokens: dict[str, str]) -> AsyncIterator[CanaryRun | None]:
+    """Chromium for the plan's canaries while the run goes (None without canaries)."""
+    if not any(p.canary for p in plan.participants):
+        yield None
+        return
+    async with CanaryRun.open(plan, backend, tokens) as canaries:
+        yield canaries
 
 
 async def _run_against(
@@ -414,6 +449,7 @@ async def _run_workers(
     *,
     shown: _Shown,
     started: float,
+    canaries: CanaryRun | None = None,
 ) -> RunResult:
     start_wall = time.time() + engine.start_delay
     duration = plan.scenario.scenario.duration
@@ -452,12 +488,17 @@ async def _run_workers(
         stop_asked = shown.live.stop_requested
     else:
         stop_asked = asyncio.Event()
+    halt = asyncio.Event()  # canaries stop with the run
+    canary_task = None
     try:
         engine.start(jobs)
+        if canaries is not None:
+            canary_task = asyncio.create_task(canaries.run(start_wall, halt), name="canaries")
         with live_display(shown.console) as panel:
             while engine.running() and time.monotonic() < deadline:
                 if (ctrl_c.is_set() or stop_asked.is_set()) and not engine.stopping:
                     interrupted_at = time.time() - start_wall
+                    halt.set()
                     engine.stop()
                     deadline = min(deadline, time.monotonic() + GRACE + JOIN_PROCESS_TIMEOUT)
                 now = round(time.time() - start_wall, 3)
@@ -478,6 +519,7 @@ async def _run_workers(
                 await asyncio.sleep(0.25)  # the display's refresh period
     except (KeyboardInterrupt, asyncio.CancelledError):
         interrupted_at = time.time() - start_wall
+        halt.set()
         engine.stop()
         end = time.monotonic() + GRACE
         while engine.running() and time.monotonic() < end:
@@ -488,10 +530,20 @@ async def _run_workers(
             loop.remove_signal_handler(signal.SIGINT)
         engine.close(JOIN_PROCESS_TIMEOUT)
     errors = [str(d["error"]) for d in collected if "error" in d]
+    if canary_task is not None:
+        try:
+            async with asyncio.timeout(GRACE):
+                await canary_task
+        except Exception as exc:  # a canary's failure is the run's error, not a crash
+            halt.set()
+            canary_task.cancel()
+            errors.append(f"canaries: {type(exc).__name__}: {exc}")
     missing = len(jobs) - len(collected)
     if missing:
         errors.append(f"{missing} worker(s) returned nothing (terminated)")
     metrics = Metrics.merge([d for d in collected if "error" not in d])
+    if canaries is not None:
+        canaries.fold(metrics)
     # A worker that failed (or whose node was lost) is its error, not a broken invariant: the
     # others are judged on who actually ran.
     reported = {w["worker"] for w in metrics.workers}
@@ -499,7 +551,7 @@ async def _run_workers(
     return RunResult(
         plan,
         metrics,
-        evaluate(plan.without(lost), metrics, interrupted_at),
+        evaluate(plan.without(lost), metrics, interrupted_at, canaries.results() if canaries else None),
         time.monotonic() - started,
         interrupted_at,
         errors,
@@ -507,6 +559,7 @@ async def _run_workers(
         backend_media=backend_media,
         # Frames are judged against the nominal rates: a scenario that pauses cameras has none.
         steady=steady_state(metrics, backend_cpu) if plan.scenario.behaviours.pause is None else None,
+        canaries=canaries.results() if canaries else [],
     )
 
 
@@ -558,6 +611,23 @@ def summary_table(result: RunResult) -> Table:
             f"{w['participants']} participants{' on node ' + w['node'] if 'node' in w else ''}, "
             f"{w['cpu_share'] * 100:.0f} % of a core, lag p99 "
             f"{w['loop_lag_p99_ms']} ms{' — GENERATOR-LIMITED' if w['generator_limited'] else ''}",
+        )
+    doors = doors_seen(result.plan, metrics)
+    if len(doors) > 1:
+        for door in doors:
+            p95 = "—" if door["join_p95_ms"] is None else f"{door['join_p95_ms']} ms"
+            table.add_row(
+                f"door {door['door']}",
+                f"{door['participants']} participants, {door['joins']} joins, join p95 {p95}, "
+                f"{door['errors']} errors",
+            )
+    for canary in result.canaries:
+        first = "—" if canary["first_frame_ms"] is None else f"{canary['first_frame_ms']:.0f} ms"
+        table.add_row(
+            f"canary {canary['uid']}",
+            f"first remote frame {first}, {canary['freezes']} freezes, jitter {canary['jitter_ms']} ms, "
+            f"loss {canary['loss_percent']} %, heard {canary['audible']} of {canary['others']}"
+            + (f" — {canary['error']}" if canary["error"] else ""),
         )
     steady = result.steady
     if steady is not None:

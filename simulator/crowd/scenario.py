@@ -20,6 +20,7 @@ media = "full"           # full (aiortc, decoded) | passthrough | lean (load)
 full_sample = 0          # with media = "lean": this many per session take the full path
 door = "native"          # native | jitsi (the published SDK's protocol) | ["native", "jitsi"] cycled
 simulcast = false        # door "jitsi": cameras in three layers, as the published SDK sends them
+browsers = 0             # canaries: this many per session are the published SDK in Chromium
 networks = ["clean", "lossy-wifi"]  # cycled over the places: clean, lossy-wifi, 3g, satellite, [networks]
 
 [behaviours]
@@ -50,6 +51,11 @@ user_lists_converge = true
 leaves_produce_events = true
 muted_are_silent = true
 ringing_ends_correctly = true
+
+[expectations.canaries]  # with browsers > 0: what the published SDK's users saw
+first_frame_p95_ms = 5000
+freezes_per_minute_max = 2
+audio_from_everyone = true
 ```
 """
 
@@ -139,6 +145,11 @@ class Sessions(_Strict, frozen=True):
     """The door each participant speaks through; a list is cycled over the places of each
     session (``["native", "jitsi"]``: every other one speaks the Jitsi protocol). The Jitsi
     door's participants take the lean or the full path (not passthrough) and share no screens."""
+    browsers: Annotated[int, msgspec.Meta(ge=0, le=500)] = 0
+    """Canaries: the first ``browsers`` places of each of these sessions are the unmodified
+    published Calls SDK in headless Chromium (the interop machinery: Chromium, the SDK's bundle,
+    the backend's TLS listener on port 443), beside the virtual crowd; they join, stay, and are
+    measured (``getStats``, callbacks) as its users would see the run."""
     simulcast: bool = False
     """The Jitsi door's cameras send three layers (180, 360, 720 lines) in a ``SIM`` group, as the
     published SDK does; the bridge forwards each receiver one (the native door sends one layer)."""
@@ -178,6 +189,17 @@ class NetworkExpectations(_Strict, frozen=True):
     latency_p95_ms: Annotated[float, msgspec.Meta(gt=0)] | None = None
 
 
+class CanaryExpectations(_Strict, frozen=True):
+    """What must hold for the canaries, the published SDK in Chromium (``[expectations.canaries]``)."""
+
+    first_frame_p95_ms: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    """Start of a canary's session → its first remote video frame decoded."""
+    freezes_per_minute_max: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    """Video freezes Chromium counted, per canary and minute in the session."""
+    audio_from_everyone: bool = True
+    """Each canary got sound (audio energy) from every other participant of its session."""
+
+
 class Expectations(_Strict, frozen=True):
     """What must hold for the run to pass (each becomes one JUnit test case)."""
 
@@ -191,6 +213,8 @@ class Expectations(_Strict, frozen=True):
     leaves_produce_events: bool = True
     muted_are_silent: bool = True
     ringing_ends_correctly: bool = True
+    canaries: CanaryExpectations = msgspec.field(default_factory=CanaryExpectations)
+    """For the canaries of ``[[sessions]] browsers``, when there are any."""
     networks: dict[str, NetworkExpectations] = msgspec.field(default_factory=dict)
     """Per network of ``[[sessions]] networks``, by name (e.g. "with 5 % loss, ≤ 2 freezes a minute")."""
 
@@ -219,6 +243,10 @@ class Scenario(_Strict, frozen=True):
         for group in self.sessions:
             if "jitsi" in group.doors and group.media == "passthrough":
                 raise ValueError('door "jitsi" takes media = "lean" or "full" (not passthrough)')
+            if group.browsers > group.participants:
+                raise ValueError(
+                    f"browsers = {group.browsers}: more canaries than participants ({group.participants})"
+                )
             if group.simulcast and "jitsi" not in group.doors:
                 raise ValueError('simulcast is the Jitsi door\'s: door = "jitsi" (or a list with it)')
             if "jitsi" in group.doors and group.profile == "screen-sharer":
@@ -234,6 +262,11 @@ class Scenario(_Strict, frozen=True):
     def network(self, name: str) -> Schedule:
         """The network called ``name`` (the scenario's own first, then the built-in ones)."""
         return self.networks.get(name) or PROFILES[name]
+
+    @property
+    def canaries(self) -> int:
+        """Participants that are the published SDK in Chromium."""
+        return sum(group.count * group.browsers for group in self.sessions)
 
     @property
     def uses_jitsi(self) -> bool:
@@ -253,8 +286,10 @@ class Scenario(_Strict, frozen=True):
         seed: int | None = None,
         media: str | None = None,
         door: Door | None = None,
+        browsers: int | None = None,
     ) -> Scenario:
-        """The command line's ``--participants/--sessions/--duration/--seed/--media`` over the file;
+        """The command line's ``--participants/--sessions/--duration/--seed/--media/--browsers``
+        (the first group's canaries) over the file;
         ``door`` puts every participant through one door (``jitsi``: passthrough becomes lean)."""
         header = msgspec.structs.replace(
             self.scenario,
@@ -272,6 +307,8 @@ class Scenario(_Strict, frozen=True):
             )
         if media is not None:
             groups = tuple(msgspec.structs.replace(group, media=media) for group in groups)
+        if browsers is not None:
+            groups = (msgspec.structs.replace(groups[0], browsers=browsers), *groups[1:])
         if door == "jitsi":
             groups = tuple(
                 msgspec.structs.replace(

@@ -17,13 +17,12 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from simulator.published_sdk import SDK_BUNDLE
 from simulator.server import Backend
 
 pytestmark = pytest.mark.interop
 
-SDK = Path(
-    os.environ.get("CALLSIM_JS_SDK", ".interop/node_modules/@cometchat/calls-sdk-javascript/pack/index.js")
-)
+SDK = Path(os.environ.get("CALLSIM_JS_SDK", str(SDK_BUNDLE)))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 REQUIRED = os.environ.get("CALLSIM_REQUIRE_INTEROP") == "1"
 

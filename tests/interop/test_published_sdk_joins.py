@@ -21,15 +21,13 @@ from typing import Any
 
 import pytest
 
-from conformance.shims.published_js import CHROMIUM_FLAGS, DOMAIN
+from simulator.published_sdk import CHROMIUM_FLAGS, DOMAIN, SDK_BUNDLE
 from simulator.server import Backend
 from tests.conftest import Join
 
 pytestmark = pytest.mark.interop
 
-SDK = Path(
-    os.environ.get("CALLSIM_JS_SDK", ".interop/node_modules/@cometchat/calls-sdk-javascript/pack/index.js")
-).absolute()
+SDK = Path(os.environ.get("CALLSIM_JS_SDK", str(SDK_BUNDLE))).absolute()
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 REQUIRED = os.environ.get("CALLSIM_REQUIRE_INTEROP") == "1"
 TIMELINE = Path(os.environ.get("CALLSIM_INTEROP_REPORT", ".interop/timeline.json"))

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from simulator.crowd.browser_demo import WATCH_PEER_CONNECTIONS
 from simulator.media.tones import TONES_HZ
+from simulator.published_sdk import DOMAIN, WATCH_PEER_CONNECTIONS
 from simulator.sdk.jitsi import JitsiParticipant
 from simulator.server import Backend
 from tests.conftest import Join
@@ -49,8 +49,6 @@ async def _open_watched(browser: Any, backend: Backend, uid: str) -> SdkPage:  #
     await context.add_init_script(WATCH_PEER_CONNECTIONS)
     auth = backend.provision_user(uid, uid.title(), f"https://avatars.test/{uid}.png")
     page = SdkPage(await context.new_page())  # listening to the console before the SDK starts
-    from conformance.shims.published_js import DOMAIN
-
     await page.page.goto(f"https://{DOMAIN}/sdk/?session=s1&auth={auth}")
     return page
 

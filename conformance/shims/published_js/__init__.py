@@ -27,13 +27,13 @@ from typing import Any, Final
 
 from conformance.driver import ContractError, DriverError, Emit
 from conformance.shims.published_js.clock import FRAME_COUNTER, SteppedClock
+from simulator.published_sdk import CHROMIUM_FLAGS, DOMAIN, SDK_BUNDLE
 from simulator.server import Backend
 from simulator.server.rooms import Participant, Room
 
 __all__ = ["CHROMIUM_FLAGS", "DEFAULT_SDK", "DOMAIN", "PublishedJs"]
 
-DOMAIN: Final = "callsim.test"
-DEFAULT_SDK: Final = Path(".interop/node_modules/@cometchat/calls-sdk-javascript/pack/index.js")
+DEFAULT_SDK: Final = SDK_BUNDLE
 PAGE_URL: Final = f"https://{DOMAIN}/sdk/bare"
 ADAPTER: Final = Path(__file__).with_name("adapter.js")
 CAPABILITIES: Final[list[str]] = [
@@ -61,13 +61,6 @@ comma-separated, overrides it; empty for none):
 - ``devices``: Chromium's fake devices cannot be plugged in or out while it runs.
 - ``ringing``: the Chat SDK is another package, not loaded here.
 """
-CHROMIUM_FLAGS: Final = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required",
-    f"--host-resolver-rules=MAP {DOMAIN} 127.0.0.1, MAP *.{DOMAIN} 127.0.0.1",
-    "--ignore-certificate-errors",  # the backend's certificate is self-signed, made at start
-]  # fmt: skip
 SMALL_CAMERA: Final = """
 (() => {
   const devices = navigator.mediaDevices;
