@@ -12,6 +12,7 @@ import asyncio
 import base64
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from hdrh.histogram import HdrHistogram
@@ -37,6 +38,8 @@ class LiveRun:
         """``time.time()`` at the run's t = 0."""
         self.backend: Backend | None = None
         """The embedded backend, while the run has one."""
+        self.canaries: Callable[[], list[dict[str, Any]]] | None = None
+        """The canaries' figures as they stand (their runner reads their pages every second)."""
         self.samples: dict[int, dict[str, Any]] = {}
         self.previous: dict[int, dict[str, Any]] = {}
         self.result: RunResult | None = None
@@ -168,6 +171,7 @@ class LiveRun:
             ],
             "doors": _by_label(counters, "door", ("joins", "leaves")),
             "networks": _by_label(counters, "", ("freezes", "packets_received", "packets_lost")),
+            "canaries": self.canaries() if self.canaries is not None else [],
             "verdict": None,
             "expectations": [],
         }

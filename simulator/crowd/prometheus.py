@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from typing import Final
+from typing import Any, Final
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -83,6 +83,8 @@ class RunCollector(Collector):
         for name, (metric, help_text) in HISTOGRAMS.items():
             yield _histogram(live, name, metric, help_text)
         yield from _workers(live)
+        if live.canaries is not None:
+            yield from _canaries(live.canaries())
         if (result := live.result) is not None:
             yield GaugeMetricFamily(
                 "callsim_run_passed", "1 once the run passed, 0 if it failed", int(result.passed)
@@ -134,6 +136,32 @@ def _histogram(live: LiveRun, name: str, metric: str, help_text: str) -> Metric:
         cumulative.append((str(bound / 1000) if bound != float("inf") else "+Inf", float(running)))
     family.add_metric([], cumulative, sum_value=total / 1000)
     return family
+
+
+def _canaries(canaries: list[dict[str, Any]]) -> Iterator[Metric]:
+    """The canaries, summed over them (a label per canary would be a label per participant)."""
+    present = GaugeMetricFamily(
+        "callsim_run_canaries", "canaries (the published SDK in Chromium)", labels=["state"]
+    )
+    present.add_metric(["planned"], len(canaries))
+    present.add_metric(["in"], sum(1 for c in canaries if c["joined"]))
+    yield present
+    firsts = [c["first_frame_ms"] for c in canaries if c["first_frame_ms"] is not None]
+    yield GaugeMetricFamily(
+        "callsim_run_canary_first_frame_max_seconds",
+        "the slowest canary's session start → first remote frame",
+        max(firsts, default=0.0) / 1000,
+    )
+    yield CounterMetricFamily(
+        "callsim_run_canary_video_freezes", "video freezes the canaries' Chromium counted",
+        value=sum(c["freezes"] for c in canaries),
+    )  # fmt: skip
+    heard = [c["audible"] / c["others"] for c in canaries if c["others"]]
+    yield GaugeMetricFamily(
+        "callsim_run_canary_heard_min_ratio",
+        "the least share of the others a canary heard (audio energy)",
+        min(heard, default=1.0),
+    )
 
 
 def _workers(live: LiveRun) -> Iterator[Metric]:

@@ -272,6 +272,8 @@ async def _run_scenario(
             prosody = _ProcessCpu(backend.xmpp.prosody.pid if backend.xmpp is not None else None)
             local = engine or LocalEngine(worker_cores)
             async with _canaries(plan, backend, tokens) as canaries:
+                if canaries is not None and shown.live is not None:
+                    shown.live.canaries = canaries.results
                 result = await _run_workers(
                     plan, shards, embedded, local, shown=shown, started=started, canaries=canaries
                 )
