@@ -6,7 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-__all__ = ["CHROMIUM_FLAGS", "DOMAIN", "SDK_BUNDLE", "SDK_INSTALL", "SDK_VERSION", "WATCH_PEER_CONNECTIONS"]
+__all__ = [
+    "CHROMIUM_FLAGS",
+    "DOMAIN",
+    "SDK_BUNDLE",
+    "SDK_INSTALL",
+    "SDK_VERSION",
+    "WATCH_PEER_CONNECTIONS",
+    "chromium_flags",
+]
 
 SDK_VERSION: Final = "4.2.6"
 """The version callsim is tested against (pinned, as the interop environment installs it)."""
@@ -17,14 +25,23 @@ SDK_INSTALL: Final = f"npm install --prefix .interop @cometchat/calls-sdk-javasc
 DOMAIN: Final = "callsim.test"
 """The host the SDK is pointed at (``setHost("https://callsim.test/")``): the backend's
 ``webrtc_host``, resolved to loopback in Chromium by :data:`CHROMIUM_FLAGS`."""
-CHROMIUM_FLAGS: Final = (
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required",
-    f"--host-resolver-rules=MAP {DOMAIN} 127.0.0.1, MAP *.{DOMAIN} 127.0.0.1",
-    "--ignore-certificate-errors",  # the backend's certificate is self-signed, made at start
-)  # fmt: skip
-"""Headless Chromium for the SDK: fake camera and microphone, no prompts, its host on loopback."""
+
+
+def chromium_flags(resolve_to: str = "127.0.0.1") -> tuple[str, ...]:
+    """Headless Chromium for the SDK: fake camera and microphone, no prompts, and :data:`DOMAIN`
+    (with its ``xmpp.`` name) resolved to ``resolve_to``, where the backend is."""
+    return (
+        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required",
+        f"--host-resolver-rules=MAP {DOMAIN} {resolve_to}, MAP *.{DOMAIN} {resolve_to}",
+        "--ignore-certificate-errors",  # the backend's certificate is self-signed, made at start
+    )  # fmt: skip
+
+
+CHROMIUM_FLAGS: Final = chromium_flags()
+"""Headless Chromium for the SDK, its host on loopback."""
 
 WATCH_PEER_CONNECTIONS: Final = """
 (() => {

@@ -9,9 +9,10 @@ jitter, loss, audio energy from each other participant, the outgoing bitrate est
 the run's result, and what its callbacks said (who left, the final user list) into the
 invariants, beside the virtual participants' own.
 
-A canary needs Chromium, Playwright, the SDK's bundle and the backend's TLS listener on port
-443 (``tools/in-private-network``): :func:`canaries_missing` says what is missing before the
-run starts.
+A canary needs Chromium and Playwright; on the embedded backend also the SDK's bundle, Prosody
+and the TLS listener on port 443 (``tools/in-private-network``); a running backend (``callsim
+run --backend``) serves its own SDK page. :func:`canaries_missing` says what is missing before
+the run starts.
 """
 
 from __future__ import annotations
@@ -26,14 +27,11 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from simulator.crowd.metrics import Metrics
 from simulator.crowd.plan import Plan, PlannedParticipant
-from simulator.published_sdk import CHROMIUM_FLAGS, DOMAIN, SDK_INSTALL, WATCH_PEER_CONNECTIONS
-
-if TYPE_CHECKING:
-    from simulator.server import Backend
+from simulator.published_sdk import DOMAIN, SDK_INSTALL, WATCH_PEER_CONNECTIONS, chromium_flags
 
 __all__ = ["SAMPLE_EVERY", "CanaryFigures", "CanaryRun", "canaries_missing"]
 
@@ -42,8 +40,9 @@ SAMPLE_EVERY: Final = 1.0
 OPEN_TIMEOUT: Final = 30.0
 
 
-def canaries_missing(bundle: Path) -> str | None:
-    """Why canaries cannot run here (None when they can): one line, said before the run."""
+def canaries_missing(bundle: Path, *, local: bool = True) -> str | None:
+    """Why canaries cannot run here (None when they can): one line, said before the run.
+    ``local``: on the embedded backend, which then serves the SDK (its bundle, Prosody, 443)."""
     if shutil.which("chromium") is None and shutil.which("chromium-browser") is None:
         return "canaries need Chromium: bash tools/system-packages chromium"
     if not bundle.exists():
@@ -52,6 +51,8 @@ def canaries_missing(bundle: Path) -> str | None:
         import playwright  # noqa: F401, PLC0415 - an optional extra
     except ImportError:
         return "canaries need Playwright: pip install 'callsim[interop]'"
+    if not local:
+        return None
     if shutil.which("prosody") is None:
         return "canaries need Prosody for the XMPP door: bash tools/system-packages prosody"
     with socket.socket() as probe:
@@ -93,11 +94,12 @@ class CanaryFigures:
 
 
 class CanaryRun:
-    """The canaries of a plan, on the embedded ``backend``: ``async with CanaryRun.open(...)``."""
+    """The canaries of a plan: ``async with CanaryRun.open(plan, tokens) as canaries``. Their
+    pages are the backend's own SDK page (``https://callsim.test/sdk/``), Chromium resolving
+    that name to where the backend is."""
 
-    def __init__(self, plan: Plan, backend: Backend, tokens: dict[str, str], browser: Any) -> None:
+    def __init__(self, plan: Plan, tokens: dict[str, str], browser: Any) -> None:
         self._plan = plan
-        self._backend = backend
         self._tokens = tokens
         self._browser = browser
         self.canaries = [p for p in plan.participants if p.canary]
@@ -113,15 +115,19 @@ class CanaryRun:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def open(cls, plan: Plan, backend: Backend, tokens: dict[str, str]) -> AsyncIterator[CanaryRun]:
-        """Chromium started for the plan's canaries (closed with the block)."""
+    async def open(
+        cls, plan: Plan, tokens: dict[str, str], *, resolve_to: str = "127.0.0.1"
+    ) -> AsyncIterator[CanaryRun]:
+        """Chromium started for the plan's canaries (closed with the block); ``resolve_to`` is
+        the backend's address (the embedded backend's: loopback)."""
         from playwright.async_api import async_playwright  # noqa: PLC0415 - an optional extra
 
         chromium = shutil.which("chromium") or shutil.which("chromium-browser")
         async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=chromium, args=list(CHROMIUM_FLAGS))
+            flags = list(chromium_flags(resolve_to))
+            browser = await playwright.chromium.launch(executable_path=chromium, args=flags)
             try:
-                yield cls(plan, backend, tokens, browser)
+                yield cls(plan, tokens, browser)
             finally:
                 await browser.close()
 

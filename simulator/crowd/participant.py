@@ -232,10 +232,27 @@ class VirtualParticipant:
             self._metrics.observe("heard", self._clock(), uid=self.uid, heard=heard)
             await asyncio.sleep(HEARD_SAMPLE_EVERY)  # sampling period of a measurement
 
+    def record_latencies(self) -> None:
+        """The end-to-end latencies measured since the last call, into the metrics (its network's
+        and its senders' networks' too): the worker calls it as the run goes, so a watcher sees
+        latency live, and a leave calls it for the rest."""
+        network = self.planned.network_name
+        for stream in self.evidence.streams:
+            fresh = stream.latencies_ms[stream.latencies_recorded :]
+            stream.latencies_recorded = len(stream.latencies_ms)
+            source_network = self._networks.get(stream.uid)
+            for latency in fresh:
+                self._metrics.record("latency_ms", latency)
+                if network:
+                    self._metrics.record(f"latency_ms@{network}", latency)
+                if source_network:
+                    self._metrics.record(f"seen_latency_ms_from@{source_network}", latency)
+
     def _harvest(self) -> None:
         """It is leaving: fold its session's received media into the metrics (and into its
         network's, if it has one)."""
         self._metrics.count(f"leaves@door={self.planned.door}")
+        self.record_latencies()
         network = self.planned.network_name
         for stream in self.evidence.streams:
             # What the others saw of a network's participants: counted here, where received.
@@ -243,12 +260,6 @@ class VirtualParticipant:
                 self._metrics.count(f"seen_frames_from@{source_network}", stream.frames)
                 if stream.kind == "video":
                     self._metrics.count(f"seen_freezes_from@{source_network}", stream.freezes)
-                for latency in stream.latencies_ms:
-                    self._metrics.record(f"seen_latency_ms_from@{source_network}", latency)
-            for latency in stream.latencies_ms:
-                self._metrics.record("latency_ms", latency)
-                if network:
-                    self._metrics.record(f"latency_ms@{network}", latency)
             self._metrics.count("frames_received", stream.frames, uid=self.uid)
             if stream.kind == "video":
                 self._metrics.count("video_frames_marked", stream.marked_frames, uid=self.uid)

@@ -24,6 +24,7 @@ import psutil
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from yarl import URL
 
 from simulator.crowd.canary import CanaryRun, canaries_missing
 from simulator.crowd.engines import Engine, LocalEngine
@@ -230,8 +231,14 @@ async def _run_scenario(
     sdk_bundle: Path,
 ) -> RunResult:
     plan = make_plan(scenario)
-    if scenario.canaries and (target is not None or backend_url is not None):
-        raise RunSetupError("canaries (browsers > 0) run on the embedded backend only, for now")
+    if scenario.canaries and target is not None:
+        raise RunSetupError(
+            "canaries (browsers > 0) need a backend that serves the published SDK's page: the embedded "
+            "one, or --backend (callsim serve); a Jitsi deployment is not one the published SDK joins"
+        )
+    remote_canaries = scenario.canaries and backend_url is not None
+    if remote_canaries and (missing := canaries_missing(sdk_bundle, local=False)):
+        raise RunSetupError(missing)
     # Encoded once on this machine, before t = 0, rather than by every worker after it.
     await asyncio.to_thread(library.warm, _profiles(plan))
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
@@ -247,9 +254,11 @@ async def _run_scenario(
             raise RunSetupError("--backend needs --api-key (the backend's apiKey, to provision users)")
         url = backend_url if backend_url.endswith("/") else f"{backend_url}/"
         remote = _Target(url, "callsim", api_key, await _provision_remote(url, api_key, plan))
-        result = await _run_workers(
-            plan, shards, remote, engine or LocalEngine(), shown=shown, started=started
-        )
+        where = str(URL(url).host)  # its SDK page: Chromium resolves the SDK's host name there
+        async with _canaries(plan, remote.tokens, resolve_to=where) as canaries:
+            result = await _run_workers(
+                plan, shards, remote, engine or LocalEngine(), shown=shown, started=started, canaries=canaries
+            )
         _fold_media_counts(result, await _remote_media_counts(url, api_key))
         return result
     previous = os.sched_getaffinity(0) if pin else set()
@@ -271,7 +280,7 @@ async def _run_scenario(
             before = time.process_time()
             prosody = _ProcessCpu(backend.xmpp.prosody.pid if backend.xmpp is not None else None)
             local = engine or LocalEngine(worker_cores)
-            async with _canaries(plan, backend, tokens) as canaries:
+            async with _canaries(plan, tokens) as canaries:
                 if canaries is not None and shown.live is not None:
                     shown.live.canaries = canaries.results
                 result = await _run_workers(
@@ -341,12 +350,15 @@ async def _embedded(scenario: Scenario, sdk_bundle: Path) -> AsyncIterator[Backe
 
 
 @contextlib.asynccontextmanager
-async def _canaries(plan: Plan, backend: Backend, tokens: dict[str, str]) -> AsyncIterator[CanaryRun | None]:
-    """Chromium for the plan's canaries while the run goes (None without canaries)."""
+async def _canaries(
+    plan: Plan, tokens: dict[str, str], *, resolve_to: str = "127.0.0.1"
+) -> AsyncIterator[CanaryRun | None]:
+    """Chromium for the plan's canaries while the run goes (None without canaries); the
+    backend's SDK page is where ``resolve_to`` is."""
     if not any(p.canary for p in plan.participants):
         yield None
         return
-    async with CanaryRun.open(plan, backend, tokens) as canaries:
+    async with CanaryRun.open(plan, tokens, resolve_to=resolve_to) as canaries:
         yield canaries
 
 

@@ -304,6 +304,7 @@ async def _report(
             session = participant.session_key
             if session is None or not participant.in_session:
                 continue
+            participant.record_latencies()  # live, for the watchers (the rest at its leave)
             with contextlib.suppress(Exception):
                 stats = await participant.receive_stats()
                 assert stats is not None

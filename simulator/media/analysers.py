@@ -46,6 +46,8 @@ class ReceivedStream:
     last_tag: int | None = None
     freezes: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    latencies_recorded: int = 0
+    """How many of ``latencies_ms`` a load run's metrics already hold."""
     level_dbfs: float = -120.0
     tone_hz: int | None = None
     first_frame_at: float | None = None

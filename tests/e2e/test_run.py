@@ -147,7 +147,7 @@ def test_setup_errors_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Cap
             "cannot reach the backend at http://127.0.0.1:9/",
         ),
         (["--browsers", "1", "--sdk-bundle", str(tmp_path / "none.js")], "canaries need"),
-        (["--browsers", "1", "--backend", "http://127.0.0.1:9/", "--api-key", "k"], "canaries (browsers"),
+        (["--browsers", "1", "--target", "https://127.0.0.1:9/", "--anonymous"], "canaries (browsers"),
     ]
     for options, message in cases:
         code = main(["run", *options, "--duration", "5", "--no-live", "--report", str(tmp_path / "r")])

@@ -3,13 +3,20 @@ backend (``[[sessions]] browsers``), measured and judged beside the virtual part
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from simulator import eventloop
+from simulator.cli import main
+from simulator.published_sdk import DOMAIN
+from simulator.server import Backend
 from tests.interop.test_published_sdk_joins import REQUIRED, SDK, _missing
 
 pytestmark = pytest.mark.interop
@@ -45,11 +52,15 @@ audio_from_everyone = true
 """
 
 
-def test_a_canary_in_a_crowd_of_forty_is_measured_and_judged_beside_it(tmp_path: Path) -> None:
+def needs_the_interop_machinery() -> None:
     if missing := _missing():
         if REQUIRED:
             pytest.fail(f"canaries without {' and '.join(missing)} (see tox -e interop)")
         pytest.skip(f"needs {' and '.join(missing)}: run `tox -e interop`")
+
+
+def test_a_canary_in_a_crowd_of_forty_is_measured_and_judged_beside_it(tmp_path: Path) -> None:
+    needs_the_interop_machinery()
     (tmp_path / "crowd.toml").write_text(CROWD)
     report = tmp_path / "report"
     run = subprocess.run(
@@ -72,3 +83,54 @@ def test_a_canary_in_a_crowd_of_forty_is_measured_and_judged_beside_it(tmp_path:
     page = (report / "report.html").read_text()
     assert "Canaries: the published SDK in Chromium" in page and canary["uid"] in page
     assert f"canary {canary['uid']}" in run.stdout
+
+
+SMALL = """
+[scenario]
+name = "remote-canary"
+seed = 2
+duration = 16
+join_rate = 8
+
+[[sessions]]
+count = 2
+participants = 3
+media = "lean"
+browsers = 1
+"""
+
+
+def test_canaries_join_a_running_backend_through_its_own_sdk_page(tmp_path: Path, running: Backend) -> None:
+    """``callsim run --backend`` (a ``callsim serve``): the canaries open the backend's page."""
+    (tmp_path / "small.toml").write_text(SMALL)
+    code = main(
+        ["run", str(tmp_path / "small.toml"), "--no-live", "--report", str(tmp_path / "r"),
+         "--backend", running.url, "--api-key", running.api_key]
+    )  # fmt: skip
+    data = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert code == 0, [e for e in data["expectations"] if not e["passed"]]
+    assert [c["joined"] for c in data["canaries"]] == [True, True]
+    assert all(c["audible"] == c["others"] == 2 for c in data["canaries"])
+
+
+@pytest.fixture
+def running() -> Iterator[Backend]:
+    """A backend with its XMPP door and the SDK's page on 443, in a thread of its own (the
+    CLI's run has its own event loop)."""
+    needs_the_interop_machinery()
+    ready, stop = threading.Event(), threading.Event()
+    box: list[Backend] = []
+
+    async def serve() -> None:
+        async with Backend(xmpp=True, https_port=443, sdk_bundle=SDK, webrtc_host=DOMAIN) as backend:
+            box.append(backend)
+            ready.set()
+            while not stop.is_set():  # noqa: ASYNC110 - a thread's flag, no asyncio face
+                await asyncio.sleep(0.1)
+
+    thread = threading.Thread(target=eventloop.run, args=(serve(),), daemon=True)
+    thread.start()
+    assert ready.wait(60), "the backend did not start"
+    yield box[0]
+    stop.set()
+    thread.join(60)
