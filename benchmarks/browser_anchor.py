@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import shutil
-import socket
 import time
 from typing import Any, Final
 
 import psutil
 
+from simulator.crowd.canary import canaries_missing
 from simulator.media.tones import TONES_HZ
-from simulator.published_sdk import CHROMIUM_FLAGS, DOMAIN, SDK_BUNDLE, SDK_INSTALL, WATCH_PEER_CONNECTIONS
+from simulator.published_sdk import CHROMIUM_FLAGS, DOMAIN, SDK_BUNDLE, WATCH_PEER_CONNECTIONS
 from simulator.sdk.jitsi import JitsiParticipant
 from simulator.server import Backend
 
@@ -36,23 +35,8 @@ DECODES_THREE: Final = """(() => {
 
 
 def anchor_missing() -> str | None:
-    """Why the anchor cannot be measured here (None when it can)."""
-    if shutil.which("chromium") is None:
-        return "no Chromium (bash tools/system-packages chromium)"
-    if not SDK_BUNDLE.exists():
-        return f"no SDK bundle ({SDK_INSTALL})"
-    try:
-        import playwright  # noqa: F401, PLC0415 - an optional extra
-    except ImportError:
-        return "no Playwright (pip install 'callsim[interop]')"
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", 443))
-        except OSError as exc:
-            if exc.errno in (errno.EACCES, errno.EADDRINUSE):
-                return "port 443 is not ours (run under tools/in-private-network)"
-            raise
-    return None
+    """Why the anchor cannot be measured here (None when it can): what a canary needs."""
+    return canaries_missing(SDK_BUNDLE)
 
 
 def _chromium_seconds() -> float:

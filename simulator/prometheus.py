@@ -16,6 +16,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
+from simulator.serving import serving
+
 __all__ = ["metrics_endpoint", "parse_address"]
 
 DEFAULT_HOST = "127.0.0.1"
@@ -44,13 +46,5 @@ async def metrics_endpoint(registry: CollectorRegistry, host: str, port: int) ->
 
     app = web.Application()
     app.router.add_get("/metrics", scrape)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        bound = runner.addresses[0][1] if runner.addresses else port
-        shown = f"[{host}]" if ":" in host else host
-        yield f"http://{shown}:{bound}/metrics"
-    finally:
-        await runner.cleanup()
+    async with serving(app, host, port) as base:
+        yield f"{base}/metrics"

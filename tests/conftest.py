@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import psutil
 import pytest
@@ -30,6 +32,8 @@ from simulator.sdk import (
 from simulator.sdk.recorder import EventRecorder
 from simulator.sdk.settings import CallSettings
 from simulator.server import Backend
+
+T = TypeVar("T")
 
 # STYLE rule 11: dev explores, ci is derandomised (replayable), nightly digs deeper.
 settings.register_profile("dev", max_examples=100)
@@ -87,6 +91,37 @@ async def no_leaks() -> AsyncIterator[None]:
 async def backend() -> AsyncIterator[Backend]:
     async with Backend() as b:
         yield b
+
+
+@contextlib.contextmanager
+def in_a_thread(make: Callable[[], contextlib.AbstractAsyncContextManager[T]]) -> Iterator[T]:
+    """What ``make()`` enters, kept open in a thread and an event loop of its own: for a test
+    that runs the CLI in-process (which runs its own loop), a server to reach."""
+    from simulator import eventloop
+
+    ready, stop = threading.Event(), threading.Event()
+    box: list[T] = []
+
+    async def hold() -> None:
+        async with make() as entered:
+            box.append(entered)
+            ready.set()
+            while not stop.is_set():  # noqa: ASYNC110 - a thread's flag, no asyncio face
+                await asyncio.sleep(0.1)
+
+    thread = threading.Thread(target=eventloop.run, args=(hold(),), daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(60), "it did not start"
+        yield box[0]
+    finally:
+        stop.set()
+        thread.join(60)
+
+
+def backend_in_a_thread(**options: Any) -> contextlib.AbstractContextManager[Backend]:
+    """A backend (``Backend(**options)``) in a thread of its own (:func:`in_a_thread`)."""
+    return in_a_thread(lambda: Backend(**options))
 
 
 @dataclass

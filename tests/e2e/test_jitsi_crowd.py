@@ -4,23 +4,22 @@ deployment reached only by its protocol, with its tokens, and its refusals as on
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
-from simulator import eventloop
 from simulator.cli import main
 from simulator.crowd.jitsi import XMPP_PHASES, JitsiTarget, TargetError, probe
 from simulator.crowd.plan import make_plan
 from simulator.crowd.scenario import load_scenario
 from simulator.sdk.jitsi.xmpp import FRAMING
 from simulator.server import Backend
+from simulator.serving import serving
+from tests.conftest import backend_in_a_thread, in_a_thread
 from tests.e2e.test_xmpp_companion import backend  # noqa: F401 - the fixture
 from tests.e2e.test_xmpp_door import call_token, pytestmark  # noqa: F401 - the skip marks
 
@@ -175,32 +174,15 @@ def target_of(deployment: Backend) -> list[str]:
 
 @pytest.fixture
 def served() -> Iterator[Backend]:
-    """A backend with its XMPP door, serving from a thread of its own: a deployment for the
-    CLI's run (which runs its own event loop) to reach."""
-    ready, stop = threading.Event(), threading.Event()
-    box: list[Backend] = []
-
-    async def serve() -> None:
-        async with Backend(xmpp=True) as b:
-            box.append(b)
-            ready.set()
-            while not stop.is_set():  # noqa: ASYNC110 - a thread's flag, no asyncio face
-                await asyncio.sleep(0.1)
-
-    thread = threading.Thread(target=eventloop.run, args=(serve(),), daemon=True)
-    thread.start()
-    assert ready.wait(60), "the backend did not start"
-    yield box[0]
-    stop.set()
-    thread.join(60)
+    """A backend with its XMPP door, reachable from the CLI's own run."""
+    with backend_in_a_thread(xmpp=True) as deployment:
+        yield deployment
 
 
 @pytest.fixture
 def silent_focus() -> Iterator[str]:
     """An XMPP server over WebSocket that logs anyone in and never answers anything else: a
     deployment whose focus is down (in a thread, for the CLI's own event loop)."""
-    ready, stop = threading.Event(), threading.Event()
-    box: list[str] = []
 
     async def xmpp(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(protocols=("xmpp",))
@@ -230,23 +212,7 @@ def silent_focus() -> Iterator[str]:
             # the conference IQ, and anything else: never answered
         return ws
 
-    async def serve() -> None:
-        app = web.Application()
-        app.router.add_get("/xmpp-websocket", xmpp)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        box.append(f"http://127.0.0.1:{port}/")
-        ready.set()
-        while not stop.is_set():  # noqa: ASYNC110 - a thread's flag, no asyncio face
-            await asyncio.sleep(0.1)
-        await runner.cleanup()
-
-    thread = threading.Thread(target=eventloop.run, args=(serve(),), daemon=True)
-    thread.start()
-    assert ready.wait(30)
-    yield box[0]
-    stop.set()
-    thread.join(30)
+    app = web.Application()
+    app.router.add_get("/xmpp-websocket", xmpp)
+    with in_a_thread(lambda: serving(app, "127.0.0.1", 0)) as base:
+        yield f"{base}/"

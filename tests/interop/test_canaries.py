@@ -3,20 +3,18 @@ backend (``[[sessions]] browsers``), measured and judged beside the virtual part
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from simulator import eventloop
 from simulator.cli import main
 from simulator.published_sdk import DOMAIN
 from simulator.server import Backend
+from tests.conftest import backend_in_a_thread
 from tests.interop.test_published_sdk_joins import REQUIRED, SDK, _missing
 
 pytestmark = pytest.mark.interop
@@ -115,22 +113,7 @@ def test_canaries_join_a_running_backend_through_its_own_sdk_page(tmp_path: Path
 
 @pytest.fixture
 def running() -> Iterator[Backend]:
-    """A backend with its XMPP door and the SDK's page on 443, in a thread of its own (the
-    CLI's run has its own event loop)."""
+    """A backend with its XMPP door and the SDK's page on 443, reachable from the CLI's run."""
     needs_the_interop_machinery()
-    ready, stop = threading.Event(), threading.Event()
-    box: list[Backend] = []
-
-    async def serve() -> None:
-        async with Backend(xmpp=True, https_port=443, sdk_bundle=SDK, webrtc_host=DOMAIN) as backend:
-            box.append(backend)
-            ready.set()
-            while not stop.is_set():  # noqa: ASYNC110 - a thread's flag, no asyncio face
-                await asyncio.sleep(0.1)
-
-    thread = threading.Thread(target=eventloop.run, args=(serve(),), daemon=True)
-    thread.start()
-    assert ready.wait(60), "the backend did not start"
-    yield box[0]
-    stop.set()
-    thread.join(60)
+    with backend_in_a_thread(xmpp=True, https_port=443, sdk_bundle=SDK, webrtc_host=DOMAIN) as backend:
+        yield backend

@@ -21,6 +21,7 @@ from typing import Final
 from aiohttp import web
 
 from simulator.crowd.live import LiveRun
+from simulator.serving import serving
 
 __all__ = ["MIN_GAP", "dashboard"]
 
@@ -91,19 +92,13 @@ async def dashboard(live: LiveRun, host: str, port: int) -> AsyncIterator[str]:
     app.router.add_get("/events", events)
     app.router.add_post("/stop", stop)
     app.router.add_static("/vendor/", HERE / "vendor")
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        bound = runner.addresses[0][1] if runner.addresses else port
-        shown = f"[{host}]" if ":" in host else host
-        yield f"http://{shown}:{bound}/"
-    finally:
-        # A finished run's last snapshot (the verdict) reaches the open pages before they close.
-        if live.result is not None:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(DRAIN):
-                    await drained.wait()
-        closing.set()
-        await runner.cleanup()
+    async with serving(app, host, port) as base:
+        try:
+            yield f"{base}/"
+        finally:
+            # A finished run's last snapshot (the verdict) reaches the open pages before they close.
+            if live.result is not None:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(DRAIN):
+                        await drained.wait()
+            closing.set()
