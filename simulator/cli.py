@@ -74,11 +74,11 @@ async def _serve(args: argparse.Namespace, sdk_bundle: Path) -> int:
         async with contextlib.AsyncExitStack() as stack:
             if args.metrics is not None:
                 try:
-                    url = await stack.enter_async_context(_backend_metrics(backend, args.metrics))
-                except OSError as exc:
-                    return _fail(
-                        f"serve: cannot serve --metrics on {_address(args.metrics)}: {exc.strerror or exc}"
+                    url = await _listen(
+                        stack, "--metrics", args.metrics, _backend_metrics(backend, args.metrics)
                     )
+                except _CannotListenError as exc:
+                    return _fail(f"serve: {exc}")
                 print(f"  metrics for Prometheus: {url}", flush=True)
             await stop.wait()
     finally:
@@ -95,6 +95,25 @@ def _listen_address(text: str) -> tuple[str, int]:
         return parse_address(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+class _CannotListenError(OSError):
+    """An option's address could not be listened on (the message says which and why)."""
+
+
+async def _listen(
+    stack: contextlib.AsyncExitStack,
+    option: str,
+    address: tuple[str, int],
+    serving: contextlib.AbstractAsyncContextManager[str],
+) -> str:
+    """Enter ``serving`` (a listener for ``option``) for the stack's life; its URL."""
+    try:
+        return await stack.enter_async_context(serving)
+    except OSError as exc:
+        raise _CannotListenError(
+            f"cannot serve {option} on {_address(address)}: {exc.strerror or exc}"
+        ) from None
 
 
 def _address(address: tuple[str, int]) -> str:
@@ -265,25 +284,19 @@ def _run(args: argparse.Namespace) -> int:
 
     async def watched() -> RunResult:
         async with contextlib.AsyncExitStack() as stack:
-            if args.metrics is not None:
-                try:
-                    url = await stack.enter_async_context(_run_metrics(live, args.metrics))
-                except OSError as exc:
-                    raise RunSetupError(
-                        f"cannot serve --metrics on {_address(args.metrics)}: {exc.strerror or exc}"
-                    ) from None
-                console.print(f"metrics for Prometheus: {url}")
-            if args.dashboard is not None:
-                from simulator.crowd.dashboard import dashboard
+            try:
+                if args.metrics is not None:
+                    url = await _listen(stack, "--metrics", args.metrics, _run_metrics(live, args.metrics))
+                    console.print(f"metrics for Prometheus: {url}")
+                if args.dashboard is not None:
+                    from simulator.crowd.dashboard import dashboard
 
-                try:
-                    page = await stack.enter_async_context(dashboard(live, *args.dashboard))
-                except OSError as exc:
-                    where = _address(args.dashboard)
-                    raise RunSetupError(
-                        f"cannot serve --dashboard on {where}: {exc.strerror or exc}"
-                    ) from None
-                console.print(f"dashboard: {page}")
+                    page = await _listen(
+                        stack, "--dashboard", args.dashboard, dashboard(live, *args.dashboard)
+                    )
+                    console.print(f"dashboard: {page}")
+            except _CannotListenError as exc:
+                raise RunSetupError(str(exc)) from None
             return await run_scenario(
                 scenario,
                 workers=args.workers,

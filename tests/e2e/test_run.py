@@ -139,6 +139,10 @@ def test_ctrl_c_stops_cleanly_reports_and_says_interrupted_everywhere(tmp_path: 
 
 
 def test_setup_errors_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    busy_port = taken.getsockname()[1]
     cases = [
         (["--backend", "http://127.0.0.1:9/"], "--backend needs --api-key"),
         (["--backend", "notaurl", "--api-key", "k"], "is not an http(s) URL with a host"),
@@ -148,6 +152,8 @@ def test_setup_errors_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Cap
         ),
         (["--browsers", "1", "--sdk-bundle", str(tmp_path / "none.js")], "canaries need"),
         (["--browsers", "1", "--target", "https://127.0.0.1:9/", "--anonymous"], "canaries (browsers"),
+        (["--metrics", f"127.0.0.1:{busy_port}"], f"cannot serve --metrics on 127.0.0.1:{busy_port}"),
+        (["--dashboard", f"127.0.0.1:{busy_port}"], f"cannot serve --dashboard on 127.0.0.1:{busy_port}"),
     ]
     for options, message in cases:
         code = main(["run", *options, "--duration", "5", "--no-live", "--report", str(tmp_path / "r")])
@@ -156,6 +162,7 @@ def test_setup_errors_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Cap
         assert message in err
         assert err.count("\n") == 1, err  # one line, no traceback
     assert not (tmp_path / "r").exists()
+    taken.close()
 
 
 def test_serve_keeps_a_random_api_key_out_of_its_output(tmp_path: Path) -> None:
