@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
+import secrets
 import time
 from collections.abc import Generator, Mapping
 from pathlib import Path
 from typing import Any
 
+import hypothesis.core
 import pytest
 
 from conformance.api import LoopThread, Sut
@@ -188,6 +189,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--sut-timeout", default=60.0, type=float, metavar="S", help="seconds a wire request may take"
     )
     group.addoption(
+        "--model-random",
+        action="store_true",
+        help="draw the model check's runs from a fresh seed (printed, to replay them with "
+        "--hypothesis-seed); by default every run draws the same ones",
+    )
+    group.addoption(
         "--model-examples",
         default=25,
         type=int,
@@ -222,9 +229,34 @@ def pytest_configure(config: pytest.Config) -> None:
         except ValueError as exc:
             raise pytest.UsageError(f"--{option.replace('_', '-')}: {exc}") from None
     config.stash[_STATE] = _State(config)
+    config.stash[_SEED] = _choose_seed(config)
     folder = config.getoption("conformance_report", None)
     if folder and not getattr(config.option, "xmlpath", None):
         config.option.xmlpath = str(Path(folder) / "junit.xml")
+
+
+_SEED = pytest.StashKey[tuple[int | None, str]]()
+
+
+def _choose_seed(config: pytest.Config) -> tuple[int | None, str]:
+    """Where the suite's hypothesis draws start, and who chose it. A conformance verdict must
+    not depend on the run (a fault killed on one run and not the next), so by default they are
+    derandomised (None: each check's own fixed seed, the same every run); ``--model-random``
+    asks for a fresh seed, printed so that a run can be replayed with ``--hypothesis-seed``."""
+    given = config.getoption("hypothesis_seed", None)
+    if given is not None:
+        return int(given), "--hypothesis-seed"
+    if not config.getoption("model_random", False):
+        return None, "derandomised"
+    seed = secrets.randbits(32)
+    # What hypothesis's own plugin does with --hypothesis-seed (it only does it when given).
+    hypothesis.core.global_force_seed = seed  # type: ignore[assignment]  # typed None, set by its plugin too
+    return seed, "--model-random"
+
+
+def hypothesis_seed(config: pytest.Config) -> int | None:
+    """The seed the suite's draws start from; None when derandomised (the default)."""
+    return config.stash[_SEED][0]
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -235,15 +267,17 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         _, _, capabilities = state.ensure()
     except DriverError as exc:
         return [f"conformance: the implementation did not start: {exc}"]
-    profile = os.environ.get("HYPOTHESIS_PROFILE", "default")
-    seed = config.getoption("hypothesis_seed", None)
+    seed, chosen_by = config.stash[_SEED]
     assert state.profile is not None
     return [
         f"conformance: {capabilities.implementation} {capabilities.version}",
         f"wire protocol: {capabilities.protocol}",
         f"capabilities: {', '.join(sorted(capabilities.capabilities)) or 'none'}",
         f"profile: {state.profile.name}",
-        f"hypothesis profile: {profile}; seed: {seed if seed is not None else 'random (derandomised in ci)'}",
+        f"hypothesis seed: {seed} ({chosen_by}; replay with --hypothesis-seed={seed})"
+        if seed is not None
+        else "hypothesis seed: derandomised (each check's own, the same every run; "
+        "--model-random for a fresh one)",
     ]
 
 

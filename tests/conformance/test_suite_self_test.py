@@ -453,3 +453,23 @@ def test_the_verdict_counts_in_profile_must_checks_only() -> None:
     }
     results[0].outcome = "error"
     assert report.verdict().startswith("NOT CONFORMANT for profile calls-core + callView")
+
+
+def test_the_suite_draws_derandomised_unless_asked_and_prints_the_seed() -> None:
+    """A verdict must not depend on the run: the model check's draws are derandomised, a fresh
+    seed only with ``--model-random`` (printed, to replay), and the header says which."""
+
+    def header(*args: str) -> str:
+        completed = subprocess.run(
+            [sys.executable, "-m", "pytest", str(CHECKS), "--collect-only", "-p", "no:cacheprovider", *args],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        return next(line for line in completed.stdout.splitlines() if line.startswith("hypothesis seed:"))
+
+    assert header().startswith("hypothesis seed: derandomised (each check's own, the same every run")
+    fresh = header("--model-random")
+    assert fresh.endswith(")") and "(--model-random; replay with --hypothesis-seed=" in fresh
+    assert (
+        header("--hypothesis-seed=42")
+        == "hypothesis seed: 42 (--hypothesis-seed; replay with --hypothesis-seed=42)"
+    )

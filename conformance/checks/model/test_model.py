@@ -2,14 +2,13 @@
 
 Four clients, so that audiences and endings with three and four in the session are in
 reach; with *ringing*, the Chat SDK's calls between them (ring, accept, reject, cancel,
-end) are steps too. Under the ``ci`` hypothesis profile the runs are derandomised (the
-same every time), and the check asserts that its runs did reach three participants (and a
-ringing step, when the profile has ringing): the width is measured, not hoped for.
+end) are steps too. The runs are derandomised (the same every time) unless ``--model-random``
+or ``--hypothesis-seed`` asks for a seed (the header prints which), and the check
+asserts that its runs did reach three participants (and a ringing step, when the profile has
+ringing): the width is measured, not hoped for.
 """
 
 from __future__ import annotations
-
-import os
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -25,6 +24,7 @@ from hypothesis.stateful import (
 
 from conformance.api import Client, Sut
 from conformance.check import MUST, check
+from conformance.plugin import hypothesis_seed
 
 NAMES = ("ann", "ben", "cat", "dan")
 RINGING_TIMEOUT = 100_000
@@ -239,7 +239,10 @@ def test_the_implementation_follows_the_model(sut: Sut, pytestconfig: pytest.Con
         settings=settings(
             max_examples=int(pytestconfig.getoption("model_examples")),
             stateful_step_count=15,
-            derandomize=os.environ.get("HYPOTHESIS_PROFILE") == "ci",  # CI replays the same runs
+            # The same runs every time unless a seed was asked for (the suite's header says which),
+            # and no replay of an earlier run's failure: the seed alone decides.
+            derandomize=hypothesis_seed(pytestconfig) is None,
+            database=None,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
